@@ -1,0 +1,283 @@
+"""release.yaml as pydantic models.
+
+Defaults are the readiness seed's values (context cap 12000 chars, 400 output tokens,
+min_delta 0.02, canary 10%, rollback at 1.5% errors / p95 2000 ms / 1% schema failures,
+daily budget 50 USD with an alert at 45 USD). Percent fields accept ``1.5`` or ``"1.5%"``
+and are always in percent units. File paths are resolved relative to the release.yaml.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from launchgate.errors import ConfigError
+
+
+def _percent(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith("%"):
+            text = text[:-1].strip()
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"expected a percentage like 1.5 or '1.5%', got {value!r}") from None
+    return value
+
+
+Percent = Annotated[float, BeforeValidator(_percent), Field(ge=0, le=100)]
+Role = Literal["product", "engineering", "operations", "oncall", "budget"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _resolve(path: Path, info: ValidationInfo) -> Path:
+    # Relative paths mean "next to release.yaml", so a config works from any cwd.
+    base = (info.context or {}).get("base_dir")
+    if base is not None and not path.is_absolute():
+        path = Path(base) / path
+    if (info.context or {}).get("check_files", True) and not path.is_file():
+        raise ValueError(f"file not found: {path}")
+    return path
+
+
+ConfigFile = Annotated[Path, AfterValidator(_resolve)]
+
+
+class PromptRef(Strict):
+    file: ConfigFile
+    version: str = Field(min_length=1)
+
+
+class Variant(Strict):
+    endpoint: str = Field(description="OpenAI-compatible base URL, e.g. http://host:8000/v1")
+    model: str = Field(min_length=1, description="model deployment name sent as `model`")
+    prompt: PromptRef
+    api_key_env: str | None = Field(
+        default=None, description="name of the env var holding the endpoint's API key (never the key)"
+    )
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    max_retries: int = Field(default=3, ge=0, le=10)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"expected an http(s) URL, got {v!r}")
+        return v.rstrip("/")
+
+
+class Contracts(Strict):
+    input_schema: ConfigFile
+    output_schema: ConfigFile
+    input_schema_enforced: bool = True
+    output_schema_enforced: bool = True
+    max_context_chars: int = Field(default=12000, gt=0)
+    max_output_tokens: int = Field(default=400, gt=0)
+
+
+class Evaluation(Strict):
+    golden_set: ConfigFile
+    baseline: Literal["stable", "last_promoted"] = "stable"
+    min_delta: float = Field(default=0.02, ge=-1, le=1)
+    min_schema_valid_rate: Percent = 99.0
+    max_cost_increase: Percent = Field(default=20.0, description="cost/request increase vs baseline, %")
+    max_error_rate: Percent = Field(default=5.0, description="above this the eval is inconclusive")
+    concurrency: int = Field(default=16, ge=1, le=512)
+    repeats: int = Field(default=1, ge=1, le=20)
+    require_significance: bool = False
+    budget_usd: float = Field(default=5.0, gt=0, description="cap on the eval's own spend")
+
+
+class LoadSLO(Strict):
+    p95_ms: float = 1200.0
+    p99_ms: float | None = None
+    ttft_p95_ms: float | None = None
+    error_rate: Percent = 1.0
+
+
+class LoadTest(Strict):
+    enabled: bool = False
+    expected_peak_rps: float = Field(default=5.0, gt=0)
+    multiplier: float = Field(default=2.0, gt=0)
+    duration_s: float = Field(default=30.0, gt=0)
+    arrival: Literal["constant", "poisson"] = "poisson"
+    streaming: bool = True
+    slo: LoadSLO = LoadSLO()
+    cost_cap_usd: float = Field(default=2.0, gt=0)
+
+
+class Canary(Strict):
+    enabled: bool = False
+    traffic: Percent = 10.0
+    steps: list[Percent] = Field(default_factory=list)
+    interval_s: float = Field(default=30.0, gt=0)
+    duration_s: float = Field(default=300.0, gt=0)
+    min_requests: int = Field(default=50, ge=1)
+
+
+class Rollback(Strict):
+    error_rate_threshold: Percent = 1.5
+    latency_p95_threshold_ms: float = Field(default=2000.0, gt=0)
+    schema_failure_threshold: Percent = 1.0
+    cost_per_request_increase: Percent = 20.0
+
+
+class Budget(Strict):
+    daily_usd: float = Field(default=50.0, gt=0)
+    alert_usd: float = Field(default=45.0, gt=0)
+    pipeline_daily_usd: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _alert_below_cap(self) -> Budget:
+        if self.alert_usd > self.daily_usd:
+            raise ValueError(f"alert_usd ({self.alert_usd}) must not exceed daily_usd ({self.daily_usd})")
+        return self
+
+
+class Pricing(Strict):
+    input_per_1k: float = Field(ge=0, description="USD per 1000 input tokens")
+    output_per_1k: float = Field(ge=0, description="USD per 1000 output tokens")
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        return input_tokens / 1000 * self.input_per_1k + output_tokens / 1000 * self.output_per_1k
+
+
+class Owners(Strict):
+    product: str | None = None
+    engineering: str | None = None
+    operations: str | None = None
+    oncall: str | None = None
+    budget: str | None = None
+
+    def target(self, role: str) -> str | None:
+        return getattr(self, role, None)
+
+
+class Approvals(Strict):
+    required_roles: list[Literal["engineering", "operations", "product"]] = Field(
+        default_factory=lambda: ["engineering", "operations"]
+    )
+    approvers: dict[str, list[str]] = Field(default_factory=dict)
+    timeout_s: float = Field(default=86400.0, gt=0)
+    allow_auto_approve: bool = False
+
+
+class Artifacts(Strict):
+    uri: str = ".launchgate/store"
+
+
+class Notifications(Strict):
+    notifier: Literal["console", "slack"] = "console"
+    mute: dict[str, list[str]] = Field(
+        default_factory=dict, description="role -> event types not to send to that role"
+    )
+
+
+class ReleaseConfig(Strict):
+    service: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    candidate: Variant
+    stable: Variant
+    contracts: Contracts
+    evaluation: Evaluation
+    load_test: LoadTest = LoadTest()
+    canary: Canary = Canary()
+    rollback: Rollback = Rollback()
+    budget: Budget = Budget()
+    pricing: Pricing
+    owners: Owners = Owners()
+    approvals: Approvals = Approvals()
+    artifacts: Artifacts = Artifacts()
+    notifications: Notifications = Notifications()
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def format_validation_error(exc: ValidationError) -> list[str]:
+    errors = []
+    for err in exc.errors(include_url=False):
+        where = _field_path(err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see examples/support-bot/release.yaml)"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        got = err.get("input")
+        if err["type"] not in ("missing", "extra_forbidden") and isinstance(got, str | int | float | bool):
+            msg += f" (got {got!r})"
+        errors.append(f"{where}: {msg}")
+    return errors
+
+
+def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Apply a ``--set a.b.c=value`` override; value is parsed as YAML (numbers, bools)."""
+    keys = dotted.split(".")
+    node = data
+    for key in keys[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = {}
+            node[key] = child
+        node = child
+    node[keys[-1]] = value
+
+
+def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError("--set", [f"{item!r}: expected KEY=VALUE, e.g. candidate.endpoint=http://..."])
+        key, raw = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(raw) if raw else ""
+    return out
+
+
+def load_config(
+    path: str | Path, overrides: dict[str, Any] | None = None, *, check_files: bool = True
+) -> ReleaseConfig:
+    """Read and validate release.yaml. Raises ConfigError listing every problem by field path."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), ["file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [f"cannot read: {exc}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(str(path), [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), ["top level must be a mapping of sections (service, candidate, ...)"])
+    for key, value in (overrides or {}).items():
+        set_path(data, key, value)
+    try:
+        return ReleaseConfig.model_validate(
+            data, context={"base_dir": path.resolve().parent, "check_files": check_files}
+        )
+    except ValidationError as exc:
+        raise ConfigError(str(path), format_validation_error(exc)) from None

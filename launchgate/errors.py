@@ -1,0 +1,79 @@
+"""Every exception launchgate raises on purpose.
+
+Translation happens at one boundary per external system (``modelclient`` for HTTP model
+endpoints, ``store.s3`` for boto3, ``notify.slack`` for slack-sdk), always ``raise ... from exc``
+so the original error stays on ``__cause__`` for debugging but never leaks secrets into messages.
+
+    LaunchgateError
+    ├── InputError                 bad input from the user: exit code 2, no traceback
+    │   ├── ConfigError            release.yaml invalid (carries every field error)
+    │   └── DataFileError          golden set / schema / prompt file unreadable or malformed
+    ├── ExternalError              a system we talk to failed after bounded retries
+    │   ├── ModelEndpointError     OpenAI-compatible endpoint
+    │   │   ├── ModelTimeout
+    │   │   └── ModelHTTPError     carries status and retry-after
+    │   ├── StoreError             artifact store (local dir or S3)
+    │   │   └── ArtifactExistsError   a release bundle is never overwritten
+    │   └── NotifyError            Slack / console; caught by the notifier, never fails a release
+    └── ReleaseStateError          the store says this release cannot proceed (e.g. bundle exists)
+"""
+
+from __future__ import annotations
+
+
+class LaunchgateError(Exception):
+    """Base class: a message a person can act on."""
+
+
+class InputError(LaunchgateError):
+    """The user gave us something we cannot use. CLI exit code 2."""
+
+
+class ConfigError(InputError):
+    def __init__(self, path: str, errors: list[str]) -> None:
+        self.path = path
+        self.errors = errors
+        lines = "\n".join(f"  - {e}" for e in errors)
+        super().__init__(f"{path}: {len(errors)} error(s)\n{lines}")
+
+
+class DataFileError(InputError):
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+class ExternalError(LaunchgateError):
+    """An external system failed after our bounded retries."""
+
+
+class ModelEndpointError(ExternalError):
+    pass
+
+
+class ModelTimeout(ModelEndpointError):
+    pass
+
+
+class ModelHTTPError(ModelEndpointError):
+    def __init__(self, message: str, status: int, retry_after: float | None = None) -> None:
+        self.status = status
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class StoreError(ExternalError):
+    pass
+
+
+class ArtifactExistsError(StoreError):
+    pass
+
+
+class NotifyError(ExternalError):
+    pass
+
+
+class ReleaseStateError(LaunchgateError):
+    pass

@@ -1,0 +1,171 @@
+"""Run the golden set against a variant: bounded concurrency, timeouts, retries, costs.
+
+Pure asyncio + the model client; progress is reported through a plain callback so that
+tasks/ can turn it into a Prefect progress artifact and the CLI into a progress bar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel, Field
+
+from launchgate.config import Pricing, Variant
+from launchgate.errors import ModelEndpointError
+from launchgate.golden import GoldenCase, render_messages
+from launchgate.modelclient import ModelClient, RetryPolicy
+from launchgate.scoring import score_answer
+
+Progress = Callable[[str, int, int], None]  # (variant label, done, total)
+
+
+class CaseResult(BaseModel):
+    case_id: str
+    variant: str
+    repeat: int = 0
+    tags: list[str] = Field(default_factory=list)
+    status: str  # ok | error | rejected
+    error: str | None = None
+    latency_ms: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    retries: int = 0
+    schema_ok: bool = False
+    passed: bool = False
+    score: float = 0.0
+    detail: str = ""
+    finish_reason: str | None = None
+    output: str | None = None
+
+
+class VariantSummary(BaseModel):
+    variant: str
+    model: str
+    prompt_version: str
+    cases: int
+    calls: int
+    completed: int
+    errors: int
+    error_rate: float
+    errors_by_kind: dict[str, int]
+    score: float
+    schema_valid_rate: float | None
+    cost_per_request: float | None
+    total_cost_usd: float
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    mean_input_tokens: float | None
+    mean_output_tokens: float | None
+    retries: int
+    model_wait_s: float
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100); None on no data."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def _error_kind(exc: ModelEndpointError) -> str:
+    status = getattr(exc, "status", None)
+    return f"http_{status}" if status else type(exc).__name__
+
+
+async def evaluate_variant(
+    label: str, variant: Variant, system_prompt: str, cases: list[GoldenCase], *,
+    validator: Draft202012Validator, pricing: Pricing, concurrency: int, max_output_tokens: int,
+    max_context_chars: int, repeats: int = 1, progress: Progress | None = None,
+) -> list[CaseResult]:
+    sem = asyncio.Semaphore(concurrency)
+    total = len(cases) * repeats
+    done = 0
+    retry = RetryPolicy(max_retries=variant.max_retries)
+
+    async def one(client: ModelClient, case: GoldenCase, rep: int) -> CaseResult:
+        nonlocal done
+        messages = render_messages(system_prompt, case.input)
+        base = CaseResult(case_id=case.id, variant=label, repeat=rep, tags=case.tags, status="ok")
+        chars = sum(len(m["content"]) for m in messages)
+        if chars > max_context_chars:
+            base.status, base.error = "rejected", f"context {chars} chars > max_context_chars {max_context_chars}"
+        else:
+            async with sem:
+                try:
+                    comp = await client.chat(messages, max_tokens=max_output_tokens)
+                except ModelEndpointError as exc:
+                    base.status, base.error = "error", f"{_error_kind(exc)}: {str(exc)[:160]}"
+                    base.retries = getattr(exc, "retries", 0)
+                else:
+                    s = score_answer(comp.content, case.expected, case.tags, validator)
+                    base.latency_ms = round(comp.latency_ms, 2)
+                    base.input_tokens, base.output_tokens = comp.input_tokens, comp.output_tokens
+                    base.cost_usd = pricing.cost(comp.input_tokens, comp.output_tokens)
+                    base.retries, base.finish_reason = comp.retries, comp.finish_reason
+                    base.schema_ok, base.passed, base.score, base.detail = s.schema_ok, s.passed, s.score, s.detail
+                    base.output = comp.content[:2000]
+        done += 1
+        if progress is not None:
+            progress(label, done, total)
+        return base
+
+    async with ModelClient(
+        variant.endpoint, variant.model, timeout_s=variant.timeout_s, retry=retry,
+        api_key_env=variant.api_key_env, max_connections=concurrency,
+    ) as client:
+        return await asyncio.gather(*(one(client, c, r) for r in range(repeats) for c in cases))
+
+
+def summarize(label: str, variant: Variant, results: list[CaseResult]) -> VariantSummary:
+    ok = [r for r in results if r.status == "ok"]
+    errs = [r for r in results if r.status != "ok"]
+    kinds: dict[str, int] = {}
+    for r in errs:
+        kind = (r.error or "unknown").split(":", 1)[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    lat = [r.latency_ms for r in ok if r.latency_ms is not None]
+    total_cost = sum(r.cost_usd for r in results)
+    n = len(results)
+    return VariantSummary(
+        variant=label, model=variant.model, prompt_version=variant.prompt.version,
+        cases=len({r.case_id for r in results}), calls=n, completed=len(ok), errors=len(errs),
+        error_rate=len(errs) / n if n else 0.0, errors_by_kind=kinds,
+        # Errors score 0: an answer that never came is not a correct answer.
+        score=sum(r.score for r in results) / n if n else 0.0,
+        schema_valid_rate=sum(r.schema_ok for r in ok) / len(ok) if ok else None,
+        cost_per_request=total_cost / len(ok) if ok else None,
+        total_cost_usd=round(total_cost, 6),
+        latency_p50_ms=percentile(lat, 50), latency_p95_ms=percentile(lat, 95),
+        mean_input_tokens=sum(r.input_tokens for r in ok) / len(ok) if ok else None,
+        mean_output_tokens=sum(r.output_tokens for r in ok) / len(ok) if ok else None,
+        retries=sum(r.retries for r in results),
+        model_wait_s=round(sum(lat) / 1000, 3),
+    )
+
+
+def estimate_cost(
+    cases: list[GoldenCase], system_prompt: str, pricing: Pricing, max_output_tokens: int, repeats: int
+) -> float:
+    """Upper bound of one variant's eval spend: every answer at max_output_tokens."""
+    chars = sum(len(system_prompt) + len(json.dumps(c.input)) for c in cases)
+    return repeats * pricing.cost(chars // 4 + len(cases) * 8, len(cases) * max_output_tokens)
+
+
+async def evaluate_pair(
+    runs: dict[str, tuple[Variant, str]], cases: list[GoldenCase], **kwargs: Any
+) -> tuple[dict[str, list[CaseResult]], float]:
+    """Evaluate several variants concurrently; returns results by label and the wall time."""
+    start = time.perf_counter()
+    labels = list(runs)
+    out = await asyncio.gather(
+        *(evaluate_variant(lbl, runs[lbl][0], runs[lbl][1], cases, **kwargs) for lbl in labels)
+    )
+    return dict(zip(labels, out, strict=True)), time.perf_counter() - start

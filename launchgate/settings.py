@@ -1,0 +1,34 @@
+"""Machine settings (not per release): env vars with the LAUNCHGATE_ prefix.
+
+Secrets are SecretStr so they never print; a Slack token may also come from a Prefect
+Secret block, resolved by tasks/ (the core library does not import Prefect).
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LAUNCHGATE_", extra="ignore")
+
+    artifacts_uri: str | None = Field(default=None, description="overrides release.yaml artifacts.uri")
+    notifier: str | None = Field(default=None, description="console | slack; overrides release.yaml")
+    slack_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("LAUNCHGATE_SLACK_TOKEN", "SLACK_BOT_TOKEN")
+    )
+    slack_token_block: str | None = Field(default=None, description="name of a Prefect Secret block")
+    slack_base_url: str = "https://slack.com/api/"
+    slack_timeout_s: float = 10.0
+    slack_max_retries: int = 3
+    s3_connect_timeout_s: float = 5.0
+    s3_read_timeout_s: float = 20.0
+    s3_max_attempts: int = 4
+    s3_sse: str = Field(default="AES256", description="AES256 or aws:kms")
+    s3_kms_key_id: str | None = None
+    prefect_ui_url: str | None = Field(default=None, description="base URL for links to flow runs")
+
+
+def get_settings() -> Settings:
+    return Settings()

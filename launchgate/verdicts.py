@@ -1,0 +1,104 @@
+"""Decisions are data: Measurement, Phase, Verdict and the pure functions that make them.
+
+Modelled on Argo Rollouts' analysis package. Only FAILED means "the candidate is bad";
+ERROR (the measuring broke) and INCONCLUSIVE (too little data) never promote either,
+so ``blocks`` is true for every phase but SUCCESSFUL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Phase(StrEnum):
+    SUCCESSFUL = "successful"
+    FAILED = "failed"
+    ERROR = "error"
+    INCONCLUSIVE = "inconclusive"
+
+
+class Measurement(BaseModel):
+    name: str
+    value: float | None
+    phase: Phase
+    at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    message: str = ""
+
+
+class Verdict(BaseModel):
+    """The shared verdict shape: {check, phase, value, threshold, reason, evidence}."""
+
+    check: str
+    phase: Phase
+    value: Any = None
+    threshold: Any = None
+    reason: str
+    evidence: str | None = None
+    measurements: list[Measurement] = Field(default_factory=list)
+
+    @property
+    def blocks(self) -> bool:
+        return self.phase is not Phase.SUCCESSFUL
+
+
+def pct(x: float) -> str:
+    """0.0312 -> '3.1%' (rates are fractions in code, percents in config and prose)."""
+    return f"{x * 100:.1f}%"
+
+
+def at_most(
+    check: str, value: float | None, limit: float, *, what: str, fmt: Any = pct, n: int | None = None,
+    min_n: int = 1, evidence: str | None = None, fix: str = "",
+) -> Verdict:
+    """Successful when ``value <= limit``; inconclusive when fewer than ``min_n`` observations."""
+    over = f" over {n} requests" if n is not None else ""
+    if value is None or (n is not None and n < min_n):
+        return Verdict(
+            check=check, phase=Phase.INCONCLUSIVE, value=value, threshold=limit, evidence=evidence,
+            reason=f"{what} could not be judged: {n or 0} observations, need at least {min_n}.",
+        )
+    if value > limit:
+        tail = f" {fix}" if fix else ""
+        return Verdict(
+            check=check, phase=Phase.FAILED, value=value, threshold=limit, evidence=evidence,
+            reason=f"{what} {fmt(value)} > {fmt(limit)}{over}.{tail}",
+        )
+    return Verdict(
+        check=check, phase=Phase.SUCCESSFUL, value=value, threshold=limit, evidence=evidence,
+        reason=f"{what} {fmt(value)} <= {fmt(limit)}{over}.",
+    )
+
+
+def at_least(
+    check: str, value: float | None, floor: float, *, what: str, fmt: Any = pct, n: int | None = None,
+    min_n: int = 1, evidence: str | None = None, fix: str = "",
+) -> Verdict:
+    over = f" over {n} cases" if n is not None else ""
+    if value is None or (n is not None and n < min_n):
+        return Verdict(
+            check=check, phase=Phase.INCONCLUSIVE, value=value, threshold=floor, evidence=evidence,
+            reason=f"{what} could not be judged: {n or 0} observations, need at least {min_n}.",
+        )
+    if value < floor:
+        tail = f" {fix}" if fix else ""
+        return Verdict(
+            check=check, phase=Phase.FAILED, value=value, threshold=floor, evidence=evidence,
+            reason=f"{what} {fmt(value)} < {fmt(floor)}{over}.{tail}",
+        )
+    return Verdict(
+        check=check, phase=Phase.SUCCESSFUL, value=value, threshold=floor, evidence=evidence,
+        reason=f"{what} {fmt(value)} >= {fmt(floor)}{over}.",
+    )
+
+
+def combine(verdicts: list[Verdict]) -> Phase:
+    """Worst phase wins: failed > error > inconclusive > successful."""
+    order = [Phase.FAILED, Phase.ERROR, Phase.INCONCLUSIVE]
+    for phase in order:
+        if any(v.phase is phase for v in verdicts):
+            return phase
+    return Phase.SUCCESSFUL

@@ -1,0 +1,34 @@
+"""Finalize task: decision record, notifications log, evidence index with sha256s."""
+
+from __future__ import annotations
+
+import json
+
+from prefect import task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from launchgate.preflight import ReleaseRun
+from launchgate.release import Decision
+from launchgate.report import decision_markdown
+
+
+@task(name="finalize", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, timeout_seconds=300)
+def finalize(run: ReleaseRun, decision: Decision) -> str:
+    b = run.bundle
+    b.put_json("decision.json", decision.model_dump(mode="json"))
+    md = decision_markdown(decision)
+    b.put_text("decision.md", md, "text/markdown")
+    lines = "".join(json.dumps(o.model_dump(mode="json"), sort_keys=True) + "\n" for o in run.dispatcher.outcomes)
+    b.put_text("notifications.jsonl", lines, "application/x-ndjson")
+    index = b.write_index()
+    create_markdown_artifact(key="release-decision", markdown=md, description=decision.summary[:250])
+    create_table_artifact(
+        key="release-verdicts",
+        table=[{"check": v.check, "phase": v.phase.value, "reason": v.reason} for v in decision.verdicts],
+        description=f"verdicts of {run.release_id}",
+    )
+    location = run.evidence_uri
+    if location.startswith(("s3://", "http")):
+        create_link_artifact(key="release-evidence", link=location, description="evidence bundle")
+    return str(index)
