@@ -49,7 +49,8 @@ def release(config: str, artifacts: str | None = None, overrides: dict[str, Any]
         decision.decision, decision.exit_code = "error", 1
     eval_ok = not any(v.blocks for v in verdicts)
     notify(run, Notice(event="eval_gate", role="engineering", service=svc, release_id=run.release_id,
-                       status="passed" if eval_ok else "blocked", title=f"Eval gate {'passed' if eval_ok else 'failed'}",
+                       status="passed" if eval_ok else "blocked",
+                       title=f"Eval gate {'passed' if eval_ok else 'failed'}",
                        text=decision.summary, link=run.evidence_uri))
     notify(run, Notice(event="release_finished", role="operations", service=svc, release_id=run.release_id,
                        status=STATUS[decision.decision], title=f"Release {decision.decision}: {run.release_id}",

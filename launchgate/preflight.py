@@ -43,7 +43,7 @@ class ReleaseRun:
 
     @property
     def evidence_uri(self) -> str:
-        return self.store.location(f"{self.config.service}/releases/{self.release_id}/")
+        return self.store.location(self.bundle.base.rstrip("/")) + "/"
 
 
 def load_inputs(config_path: str | Path, overrides: dict[str, Any] | None = None) -> tuple[

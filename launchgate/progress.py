@@ -5,6 +5,7 @@ Tasks report here and to Prefect's progress artifact; the core stays free of bot
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 
@@ -29,7 +30,6 @@ def emit(step: str, done: int, total: int) -> None:
     with _lock:
         listeners = list(_listeners)
     for listener in listeners:
-        try:
+        # A broken progress display must never break a release.
+        with contextlib.suppress(Exception):
             listener(step, done, total)
-        except Exception:  # noqa: BLE001 - a broken progress display must never break a release
-            pass

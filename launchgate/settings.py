@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LAUNCHGATE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LAUNCHGATE_", extra="ignore", populate_by_name=True)
 
     artifacts_uri: str | None = Field(default=None, description="overrides release.yaml artifacts.uri")
     notifier: str | None = Field(default=None, description="console | slack; overrides release.yaml")

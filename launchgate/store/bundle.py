@@ -1,0 +1,132 @@
+"""A release's evidence bundle: every artifact under ``<service>/releases/<release_id>/``.
+
+Bundles are write-once (``overwrite=False`` on every put), so evidence a person approved
+cannot change underneath them. ``write_index`` records the sha256 of each artifact in
+``index.json`` for the release review and ``launchgate audit``.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from enum import Enum
+from pathlib import PurePath
+from typing import Any
+
+from pydantic import BaseModel
+
+from launchgate.store.base import ArtifactStore, StoredArtifact, sha256_bytes
+from launchgate.store.keys import check_key
+
+INDEX_NAME = "index.json"
+JSON_TYPE = "application/json"
+JSONL_TYPE = "application/x-ndjson"
+TEXT_TYPE = "text/plain; charset=utf-8"
+
+
+def _json_default(obj: Any) -> Any:
+    # Pydantic models nested inside plain dicts/lists still serialise like model_dump(mode="json").
+    if isinstance(obj, BaseModel):
+        return obj.model_dump(mode="json")
+    if isinstance(obj, datetime | date):
+        return obj.isoformat()
+    if isinstance(obj, Enum):
+        return obj.value
+    if isinstance(obj, PurePath):
+        return str(obj)
+    if isinstance(obj, set | frozenset):
+        return sorted(obj, key=str)
+    return str(obj)
+
+
+def to_json_bytes(obj: Any) -> bytes:
+    """The one JSON encoding of evidence: stable key order, readable, UTF-8, trailing newline."""
+    if isinstance(obj, BaseModel):
+        obj = obj.model_dump(mode="json")
+    text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default, ensure_ascii=False)
+    return (text + "\n").encode("utf-8")
+
+
+def to_jsonl_bytes(rows: Iterable[Any]) -> bytes:
+    lines = []
+    for row in rows:
+        if isinstance(row, BaseModel):
+            row = row.model_dump(mode="json")
+        lines.append(json.dumps(row, sort_keys=True, default=_json_default, ensure_ascii=False))
+    return "".join(line + "\n" for line in lines).encode("utf-8")
+
+
+class ReleaseBundle:
+    def __init__(self, store: ArtifactStore, service: str, release_id: str) -> None:
+        self.store = store
+        self.service = service
+        self.release_id = release_id
+        self.base = f"{check_key(service)}/releases/{check_key(release_id)}/"
+        self.artifacts: list[StoredArtifact] = []
+        self.index: StoredArtifact | None = None
+
+    def key(self, name: str) -> str:
+        return self.base + check_key(name)
+
+    def location(self, name: str) -> str:
+        return self.store.location(self.key(name))
+
+    def put_bytes(
+        self, name: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> StoredArtifact:
+        stored = self.store.put(self.key(name), data, content_type, overwrite=False)
+        self.artifacts.append(stored)
+        return stored
+
+    def put_text(self, name: str, text: str, content_type: str = TEXT_TYPE) -> StoredArtifact:
+        return self.put_bytes(name, text.encode("utf-8"), content_type)
+
+    def put_json(self, name: str, obj: Any) -> StoredArtifact:
+        return self.put_bytes(name, to_json_bytes(obj), JSON_TYPE)
+
+    def put_jsonl(self, name: str, rows: Iterable[Any]) -> StoredArtifact:
+        return self.put_bytes(name, to_jsonl_bytes(rows), JSONL_TYPE)
+
+    def name_of(self, artifact: StoredArtifact) -> str:
+        return artifact.key.removeprefix(self.base)
+
+    def write_index(self, *, include_existing: bool = True) -> StoredArtifact:
+        """Write ``index.json`` listing every artifact with its sha256, and return it.
+
+        ``include_existing`` also indexes artifacts this object did not write (steps run as
+        separate Prefect tasks, possibly in other processes, each with their own bundle
+        object); their sha256 is computed from the stored bytes. index.json never lists
+        itself and is not added to ``artifacts``.
+        """
+        entries = {a.key: a for a in self.artifacts}
+        if include_existing:
+            for key in self.store.list(self.base):
+                if key not in entries and key != self.key(INDEX_NAME):
+                    data = self.store.get(key)
+                    guessed = mimetypes.guess_type(key)[0] or "application/octet-stream"
+                    entries[key] = StoredArtifact(
+                        key=key,
+                        uri=self.store.location(key),
+                        sha256=sha256_bytes(data),
+                        size=len(data),
+                        content_type=guessed,
+                    )
+        index = {
+            "release_id": self.release_id,
+            "service": self.service,
+            "created_at": datetime.now(UTC),
+            "artifacts": [
+                {
+                    "name": self.name_of(a),
+                    "key": a.key,
+                    "sha256": a.sha256,
+                    "size": a.size,
+                    "content_type": a.content_type,
+                }
+                for a in sorted(entries.values(), key=lambda a: a.key)
+            ],
+        }
+        self.index = self.store.put(self.key(INDEX_NAME), to_json_bytes(index), JSON_TYPE, overwrite=False)
+        return self.index

@@ -1,0 +1,270 @@
+"""The production artifact store: an S3 bucket (optionally under a prefix) via boto3.
+
+This module is the one boundary where botocore errors become StoreError. Messages name the
+bucket/key and the likely fix, and are built from our own templates plus error codes, so a
+secret key or session token never reaches a log, a Slack message or the evidence.
+
+The endpoint is whatever boto3 resolves on its own (``AWS_ENDPOINT_URL``,
+``AWS_ENDPOINT_URL_S3``, profile ``endpoint_url``), which is how moto_server and MinIO are
+targeted; launchgate adds no variable of its own for it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
+
+from launchgate.errors import ArtifactExistsError, InputError, StoreError
+from launchgate.settings import Settings
+from launchgate.store.base import StoredArtifact, sha256_bytes
+from launchgate.store.keys import check_key, check_prefix
+
+_SSE_MODES = {"AES256", "aws:kms", "aws:kms:dsse"}
+_NO_SSE = {"", "none", "off"}
+# Codes S3 uses when IfNoneMatch="*" loses: 412 = the key exists, 409 = a concurrent
+# conditional write to the same key is still in flight. Either way, someone else won.
+_EXISTS_CODES = {"PreconditionFailed", "ConditionalRequestConflict"}
+_NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
+_SHA256_META = "sha256"
+
+
+class S3Store:
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        settings: Settings | None = None,
+        *,
+        conditional_put: bool = True,
+        client: Any | None = None,
+    ) -> None:
+        """``conditional_put=False`` is for S3-compatible servers without If-None-Match support;
+        the head_object check still refuses overwrites, just not atomically."""
+        settings = settings or Settings()
+        if len(bucket) < 3 or "/" in bucket:
+            raise InputError(f"invalid S3 bucket name {bucket!r} (need 3-63 characters, no '/')")
+        self.bucket = bucket
+        self.prefix = check_prefix(prefix.strip("/"))
+        self.uri = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        self.conditional_put = conditional_put
+        self.max_attempts = settings.s3_max_attempts
+        self._sse_args = _sse_args(settings)
+        self._client = client if client is not None else self._make_client(settings)
+
+    def _make_client(self, settings: Settings) -> Any:
+        config = Config(
+            retries={"mode": "standard", "max_attempts": settings.s3_max_attempts},
+            connect_timeout=settings.s3_connect_timeout_s,
+            read_timeout=settings.s3_read_timeout_s,
+        )
+        try:
+            return boto3.session.Session().client("s3", config=config)
+        except BotoCoreError as exc:
+            raise self._translate(exc, "connect to", None) from exc
+
+    # -- keys -------------------------------------------------------------------------
+
+    def _full(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _relative(self, full_key: str) -> str:
+        return full_key[len(self.prefix) + 1 :] if self.prefix else full_key
+
+    def location(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._full(key)}"
+
+    # -- operations -------------------------------------------------------------------
+
+    def put(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream", *, overwrite: bool = True
+    ) -> StoredArtifact:
+        full = self._full(key)
+        if not overwrite and self.exists(key):
+            # Cheap early refusal; the conditional put below is what makes it race-free.
+            raise self._exists_error(key)
+        digest = hashlib.sha256(data)
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": full,
+            "Body": data,
+            "ContentType": content_type,
+            # S3 recomputes this and rejects the upload (BadDigest) if the bytes were mangled.
+            "ChecksumSHA256": base64.b64encode(digest.digest()).decode("ascii"),
+            # Hex copy readable by people and by get(), independent of the checksum feature.
+            "Metadata": {_SHA256_META: digest.hexdigest()},
+            **self._sse_args,
+        }
+        if not overwrite and self.conditional_put:
+            args["IfNoneMatch"] = "*"
+        try:
+            response = self._client.put_object(**args)
+        except ClientError as exc:
+            if _code(exc) in _EXISTS_CODES:
+                raise self._exists_error(key) from exc
+            raise self._translate(exc, "write", full) from exc
+        except BotoCoreError as exc:
+            raise self._translate(exc, "write", full) from exc
+        self._verify_put(response, data, full)
+        return StoredArtifact(
+            key=key,
+            uri=self.location(key),
+            sha256=digest.hexdigest(),
+            size=len(data),
+            content_type=content_type,
+        )
+
+    def _verify_put(self, response: dict[str, Any], data: bytes, full: str) -> None:
+        # Belt and braces on top of ChecksumSHA256: if S3 echoes a checksum, or the ETag is
+        # a plain MD5 (single-part upload, SSE-S3 or no SSE), compare it with what we sent.
+        echoed = response.get("ChecksumSHA256")
+        if echoed and echoed != base64.b64encode(hashlib.sha256(data).digest()).decode("ascii"):
+            raise StoreError(f"integrity check failed for s3://{self.bucket}/{full}: sha256 mismatch")
+        etag = str(response.get("ETag", "")).strip('"')
+        etag_is_md5 = self._sse_args.get("ServerSideEncryption", "AES256") == "AES256" and len(etag) == 32
+        if etag_is_md5 and etag != hashlib.md5(data, usedforsecurity=False).hexdigest():
+            raise StoreError(
+                f"integrity check failed for s3://{self.bucket}/{full}: ETag does not match the bytes"
+            )
+
+    def get(self, key: str) -> bytes:
+        full = self._full(key)
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=full)
+            data: bytes = response["Body"].read()
+        except ClientError as exc:
+            raise self._translate(exc, "read", full) from exc
+        except BotoCoreError as exc:
+            raise self._translate(exc, "read", full) from exc
+        expected = (response.get("Metadata") or {}).get(_SHA256_META)
+        if expected and expected != sha256_bytes(data):
+            raise StoreError(
+                f"integrity check failed reading s3://{self.bucket}/{full}: "
+                "content does not match the sha256 recorded at write time"
+            )
+        return data
+
+    def exists(self, key: str) -> bool:
+        full = self._full(key)
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=full)
+        except ClientError as exc:
+            if _code(exc) in _NOT_FOUND_CODES:
+                return False
+            raise self._translate(exc, "check", full) from exc
+        except BotoCoreError as exc:
+            raise self._translate(exc, "check", full) from exc
+        return True
+
+    def list(self, prefix: str) -> list[str]:
+        check_prefix(prefix)
+        full_prefix = f"{self.prefix}/{prefix}" if self.prefix else prefix
+        keys: list[str] = []
+        try:
+            paginator = self._client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full_prefix):
+                keys.extend(self._relative(item["Key"]) for item in page.get("Contents", []))
+        except ClientError as exc:
+            raise self._translate(exc, "list", full_prefix + "*") from exc
+        except BotoCoreError as exc:
+            raise self._translate(exc, "list", full_prefix + "*") from exc
+        return sorted(keys)
+
+    # -- errors -----------------------------------------------------------------------
+
+    def _exists_error(self, key: str) -> ArtifactExistsError:
+        return ArtifactExistsError(f"{self.location(key)} already exists; release artifacts are write-once")
+
+    def _translate(self, exc: Exception, action: str, full_key: str | None) -> StoreError:
+        where = f"s3://{self.bucket}/{full_key}" if full_key is not None else f"s3://{self.bucket}"
+        endpoint = _endpoint(self)
+        if isinstance(exc, ClientError):
+            code = _code(exc)
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
+            if code == "NoSuchBucket":
+                hint = f"bucket {self.bucket!r} does not exist: create it or fix artifacts.uri"
+            elif code in _NOT_FOUND_CODES:
+                hint = "no such object"
+            elif code in {"AccessDenied", "403", "AllAccessDisabled"}:
+                hint = "access denied: check the IAM policy for this bucket/prefix and the active AWS profile"
+            elif code in {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}:
+                hint = f"AWS credentials rejected ({code}): refresh them (aws sso login / new keys)"
+            elif code in {"KMS.NotFoundException", "KMS.DisabledException", "AccessDeniedException"}:
+                hint = f"KMS key unusable ({code}): check LAUNCHGATE_S3_KMS_KEY_ID and the key policy"
+            else:
+                hint = f"{code or 'error'} (HTTP {status})"
+            message = f"S3 {action} {where} failed: {hint}"
+        elif isinstance(exc, NoCredentialsError | PartialCredentialsError):
+            message = (
+                f"S3 {action} {where} failed: no usable AWS credentials; set AWS_PROFILE or "
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or use a local artifacts.uri"
+            )
+        elif isinstance(exc, NoRegionError):
+            message = f"S3 {action} {where} failed: no AWS region; set AWS_REGION or AWS_DEFAULT_REGION"
+        elif isinstance(exc, EndpointConnectionError | ConnectTimeoutError | ConnectionClosedError):
+            message = (
+                f"S3 {action} {where} failed: cannot reach {endpoint} after {self.max_attempts} attempt(s) "
+                f"({type(exc).__name__}); check the network and AWS_ENDPOINT_URL"
+            )
+        elif isinstance(exc, ReadTimeoutError):
+            message = (
+                f"S3 {action} {where} failed: {endpoint} did not answer in time after "
+                f"{self.max_attempts} attempt(s); raise LAUNCHGATE_S3_READ_TIMEOUT_S or check the endpoint"
+            )
+        else:
+            message = f"S3 {action} {where} failed: {type(exc).__name__}: {exc}"
+        return StoreError(_scrub(message))
+
+    def __repr__(self) -> str:
+        return f"S3Store({self.uri!r})"
+
+
+def _sse_args(settings: Settings) -> dict[str, str]:
+    mode = (settings.s3_sse or "").strip()
+    if mode.lower() in _NO_SSE:
+        return {}
+    if mode not in _SSE_MODES:
+        raise InputError(
+            f"LAUNCHGATE_S3_SSE={mode!r} is not supported: use AES256, aws:kms, aws:kms:dsse or none"
+        )
+    args = {"ServerSideEncryption": mode}
+    if mode.startswith("aws:kms") and settings.s3_kms_key_id:
+        args["SSEKMSKeyId"] = settings.s3_kms_key_id
+    return args
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _endpoint(store: S3Store) -> str:
+    client = getattr(store, "_client", None)
+    url = getattr(getattr(client, "meta", None), "endpoint_url", None) or "the S3 endpoint"
+    # Drop any user:password@ an endpoint URL might carry.
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url
+
+
+def _scrub(message: str) -> str:
+    # Defence in depth: no template above includes secrets, but a botocore message might.
+    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        secret = os.environ.get(name)
+        if secret and len(secret) >= 4:
+            message = message.replace(secret, "***")
+    return message

@@ -1,0 +1,96 @@
+"""The release flow end to end under Prefect's test harness, against the simulator on loopback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from flows.release import release
+from launchgate.errors import ArtifactExistsError
+from launchgate.preflight import prepare_release
+from launchgate.store.base import sha256_bytes
+from tests.conftest import EXAMPLE
+from tests.support.sim import running_sim
+
+CONFIG = str(EXAMPLE / "release.yaml")
+VARIANTS = EXAMPLE / "variants.yaml"
+
+
+@pytest.fixture(scope="module")
+def sims() -> Iterator[dict[str, str]]:
+    with ExitStack() as stack:
+        yield {
+            name: stack.enter_context(running_sim(VARIANTS, name))
+            for name in ("stable", "good-candidate", "bad-candidate")
+        }
+
+
+def overrides(sims: dict[str, str], candidate: str, model: str) -> dict[str, str]:
+    return {"stable.endpoint": sims["stable"], "candidate.endpoint": sims[candidate], "candidate.model": model}
+
+
+def bundle_dir(store: Path, release_id: str) -> Path:
+    return store / "support-bot" / "releases" / release_id
+
+
+def test_good_candidate_passes_with_complete_evidence(sims: dict[str, str], tmp_path: Path) -> None:
+    result = release(config=CONFIG, artifacts=str(tmp_path), overrides=overrides(sims, "good-candidate",
+                                                                                 "support-bot-good"))
+    assert result["decision"] == "passed", result["reasons"]
+    assert result["exit_code"] == 0
+    d = bundle_dir(tmp_path, result["release_id"])
+    for name in ("manifest.json", "eval/eval_report.json", "eval/eval_report.md", "eval/cases.jsonl",
+                 "eval/score_by_tag.png", "decision.json", "decision.md", "notifications.jsonl", "index.json"):
+        assert (d / name).is_file(), name
+    index = json.loads((d / "index.json").read_text())
+    listed = {a["name"]: a["sha256"] for a in index["artifacts"]}
+    assert "manifest.json" in listed and "decision.json" in listed
+    for name, digest in listed.items():
+        assert sha256_bytes((d / name).read_bytes()) == digest, name
+    report = json.loads((d / "eval/eval_report.json").read_text())
+    cand, base = report["variants"]["candidate"], report["variants"]["stable"]
+    assert cand["score"] >= base["score"] + 0.02
+    assert cand["cost_per_request"] > 0 and cand["calls"] == base["calls"] >= 200
+    assert report["meta"]["dataset_sha256"] == json.loads((d / "manifest.json").read_text())["hashes"]["golden_set"]
+    notes = [json.loads(x) for x in (d / "notifications.jsonl").read_text().splitlines()]
+    assert {n["event"] for n in notes} >= {"release_started", "eval_gate", "release_finished"}
+
+
+def test_bad_candidate_is_blocked_with_reason(sims: dict[str, str], tmp_path: Path) -> None:
+    result = release(config=CONFIG, artifacts=str(tmp_path), overrides=overrides(sims, "bad-candidate",
+                                                                                 "support-bot-bad"))
+    assert result["decision"] == "blocked" and result["exit_code"] == 3
+    assert any("eval_score" in r and "short by" in r for r in result["reasons"]), result["reasons"]
+    d = bundle_dir(tmp_path, result["release_id"])
+    decision = json.loads((d / "decision.json").read_text())
+    assert decision["decision"] == "blocked"
+    failed = [v for v in decision["verdicts"] if v["phase"] == "failed"]
+    assert failed and failed[0]["evidence"] == "eval/eval_report.json"
+
+
+def test_candidate_returning_500s_ends_in_a_verdict(tmp_path: Path, sims: dict[str, str]) -> None:
+    with running_sim(VARIANTS, "good-candidate", error_rate=1.0) as broken:
+        result = release(config=CONFIG, artifacts=str(tmp_path), overrides={
+            "stable.endpoint": sims["stable"], "candidate.endpoint": broken, "candidate.max_retries": 1,
+        })
+    assert result["decision"] == "blocked"
+    phases = {v["check"]: v["phase"] for v in result["verdicts"]}
+    assert phases["eval_errors_candidate"] == "error"
+    assert "eval_score" not in phases
+    report = json.loads((bundle_dir(tmp_path, result["release_id"]) / "eval/eval_report.json").read_text())
+    assert report["variants"]["candidate"]["errors_by_kind"].get("http_500", 0) > 0
+
+
+def test_a_bundle_is_never_overwritten(tmp_path: Path, sims: dict[str, str]) -> None:
+    now = datetime(2026, 11, 22, 3, 0, 0, tzinfo=UTC)
+    prepare_release(CONFIG, artifacts=str(tmp_path), now=now)
+    first = next((tmp_path / "support-bot" / "releases").iterdir()) / "manifest.json"
+    before = first.read_bytes()
+    with pytest.raises(ArtifactExistsError):
+        prepare_release(CONFIG, artifacts=str(tmp_path), now=now)
+    assert first.read_bytes() == before
