@@ -1,7 +1,10 @@
-"""The release deployment: preflight -> eval gate -> decision -> finalize.
+"""The release deployment.
 
-Only the steps that exist run; the manifest lists them. Load test, rollback drill,
-approvals and canary hang here as their issues land.
+preflight -> eval gate -> [load test] -> [rollback drill] -> go/no-go -> [approval] -> [canary] -> finalize
+
+Each gate step appends Verdicts; the first blocking verdict stops the gates (nothing is
+shifted). Only steps that exist and are enabled run; ``manifest.json`` lists them. Later
+steps slot in where the STEP comments stand.
 """
 
 from __future__ import annotations
@@ -12,49 +15,68 @@ from prefect import flow, get_run_logger
 
 from launchgate.errors import InputError
 from launchgate.notify.base import Notice
-from launchgate.release import decide
+from launchgate.preflight import ReleaseRun
+from launchgate.release import Decision, decide
 from launchgate.verdicts import Phase, Verdict
 from tasks.evaluate import eval_gate
 from tasks.finalize import finalize
 from tasks.notify import notify
 from tasks.preflight import preflight
 
-STEPS = ["preflight", "eval_gate", "finalize"]
 STATUS = {"passed": "passed", "promoted": "promoted", "blocked": "blocked", "rolled_back": "rolled_back",
           "error": "failed"}
+
+
+def planned_steps(overrides: dict[str, Any] | None = None) -> list[str]:
+    return ["preflight", "eval_gate", "finalize"]
+
+
+def _crashed(step: str, exc: Exception) -> Verdict:
+    return Verdict(check=step, phase=Phase.ERROR,
+                   reason=f"The {step} step crashed ({type(exc).__name__}: {str(exc)[:200]}): rerun, and file a "
+                          f"bug if it repeats.")
+
+
+def _gate(run: ReleaseRun, step: str, fn: Any, verdicts: list[Verdict]) -> bool:
+    """Run one gate step; record its verdicts (or its crash). True when the release may go on."""
+    log = get_run_logger()
+    try:
+        verdicts += fn(run)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a crashed step is recorded as an error verdict, never lost
+        log.exception("%s crashed", step)
+        verdicts.append(_crashed(step, exc))
+    return not any(v.blocks for v in verdicts)
+
+
+def _notice(run: ReleaseRun, event: str, role: str, status: str, title: str, text: str) -> Notice:
+    return Notice(event=event, role=role, service=run.config.service, release_id=run.release_id,
+                  status=status, title=title, text=text, link=run.evidence_uri)
 
 
 @flow(name="release", log_prints=True)
 def release(config: str, artifacts: str | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Release one candidate of a service described by ``config`` (a release.yaml path)."""
     log = get_run_logger()
-    run = preflight(config, artifacts, overrides, STEPS)
-    svc = run.config.service
-    notify(run, Notice(event="release_started", role="engineering", service=svc, release_id=run.release_id,
-                       status="started", title=f"Release {run.release_id} started",
-                       text=f"Evaluating {run.config.candidate.model} (prompt {run.config.candidate.prompt.version}) "
-                            f"against {run.config.stable.model}.", link=run.evidence_uri))
+    run = preflight(config, artifacts, overrides, planned_steps(overrides))
+    cfg = run.config
+    notify(run, _notice(run, "release_started", "engineering", "started", f"Release {run.release_id} started",
+                        f"Evaluating {cfg.candidate.model} (prompt {cfg.candidate.prompt.version}) "
+                        f"against {cfg.stable.model}."))
     verdicts: list[Verdict] = []
-    try:
-        outcome = eval_gate(run)
-        verdicts += outcome.verdicts
-    except InputError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a crashed step is recorded, never silently lost
-        log.exception("eval gate crashed")
-        verdicts.append(Verdict(check="eval_gate", phase=Phase.ERROR, reason=f"The eval step crashed "
-                                f"({type(exc).__name__}: {str(exc)[:200]}): rerun, and file a bug if it repeats."))
-    decision = decide(run.release_id, svc, verdicts, run.evidence_uri)
-    if any(v.phase is Phase.ERROR and v.check == "eval_gate" for v in verdicts):
+    go = _gate(run, "eval_gate", lambda r: eval_gate(r).verdicts, verdicts)
+    notify(run, _notice(run, "eval_gate", "engineering", "passed" if go else "blocked",
+                        f"Eval gate {'passed' if go else 'failed'}",
+                        next((v.reason for v in verdicts if v.blocks), "All eval checks passed.")))
+    # STEP load_test (issue 4), STEP rollback_drill (issue 5), STEP go_no_go + approval (issue 6),
+    # STEP canary + promote (issue 5) slot in here.
+
+    decision: Decision = decide(run.release_id, cfg.service, verdicts, run.evidence_uri)
+    if any(v.phase is Phase.ERROR and v.value is None and v.threshold is None for v in verdicts):
         decision.decision, decision.exit_code = "error", 1
-    eval_ok = not any(v.blocks for v in verdicts)
-    notify(run, Notice(event="eval_gate", role="engineering", service=svc, release_id=run.release_id,
-                       status="passed" if eval_ok else "blocked",
-                       title=f"Eval gate {'passed' if eval_ok else 'failed'}",
-                       text=decision.summary, link=run.evidence_uri))
-    notify(run, Notice(event="release_finished", role="operations", service=svc, release_id=run.release_id,
-                       status=STATUS[decision.decision], title=f"Release {decision.decision}: {run.release_id}",
-                       text=decision.summary, link=run.evidence_uri))
+    notify(run, _notice(run, "release_finished", "operations", STATUS[decision.decision],
+                        f"Release {decision.decision}: {run.release_id}", decision.summary))
     finalize(run, decision)
     log.info("%s", decision.summary)
     return decision.model_dump(mode="json")
