@@ -37,7 +37,7 @@ def _crashed(step: str, exc: Exception) -> Verdict:
                           f"bug if it repeats.")
 
 
-def _gate(run: ReleaseRun, step: str, fn: Any, verdicts: list[Verdict]) -> bool:
+def _gate(run: ReleaseRun, step: str, fn: Any, verdicts: list[Verdict], crashed: list[str]) -> bool:
     """Run one gate step; record its verdicts (or its crash). True when the release may go on."""
     log = get_run_logger()
     try:
@@ -47,6 +47,7 @@ def _gate(run: ReleaseRun, step: str, fn: Any, verdicts: list[Verdict]) -> bool:
     except Exception as exc:  # noqa: BLE001 - a crashed step is recorded as an error verdict, never lost
         log.exception("%s crashed", step)
         verdicts.append(_crashed(step, exc))
+        crashed.append(step)
     return not any(v.blocks for v in verdicts)
 
 
@@ -65,7 +66,8 @@ def release(config: str, artifacts: str | None = None, overrides: dict[str, Any]
                         f"Evaluating {cfg.candidate.model} (prompt {cfg.candidate.prompt.version}) "
                         f"against {cfg.stable.model}."))
     verdicts: list[Verdict] = []
-    go = _gate(run, "eval_gate", lambda r: eval_gate(r).verdicts, verdicts)
+    crashed: list[str] = []
+    go = _gate(run, "eval_gate", lambda r: eval_gate(r).verdicts, verdicts, crashed)
     notify(run, _notice(run, "eval_gate", "engineering", "passed" if go else "blocked",
                         f"Eval gate {'passed' if go else 'failed'}",
                         next((v.reason for v in verdicts if v.blocks), "All eval checks passed.")))
@@ -73,7 +75,7 @@ def release(config: str, artifacts: str | None = None, overrides: dict[str, Any]
     # STEP canary + promote (issue 5) slot in here.
 
     decision: Decision = decide(run.release_id, cfg.service, verdicts, run.evidence_uri)
-    if any(v.phase is Phase.ERROR and v.value is None and v.threshold is None for v in verdicts):
+    if crashed:  # launchgate itself broke: exit 1, but the evidence so far is still finalized
         decision.decision, decision.exit_code = "error", 1
     notify(run, _notice(run, "release_finished", "operations", STATUS[decision.decision],
                         f"Release {decision.decision}: {run.release_id}", decision.summary))
