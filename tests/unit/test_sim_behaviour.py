@@ -22,6 +22,7 @@ from launchgate.sim.variants import (
     load_golden,
     load_variants,
     merge_patch,
+    parse_assignments,
     patch_knobs,
 )
 
@@ -146,9 +147,9 @@ def test_invalid_json_and_schema_violation_rates() -> None:
 
 def test_default_invalid_json_rate_is_realised_over_many_calls() -> None:
     knobs = patch_knobs(SPEC.variants["flaky-candidate"], {"error_rate": 0, "rate_limit_rate": 0})
-    outcomes = [ask(knobs, c, "flaky-candidate", occurrence=n).outcome for c in CASES for n in range(8)]
+    outcomes = [ask(knobs, c, "flaky-candidate", occurrence=n).outcome for c in CASES for n in range(4)]
     rate = outcomes.count("invalid_json") / len(outcomes)
-    assert 0.02 <= rate <= 0.04  # knob is 0.03 over ~2100 calls
+    assert 0.02 <= rate <= 0.04  # knob is 0.03 over ~1070 calls
 
 
 # ---------------------------------------------------------------------------- errors, latency, fault
@@ -170,7 +171,7 @@ def test_error_and_rate_limit_rates() -> None:
 
 def test_latency_is_lognormal_with_the_configured_median_and_p95() -> None:
     knobs = SPEC.variants["slow-candidate"]
-    lat = sorted(ask(knobs, c, "slow-candidate", occurrence=n).latency_ms for c in CASES for n in range(6))
+    lat = sorted(ask(knobs, c, "slow-candidate", occurrence=n).latency_ms for c in CASES for n in range(4))
     median, p95 = lat[len(lat) // 2], lat[int(0.95 * len(lat))]
     assert 0.9 * 900 <= median <= 1.1 * 900
     assert 0.85 * 2500 <= p95 <= 1.15 * 2500
@@ -263,6 +264,16 @@ def test_knob_patch_is_a_merge_patch() -> None:
     assert merge_patch({"a": {"b": 1, "c": 2}}, {"a": {"c": None}}) == {"a": {"b": 1}}
     with pytest.raises(DataFileError, match="error_rate"):
         patch_knobs(knobs, {"error_rate": 2})
+    # TTFT's two forms are alternatives, so a patch switches form instead of merging into both.
+    assert patch_knobs(knobs, {"ttft_ms": {"median": 30}}).ttft_ms.fraction is None
+
+
+def test_command_line_knob_assignments() -> None:
+    patch = parse_assignments(["error_rate=0.5", "fault.after_s=30", "fault.error_rate=1", "model=x"])
+    assert patch == {"error_rate": 0.5, "fault": {"after_s": 30, "error_rate": 1}, "model": "x"}
+    assert patch_knobs(SPEC.variants["stable"], patch).fault is not None
+    with pytest.raises(ValueError, match="KNOB=VALUE"):
+        parse_assignments(["error_rate"])
 
 
 # ---------------------------------------------------------------------------- the golden set
