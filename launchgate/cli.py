@@ -45,6 +45,14 @@ class _Bar:
                 sys.stderr.write(f"{step}: {done}/{total} ({frac:.0%})\n")
 
 
+def _prefect_defaults() -> None:
+    """Embedded-mode defaults, set before Prefect is imported; the user's own env wins."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # A fresh ephemeral database runs its migrations first: 20 s (Prefect's default) is too
+    # tight on a busy 2-core machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="launchgate")
 def main() -> None:
@@ -81,10 +89,10 @@ def release(config_path: Path, artifacts: str | None, overrides: tuple[str, ...]
         load_inputs(config_path, parsed)  # fail fast, before Prefect starts
     except InputError as exc:
         _fail_input(exc)
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    _prefect_defaults()
 
-    from launchgate import progress
     from flows.release import release as release_flow
+    from launchgate import progress
 
     unsubscribe = progress.subscribe(_Bar())
     try:

@@ -94,3 +94,33 @@ def test_a_bundle_is_never_overwritten(tmp_path: Path, sims: dict[str, str]) -> 
     with pytest.raises(ArtifactExistsError):
         prepare_release(CONFIG, artifacts=str(tmp_path), now=now)
     assert first.read_bytes() == before
+
+
+def test_owners_get_slack_messages_and_slack_down_never_fails_a_release(
+    sims: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.slack_standin import slack_standin
+
+    token = "xoxb-test-secret-token-123"
+    with slack_standin() as (base_url, state):
+        monkeypatch.setenv("LAUNCHGATE_NOTIFIER", "slack")
+        monkeypatch.setenv("LAUNCHGATE_SLACK_TOKEN", token)
+        monkeypatch.setenv("LAUNCHGATE_SLACK_BASE_URL", base_url)
+        ok = release(config=CONFIG, artifacts=str(tmp_path / "a"),
+                     overrides=overrides(sims, "good-candidate", "support-bot-good"))
+        posts = state.posts()
+        channels = {p.body.get("channel") for p in posts}
+        assert {"#support-bot-eng", "#support-bot-ops"} <= channels
+        assert all(p.headers.get("Authorization") == f"Bearer {token}" for p in posts)
+        assert any("blocks" in p.body for p in posts)
+
+        state.reset()
+        state.fail_next(1000, "500")  # Slack is down for the whole release
+        down = release(config=CONFIG, artifacts=str(tmp_path / "b"),
+                       overrides=overrides(sims, "good-candidate", "support-bot-good"))
+    assert ok["decision"] == down["decision"] == "passed"
+    d = bundle_dir(tmp_path / "b", down["release_id"])
+    notes = [json.loads(x) for x in (d / "notifications.jsonl").read_text().splitlines()]
+    assert notes and all(not n["ok"] and n["error"] for n in notes)
+    evidence = "".join(p.read_text(errors="ignore") for p in d.rglob("*") if p.is_file() and p.suffix != ".png")
+    assert token not in evidence
