@@ -5,9 +5,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# The load engine gets its own venv: aiperf's pins (pandas 2, rich 14, transformers) clash with .venv's.
+AIPERF_VENV := .venv-aiperf
+AIPERF_STAMP := $(AIPERF_VENV)/.installed-stamp
+AIPERF_VERSION := 0.13.0
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv aiperf demo test lint bench clean stack stack-down
 
 $(STAMP): pyproject.toml
 	@echo "== creating $(VENV) and installing launchgate with its dev extras (about 2 minutes the first time)"
@@ -19,10 +23,21 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-demo: $(STAMP)
+# Made only when missing (no prerequisites): ~1.2 GB, about 3 minutes the first time.
+$(AIPERF_STAMP):
+	@echo "== creating $(AIPERF_VENV) with aiperf $(AIPERF_VERSION), the load-test engine (~1.2 GB, about 3 minutes)"
+	$(PYTHON) -m venv $(AIPERF_VENV)
+	$(AIPERF_VENV)/bin/python -m pip install -q --upgrade pip 2>&1 | { grep -v '^WARNING: Location' || true; }
+	$(AIPERF_VENV)/bin/python -m pip install -q 'aiperf==$(AIPERF_VERSION)' 2>&1 | { grep -v '^WARNING: Location' || true; }
+	$(AIPERF_VENV)/bin/aiperf --version
+	touch $(AIPERF_STAMP)
+
+aiperf: $(AIPERF_STAMP)
+
+demo: $(STAMP) $(AIPERF_STAMP)
 	$(PY) examples/support-bot/demo.py
 
-test: $(STAMP)
+test: $(STAMP) $(AIPERF_STAMP)
 	$(VENV)/bin/pytest -q
 
 lint: $(STAMP)
@@ -30,6 +45,16 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/release_overhead.py
+
+# The distributed path on loopback: Prefect server + work pool + deploy + process worker, then one
+# release through the `release` deployment (runs in the worker). POSTGRES=1 uses PostgreSQL
+# (Debian's package) instead of SQLite. `make stack-down` stops it all.
+stack: $(STAMP)
+	scripts/stack.sh up $(if $(POSTGRES),--postgres,)
+	scripts/stack.sh release
+
+stack-down:
+	scripts/stack.sh down
 
 clean:
 	rm -rf .launchgate .pytest_cache

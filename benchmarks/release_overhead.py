@@ -29,7 +29,7 @@ def main() -> None:
     with sim_processes(EXAMPLE / "variants.yaml", ["stable", "good-candidate"]) as urls:
         cmd = [sys.executable, "-m", "launchgate.cli", "release", "--config", str(EXAMPLE / "release.yaml"),
                "--artifacts", str(store), "--set", f"stable.endpoint={urls['stable']}",
-               "--set", f"candidate.endpoint={urls['good-candidate']}"]
+               "--set", f"candidate.endpoint={urls['good-candidate']}", "--auto-approve"]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
                               env={**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})

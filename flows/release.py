@@ -1,6 +1,7 @@
 """The release deployment.
 
-preflight -> eval gate -> [load test] -> [rollback drill] -> go/no-go -> [approval] -> [canary] -> finalize
+preflight -> release freeze -> contracts -> eval gate -> [load test] -> [rollback drill] -> go/no-go
+-> [approval] -> [canary] -> finalize
 
 Each gate step appends Verdicts; the first blocking verdict stops the gates (nothing is
 shifted). Only steps that exist and are enabled run; ``manifest.json`` lists them. Later
@@ -13,13 +14,23 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from launchgate.approvals import check_auto_approve
+from launchgate.config import load_config
 from launchgate.errors import InputError
 from launchgate.notify.base import Notice
 from launchgate.preflight import ReleaseRun
 from launchgate.release import Decision, decide
 from launchgate.verdicts import Phase, Verdict
+from tasks.approval import approval_step, label_flow_run
+from tasks.budget import record_release_spend
+from tasks.canary import CanaryStepResult, canary
+from tasks.contracts import contracts
+from tasks.drill import rollback_drill
 from tasks.evaluate import eval_gate
 from tasks.finalize import finalize
+from tasks.freeze import freeze_check
+from tasks.gonogo import go_no_go_verdicts
+from tasks.loadtest import load_test
 from tasks.notify import notify
 from tasks.preflight import preflight
 
@@ -27,8 +38,18 @@ STATUS = {"passed": "passed", "promoted": "promoted", "blocked": "blocked", "rol
           "error": "failed"}
 
 
-def planned_steps(overrides: dict[str, Any] | None = None) -> list[str]:
-    return ["preflight", "eval_gate", "finalize"]
+def planned_steps(overrides: dict[str, Any] | None = None, config: str | None = None) -> list[str]:
+    steps = ["preflight", "release_freeze", "contracts", "eval_gate", "go_no_go", "approval", "finalize"]
+    if config is not None and _load_test_enabled(config, overrides):
+        steps.insert(steps.index("eval_gate") + 1, "load_test")
+    return steps
+
+
+def _load_test_enabled(config: str, overrides: dict[str, Any] | None) -> bool:
+    try:
+        return load_config(config, overrides, check_files=False).load_test.enabled
+    except InputError:  # preflight reports a bad config properly, right after this
+        return False
 
 
 def _crashed(step: str, exc: Exception) -> Verdict:
@@ -57,24 +78,53 @@ def _notice(run: ReleaseRun, event: str, role: str, status: str, title: str, tex
 
 
 @flow(name="release", log_prints=True)
-def release(config: str, artifacts: str | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def release(config: str, artifacts: str | None = None, overrides: dict[str, Any] | None = None,
+            auto_approve: bool = False) -> dict[str, Any]:
     """Release one candidate of a service described by ``config`` (a release.yaml path)."""
     log = get_run_logger()
-    run = preflight(config, artifacts, overrides, planned_steps(overrides))
+    run = preflight(config, artifacts, overrides, planned_steps(overrides, config))
     cfg = run.config
+    check_auto_approve(cfg.approvals, auto_approve)  # before any model is called
+    label_flow_run(run)  # tag release:<id>: how `launchgate approve` finds this run
     notify(run, _notice(run, "release_started", "engineering", "started", f"Release {run.release_id} started",
                         f"Evaluating {cfg.candidate.model} (prompt {cfg.candidate.prompt.version}) "
                         f"against {cfg.stable.model}."))
     verdicts: list[Verdict] = []
     crashed: list[str] = []
-    go = _gate(run, "eval_gate", lambda r: eval_gate(r).verdicts, verdicts, crashed)
-    notify(run, _notice(run, "eval_gate", "engineering", "passed" if go else "blocked",
-                        f"Eval gate {'passed' if go else 'failed'}",
-                        next((v.reason for v in verdicts if v.blocks), "All eval checks passed.")))
-    # STEP load_test (issue 4), STEP rollback_drill (issue 5), STEP go_no_go + approval (issue 6),
-    # STEP canary + promote (issue 5) slot in here.
+    # Release freeze + pipeline budget (issue 7): first, so a frozen service never calls a model.
+    go = _gate(run, "release_freeze", freeze_check, verdicts, crashed)
+    if go:
+        go = _gate(run, "contracts", contracts, verdicts, crashed)
+    if go:  # a malformed golden set or schema never reaches a model
+        go = _gate(run, "eval_gate", lambda r: eval_gate(r).verdicts, verdicts, crashed)
+        notify(run, _notice(run, "eval_gate", "engineering", "passed" if go else "blocked",
+                            f"Eval gate {'passed' if go else 'failed'}",
+                            next((v.reason for v in verdicts if v.blocks), "All eval checks passed.")))
+    if go and cfg.load_test.enabled:  # load test (issue 4): the SLOs at 2x peak, before anyone signs off
+        go = _gate(run, "load_test", load_test, verdicts, crashed)
+    if go and cfg.canary.enabled:  # rollback drill (issue 5): rollback is proven before anyone signs off
+        go = _gate(run, "rollback_drill", rollback_drill, verdicts, crashed)
 
-    decision: Decision = decide(run.release_id, cfg.service, verdicts, run.evidence_uri)
+    record_release_spend(run)  # book the eval/load-test spend on the daily pipeline ledger (issue 7)
+    # The rubric always runs, so every release has a decision record saying which item failed;
+    # only a "go" pauses for sign-off.
+    go = _gate(run, "go_no_go", lambda r: go_no_go_verdicts(r, verdicts), verdicts, crashed) and go
+    if go:
+        go = _gate(run, "approval", lambda r: approval_step(r, verdicts, auto_approve=auto_approve),
+                   verdicts, crashed)
+    # canary + promote (issue 5): FAILED rolls back at once; success promotes and records last-known-good.
+    canary_done: list[CanaryStepResult] = []
+    if go and cfg.canary.enabled:
+        def _canary(r: ReleaseRun) -> list[Verdict]:
+            canary_done.append(canary(r))
+            return canary_done[-1].verdicts
+
+        _gate(run, "canary", _canary, verdicts, crashed)
+    shifted = bool(canary_done) and canary_done[0].result == "promoted"
+    rolled_back = bool(canary_done) and canary_done[0].result == "rolled_back"
+
+    decision: Decision = decide(run.release_id, cfg.service, verdicts, run.evidence_uri,
+                                traffic_shifted=shifted, rolled_back=rolled_back)
     if crashed:  # launchgate itself broke: exit 1, but the evidence so far is still finalized
         decision.decision, decision.exit_code = "error", 1
     notify(run, _notice(run, "release_finished", "operations", STATUS[decision.decision],

@@ -79,14 +79,18 @@ def validate(config_path: Path, overrides: tuple[str, ...]) -> None:
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--artifacts", default=None, help="artifact store URI: a folder, file:///path or s3://bucket/prefix")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a config field")
-def release(config_path: Path, artifacts: str | None, overrides: tuple[str, ...]) -> None:
+@click.option("--auto-approve", is_flag=True, default=False,
+              help="sign off as launchgate-auto (refused unless approvals.allow_auto_approve is true)")
+def release(config_path: Path, artifacts: str | None, overrides: tuple[str, ...], auto_approve: bool) -> None:
     """Run the release flow for the candidate in CONFIG."""
+    from launchgate.approvals import check_auto_approve
     from launchgate.config import parse_overrides
     from launchgate.preflight import load_inputs
 
     try:
         parsed = parse_overrides(overrides)
-        load_inputs(config_path, parsed)  # fail fast, before Prefect starts
+        config, _, _, _ = load_inputs(config_path, parsed)  # fail fast, before Prefect starts
+        check_auto_approve(config.approvals, auto_approve)
     except InputError as exc:
         _fail_input(exc)
     _prefect_defaults()
@@ -96,7 +100,8 @@ def release(config_path: Path, artifacts: str | None, overrides: tuple[str, ...]
 
     unsubscribe = progress.subscribe(_Bar())
     try:
-        result: dict[str, Any] = release_flow(config=str(config_path), artifacts=artifacts, overrides=parsed)
+        result: dict[str, Any] = release_flow(config=str(config_path), artifacts=artifacts, overrides=parsed,
+                                              auto_approve=auto_approve)
     except InputError as exc:
         _fail_input(exc)
     except LaunchgateError as exc:
@@ -133,6 +138,301 @@ def sim(variants_file: Path, variant: str, host: str, port: int) -> None:
         serve(variants_file, variant, host=host, port=port)
     except InputError as exc:
         _fail_input(exc)
+
+
+@main.command()
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="release.yaml: stable/candidate become the upstreams, plus its optional gateway: section")
+@click.option("--host", default=None, help="bind address (default: gateway.listen, loopback)")
+@click.option("--port", default=None, type=int, help="port (default: gateway.port)")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a config field")
+def gateway(config_path: Path, host: str | None, port: int | None, overrides: tuple[str, ...]) -> None:
+    """Run the release gateway: weighted proxy in front of stable and candidate, with admin API."""
+    from launchgate.config import load_config, parse_overrides
+    from launchgate.gateway.config import from_release_config
+
+    try:
+        cfg = from_release_config(load_config(config_path, parse_overrides(overrides)), host=host, port=port)
+        token = cfg.admin_token()
+        cfg.load_output_schema()  # fail before binding, not on the first request
+    except InputError as exc:
+        _fail_input(exc)
+    from launchgate.gateway.app import serve
+
+    try:
+        serve(cfg, token)
+    except OSError as exc:  # e.g. the port is taken
+        click.echo(f"error: cannot serve on {cfg.host}:{cfg.port}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("release_id")
+@click.option("--role", required=True, type=click.Choice(["engineering", "operations", "product"]),
+              help="the role you sign for")
+@click.option("--as", "approver", required=True, help="your name, as listed under approvals.approvers")
+@click.option("--reject", is_flag=True, default=False, help="reject the release (blocks it, exit 3)")
+@click.option("--comment", default="", help="why; shown in the release review")
+def approve(release_id: str, role: str, approver: str, reject: bool, comment: str) -> None:
+    """Approve (or --reject) RELEASE_ID while its run waits for sign-off.
+
+    Finds the paused flow run tagged release:RELEASE_ID through the Prefect API in
+    PREFECT_API_URL and resumes it with the sign-off form. The run checks the approver against
+    the config: an unlisted name is refused, recorded, and the run keeps waiting.
+    """
+    _prefect_defaults()
+    from prefect.settings import PREFECT_API_URL
+
+    from tasks.approval import submit_approval
+
+    if not PREFECT_API_URL.value():
+        # Without a server, only runs started on this machine in ephemeral mode can be found.
+        click.echo("note: PREFECT_API_URL is not set; looking in the local ephemeral Prefect database", err=True)
+
+    decision = "reject" if reject else "approve"
+    try:
+        run = submit_approval(release_id, role, approver, decision, comment)
+    except InputError as exc:
+        _fail_input(exc)
+    except LaunchgateError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"submitted: {approver} {decision}s {release_id} for {role} (flow run {run.id}). The run records "
+               f"the outcome in approvals/approvals.json; an unlisted approver is refused there.")
+
+
+@main.command()
+@click.option("--request-id", required=True, help="the request id from the gateway's response / request log")
+@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="release.yaml: gives the service and the artifact store")
+@click.option("--service", default=None, help="service name (instead of --config)")
+@click.option("--artifacts", default=None,
+              help="artifact store URI (default: the config's or LAUNCHGATE_ARTIFACTS_URI)")
+@click.option("--date", "day", default=None, metavar="YYYY-MM-DD", help="only search this day's request log")
+@click.option("--json", "as_json", is_flag=True, default=False, help="print the audit as JSON")
+def audit(request_id: str, config_path: Path | None, service: str | None, artifacts: str | None, day: str | None,
+          as_json: bool) -> None:
+    """Show how the decision that let REQUEST_ID be served was made.
+
+    Exit 0: decision reproduced from consistent evidence; 3: found, but the evidence is incomplete
+    or does not match; 2: request not found or bad input.
+    """
+    from launchgate.audit import audit_request, render
+    from launchgate.config import load_config
+    from launchgate.settings import Settings
+    from launchgate.store import open_store
+
+    try:
+        settings = Settings()
+        uri = artifacts or settings.artifacts_uri
+        if config_path is not None:
+            config = load_config(config_path, check_files=False)
+            service = service or config.service
+            uri = uri or config.artifacts.uri
+        if not service:
+            raise InputError("give --config or --service so the audit knows whose request log to search")
+        store = open_store(uri or ".launchgate/store", settings)
+        report = audit_request(store, service, request_id, day=day)
+    except InputError as exc:
+        _fail_input(exc)
+    except LaunchgateError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps({**report.model_dump(mode="json"), "reproduced": report.reproduced}, indent=2))
+    else:
+        click.echo(render(report), nl=False)
+    sys.exit(0 if report.reproduced else 3)
+
+
+@main.command("flush-spool")
+@click.option("--spool-dir", default=None, help="spool directory (default: LAUNCHGATE_SPOOL_DIR or .launchgate/spool)")
+def flush_spool(spool_dir: str | None) -> None:
+    """Upload artifacts spooled while S3 was unreachable. Exit 0 when none remain, 1 otherwise."""
+    from launchgate.store.spool import flush_all
+
+    try:
+        reports = flush_all(spool_dir)
+    except InputError as exc:
+        _fail_input(exc)
+    if not reports:
+        click.echo("spool is empty: nothing to flush")
+    for uri, report in reports.items():
+        click.echo(f"{uri}: {report.summary()}")
+        for key in report.pending:
+            why = "conflict: the store holds other bytes at this write-once key" if key in report.conflicts \
+                else report.errors.get(key, "store unreachable")
+            click.echo(f"  pending: {key} ({why})")
+    sys.exit(0 if all(r.complete for r in reports.values()) else 1)
+
+
+
+# ------------------------------------------------------------------ traffic: rollback / status (issue 5)
+
+
+@main.command()
+@click.option("--service", required=True, help="service name, e.g. support-bot")
+@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="the service's release.yaml (default: services/<service>/release.yaml)")
+@click.option("--artifacts", default=None, help="artifact store URI (default: the config's)")
+@click.option("--reason", default=None, help="why, for the record")
+def rollback(service: str, config_path: Path | None, artifacts: str | None, reason: str | None) -> None:
+    """Send all traffic of SERVICE to stable now (candidate weight 0), then record it.
+
+    Exit 0 rolled back, 1 the router failed, 2 bad input.
+    """
+    from launchgate.ops import manual_rollback, service_config, store_for
+
+    try:
+        cfg = service_config(service, config_path)
+        record = manual_rollback(cfg, store_for(cfg, artifacts), reason=reason)
+    except InputError as exc:
+        _fail_input(exc)
+    except LaunchgateError as exc:
+        click.echo(f"error: rollback failed: {exc}", err=True)
+        sys.exit(1)
+    _emit_rollback_event(record)
+    click.echo(f"rolled back {service}: stable serves all traffic ({record['took_s'] * 1000:.0f} ms); "
+               f"recorded at {record['key']}", err=True)
+    click.echo(json.dumps(record))
+
+
+def _emit_rollback_event(record: dict[str, Any]) -> None:
+    # Only with a Prefect server to receive it: starting an ephemeral one would take ~15 s for nothing.
+    if not os.environ.get("PREFECT_API_URL"):
+        return
+    try:
+        from prefect.events import emit_event
+
+        emit_event(event="launchgate.canary.rolled_back",
+                   resource={"prefect.resource.id": f"launchgate.service.{record['service']}"},
+                   payload={**record, "manual": True})
+    except Exception as exc:  # noqa: BLE001 - the rollback itself is done; the event is a courtesy
+        click.echo(f"warning: rollback event not emitted: {exc}", err=True)
+
+
+@main.command()
+@click.option("--service", required=True, help="service name, e.g. support-bot")
+@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="the service's release.yaml (default: services/<service>/release.yaml)")
+@click.option("--artifacts", default=None, help="artifact store URI (default: the config's)")
+def status(service: str, config_path: Path | None, artifacts: str | None) -> None:
+    """Show SERVICE's traffic weights, the canary lease and the last-known-good release (JSON)."""
+    from launchgate.ops import service_config, service_status, store_for
+
+    try:
+        cfg = service_config(service, config_path)
+        out = service_status(cfg, store_for(cfg, artifacts))
+    except InputError as exc:
+        _fail_input(exc)
+    except LaunchgateError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(out, indent=2, default=str))
+    if "router_error" in out:
+        sys.exit(1)
+
+
+# ------------------------------------------------------------------ release freeze (issue 7)
+
+
+@main.group()
+def freeze() -> None:
+    """Show, set or lift a service's release freeze (<service>/state/freeze.json).
+
+    Setting and lifting are for approvers listed under approvals.approvers for engineering or
+    operations, and for owners; every change and every refused attempt is appended to
+    <service>/state/freeze_log.jsonl. Exit 0 done, 2 bad input, 3 refused (not authorised).
+    """
+
+
+def _freeze_target(service: str, config_path: Path | None, artifacts: str | None) -> tuple[Any, Any]:
+    """(config, store) for a freeze command; the config defaults to services/<service>/release.yaml."""
+    from launchgate.config import load_config
+    from launchgate.settings import Settings
+    from launchgate.store import open_store
+
+    path = config_path or Path("services") / service / "release.yaml"
+    if not path.is_file():
+        raise InputError(f"{path} not found: give --config, the service's release.yaml (it names who may change "
+                         f"the freeze and where the store is)")
+    config = load_config(path, check_files=False)
+    if config.service != service:
+        raise InputError(f"{path} is the config of {config.service!r}, not of {service!r}")
+    settings = Settings()
+    return config, open_store(artifacts or settings.artifacts_uri or config.artifacts.uri, settings)
+
+
+_freeze_options = [
+    click.option("--service", required=True, help="service name, e.g. support-bot"),
+    click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+                 help="the service's release.yaml (default: services/<service>/release.yaml)"),
+    click.option("--artifacts", default=None, help="artifact store URI (default: the config's)"),
+]
+
+
+def _with_freeze_options(fn: Any) -> Any:
+    for option in reversed(_freeze_options):
+        fn = option(fn)
+    return fn
+
+
+@freeze.command("status")
+@_with_freeze_options
+@click.option("--json", "as_json", is_flag=True, default=False, help="print the state as JSON")
+def freeze_status(service: str, config_path: Path | None, artifacts: str | None, as_json: bool) -> None:
+    """Show whether releases of SERVICE are frozen (exit 0 either way)."""
+    from launchgate.freeze import freeze_summary, freeze_verdict, read_freeze
+
+    try:
+        _, store = _freeze_target(service, config_path, artifacts)
+        summary = freeze_summary(read_freeze(store, service))
+    except InputError as exc:
+        _fail_input(exc)
+    except LaunchgateError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(summary, indent=2) if as_json else freeze_verdict(store, service).reason)
+
+
+def _change_freeze(action: str, service: str, config_path: Path | None, artifacts: str | None, who: str,
+                   reason: str) -> None:
+    from launchgate.freeze import FreezeRefused, freeze_log_key, lift_freeze, set_freeze
+
+    try:
+        config, store = _freeze_target(service, config_path, artifacts)
+        if action == "lift":
+            lift_freeze(store, config, by=who, reason=reason)
+        else:
+            set_freeze(store, config, by=who, reason=reason, source="manual")
+    except InputError as exc:
+        _fail_input(exc)
+    except FreezeRefused as exc:
+        click.echo(f"refused: {exc}", err=True)
+        sys.exit(3)
+    except LaunchgateError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    done = "lifted" if action == "lift" else "set"
+    click.echo(f"{done}: release freeze of {service} {done} by {who} ({reason}); audit log {freeze_log_key(service)}")
+
+
+@freeze.command("lift")
+@_with_freeze_options
+@click.option("--as", "who", required=True, help="your name, as listed under approvals.approvers or owners")
+@click.option("--reason", required=True, help="what was mitigated; goes into the audit log")
+def freeze_lift(service: str, config_path: Path | None, artifacts: str | None, who: str, reason: str) -> None:
+    """Lift the release freeze of SERVICE (authorised people only, audited)."""
+    _change_freeze("lift", service, config_path, artifacts, who, reason)
+
+
+@freeze.command("set")
+@_with_freeze_options
+@click.option("--as", "who", required=True, help="your name, as listed under approvals.approvers or owners")
+@click.option("--reason", required=True, help="why releases must stop; shown to every blocked release")
+def freeze_set(service: str, config_path: Path | None, artifacts: str | None, who: str, reason: str) -> None:
+    """Freeze releases of SERVICE by hand (authorised people only, audited)."""
+    _change_freeze("set", service, config_path, artifacts, who, reason)
 
 
 if __name__ == "__main__":

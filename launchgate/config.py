@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from launchgate.errors import ConfigError
+from launchgate.review_config import CostReviewConfig, DriftReviewConfig
 
 
 def _percent(value: Any) -> Any:
@@ -93,6 +94,33 @@ class Contracts(Strict):
     max_output_tokens: int = Field(default=400, gt=0)
 
 
+# How one answer field is compared with the golden value (see launchgate/scoring.py):
+# normalised (default: whitespace/case folded), exact, ignore, regex (the golden value is a
+# pattern searched in the answer), contains (golden value is a substring), numeric[:abs_tol].
+FieldRule = Annotated[str, Field(pattern=r"^(normalised|exact|ignore|regex|contains|numeric(:[0-9]+(\.[0-9]+)?)?)$")]
+
+
+class Judge(Strict):
+    """Optional LLM judge: any OpenAI-compatible endpoint grades free-text fields (off by default)."""
+
+    endpoint: str = Field(description="OpenAI-compatible base URL of the judge model")
+    model: str = Field(min_length=1)
+    api_key_env: str | None = None
+    tags: list[str] = Field(default_factory=list, description="judge only cases with one of these tags; [] = all")
+    fields: list[str] = Field(default_factory=lambda: ["reply"], description="answer fields the judge grades")
+    threshold: float = Field(default=0.5, ge=0, le=1, description="judge score needed to pass")
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    max_output_tokens: int = Field(default=200, gt=0)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"expected an http(s) URL, got {v!r}")
+        return v.rstrip("/")
+
+
 class Evaluation(Strict):
     golden_set: ConfigFile
     baseline: Literal["stable", "last_promoted"] = "stable"
@@ -104,6 +132,19 @@ class Evaluation(Strict):
     repeats: int = Field(default=1, ge=1, le=20)
     require_significance: bool = False
     budget_usd: float = Field(default=5.0, gt=0, description="cap on the eval's own spend")
+    # superiority: the seed rule (+ significance when required). non_inferiority: the seed rule with
+    # -margin in min_delta's place, and the paired lower confidence bound must clear -margin.
+    mode: Literal["superiority", "non_inferiority"] = "superiority"
+    margin: float = Field(default=0.05, ge=0, le=1, description="non_inferiority: candidate >= baseline - margin")
+    confidence: float = Field(default=0.95, gt=0.5, lt=1, description="of the paired CI and tests")
+    known_tags: list[str] | None = Field(default=None, description="contracts: allowed case tags; None = any")
+    fields: dict[str, FieldRule] = Field(
+        default_factory=lambda: {"reply": "ignore"}, description="per answer field: how it is compared"
+    )
+    tag_fields: dict[str, dict[str, FieldRule]] = Field(
+        default_factory=dict, description="per case tag: field rules overriding `fields`"
+    )
+    judge: Judge | None = None
 
 
 class LoadSLO(Strict):
@@ -122,15 +163,60 @@ class LoadTest(Strict):
     streaming: bool = True
     slo: LoadSLO = LoadSLO()
     cost_cap_usd: float = Field(default=2.0, gt=0)
+    # Judged by launchgate/loadtest.py: below these the *generator* failed (phase error), not the candidate.
+    min_achieved_rate: Percent = Field(default=95.0, description="achieved/target request rate, %")
+    max_generator_lag_ms: float = Field(default=50.0, gt=0, description="p95 credit-to-start lag of the engine")
+    seed: int = Field(default=7, description="arrival schedule seed, so a rerun sends the same load")
+
+
+class SageMakerRouting(Strict):
+    """An endpoint with two production variants; launchgate moves weight between them."""
+
+    endpoint_name: str = Field(min_length=1)
+    stable_variant: str = Field(min_length=1)
+    candidate_variant: str = Field(min_length=1)
+    region: str = "us-east-1"
+    endpoint_url: str | None = Field(default=None, description="AWS endpoint override (VPC endpoint, moto)")
+    latency_percentiles: bool = Field(
+        default=True, description="ask CloudWatch for ModelLatency p50/p95/p99 (moto_server cannot serve them)"
+    )
+    custom_namespace: str | None = Field(
+        default=None, description="CloudWatch namespace where the service publishes SchemaFailures and CostUSD "
+                                  "per EndpointName/VariantName; unset = schema and cost are not judged"
+    )
 
 
 class Canary(Strict):
     enabled: bool = False
     traffic: Percent = 10.0
-    steps: list[Percent] = Field(default_factory=list)
+    steps: list[Percent] = Field(default_factory=list, description="e.g. [10, 25, 50]; empty = [traffic]")
     interval_s: float = Field(default=30.0, gt=0)
     duration_s: float = Field(default=300.0, gt=0)
     min_requests: int = Field(default=50, ge=1)
+    router: Literal["gateway", "sagemaker"] = "gateway"
+    gateway_url: str = "http://127.0.0.1:8080"
+    gateway_token_env: str = Field(default="LAUNCHGATE_GATEWAY_ADMIN_TOKEN",
+                                   description="name of the env var holding the gateway admin token")
+    sagemaker: SageMakerRouting | None = None
+    lease_ttl_s: float = Field(default=15.0, gt=0, description="the gateway reverts to stable if not renewed")
+    drill_traffic: Percent = 1.0
+    drill_requests: int = Field(default=50, ge=1, le=1000)
+    alpha: float = Field(default=0.05, gt=0, lt=0.5, description="false-rollback bound per check (SPRT)")
+    max_metric_errors: int = Field(default=3, ge=1, description="intervals without metrics before rollback")
+    demo_traffic_rps: float = Field(default=0.0, ge=0, description="golden-set traffic sent during the "
+                                                                    "window (demo/tests); 0 = off")
+
+    @property
+    def plan(self) -> list[float]:
+        return list(self.steps) or [self.traffic]
+
+    @model_validator(mode="after")
+    def _router_settings(self) -> Canary:
+        if self.router == "sagemaker" and self.sagemaker is None:
+            raise ValueError("router 'sagemaker' needs a canary.sagemaker section (endpoint_name, variants)")
+        if any(b < a for a, b in zip(self.steps, self.steps[1:], strict=False)):
+            raise ValueError(f"steps must not decrease, got {self.steps}")
+        return self
 
 
 class Rollback(Strict):
@@ -177,6 +263,8 @@ class Approvals(Strict):
     )
     approvers: dict[str, list[str]] = Field(default_factory=dict)
     timeout_s: float = Field(default=86400.0, gt=0)
+    # How often the paused run asks the Prefect API whether it was resumed (Prefect's default is 10 s).
+    poll_interval_s: float = Field(default=10.0, gt=0, le=300)
     allow_auto_approve: bool = False
 
 
@@ -189,6 +277,18 @@ class Notifications(Strict):
     mute: dict[str, list[str]] = Field(
         default_factory=dict, description="role -> event types not to send to that role"
     )
+
+
+class GatewaySection(Strict):
+    """`launchgate gateway --config release.yaml`: the release gateway in front of stable and candidate."""
+
+    listen: str = Field(default="127.0.0.1", description="bind address; loopback unless you mean otherwise")
+    port: int = Field(default=8300, ge=0, le=65535)
+    admin_token_env: str = Field(default="LAUNCHGATE_GATEWAY_ADMIN_TOKEN",
+                                 description="name of the env var holding the admin API token")
+    log_flush_s: float = Field(default=2.0, gt=0, le=300, description="request log flush interval")
+    upstream_timeout_s: float | None = Field(default=None, gt=0, le=600,
+                                             description="per upstream call; default: the variants' timeout_s")
 
 
 class ReleaseConfig(Strict):
@@ -206,6 +306,9 @@ class ReleaseConfig(Strict):
     approvals: Approvals = Approvals()
     artifacts: Artifacts = Artifacts()
     notifications: Notifications = Notifications()
+    gateway: GatewaySection = GatewaySection()
+    drift_review: DriftReviewConfig = DriftReviewConfig()  # weekly drift review (flows/drift_review.py)
+    cost_review: CostReviewConfig = CostReviewConfig()  # monthly cost review (flows/cost_review.py)
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

@@ -1,7 +1,8 @@
 """Every exception launchgate raises on purpose.
 
 Translation happens at one boundary per external system (``modelclient`` for HTTP model
-endpoints, ``store.s3`` for boto3, ``notify.slack`` for slack-sdk), always ``raise ... from exc``
+endpoints, ``store.s3`` for boto3, ``notify.slack`` for slack-sdk, ``router.*`` and ``metrics.*`` for
+the gateway admin API and boto3 SageMaker/CloudWatch), always ``raise ... from exc``
 so the original error stays on ``__cause__`` for debugging but never leaks secrets into messages.
 
     LaunchgateError
@@ -12,6 +13,8 @@ so the original error stays on ``__cause__`` for debugging but never leaks secre
     │   ├── ModelEndpointError     OpenAI-compatible endpoint
     │   │   ├── ModelTimeout
     │   │   └── ModelHTTPError     carries status and retry-after
+    │   ├── RouterError            traffic router / metrics source (release gateway, SageMaker, CloudWatch)
+    │   ├── GatewayError           the release gateway's admin API (carries the HTTP status, if any)
     │   ├── StoreError             artifact store (local dir or S3)
     │   │   └── ArtifactExistsError   a release bundle is never overwritten
     │   └── NotifyError            Slack / console; caught by the notifier, never fails a release
@@ -60,6 +63,22 @@ class ModelHTTPError(ModelEndpointError):
     def __init__(self, message: str, status: int, retry_after: float | None = None) -> None:
         self.status = status
         self.retry_after = retry_after
+        super().__init__(message)
+
+
+class RouterError(ExternalError):
+    """The traffic router or the metrics source failed (translated at router/ and metrics/)."""
+
+
+class GatewayError(ExternalError):
+    """The release gateway's admin API failed or refused (translated in gateway/client.py).
+
+    ``status`` is the HTTP status when the gateway answered (401 bad token, 409 lease held by
+    another holder or no candidate upstream, ...), ``None`` when it could not be reached.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        self.status = status
         super().__init__(message)
 
 

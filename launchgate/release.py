@@ -79,10 +79,11 @@ def hash_inputs(config: ReleaseConfig, config_path: Path) -> dict[str, str]:
 
 
 def decide(release_id: str, service: str, verdicts: list[Verdict], evidence: str, *,
-           traffic_shifted: bool = False) -> Decision:
+           traffic_shifted: bool = False, rolled_back: bool = False) -> Decision:
     """Turn every verdict so far into the release decision.
 
     With no traffic step in this run, a clean pass is ``passed`` (nothing was promoted).
+    ``rolled_back``: the canary shifted traffic and returned it to stable (exit 4, not 3).
     """
     phase = combine(verdicts)
     blocking = [v for v in verdicts if v.blocks]
@@ -95,10 +96,11 @@ def decide(release_id: str, service: str, verdicts: list[Verdict], evidence: str
         )
         reasons = [v.reason for v in verdicts]
     else:
-        name = "blocked"
+        name = "rolled_back" if rolled_back else "blocked"
         first = blocking[0]
         more = f" (and {len(blocking) - 1} more)" if len(blocking) > 1 else ""
-        summary = f"{release_id} is blocked by {first.check}{more}: {first.reason}"
+        verb = "was rolled back during its canary by" if rolled_back else "is blocked by"
+        summary = f"{release_id} {verb} {first.check}{more}: {first.reason}"
         reasons = [f"{v.check} [{v.phase.value}]: {v.reason}" for v in blocking]
     return Decision(
         release_id=release_id, service=service, decision=name, exit_code=EXIT_CODES[name],

@@ -1,42 +1,112 @@
-"""`make demo`: release the example service's good and bad candidates, end to end.
+"""`make demo`: three releases of the example service, end to end, on embedded defaults.
 
-Starts the simulated stable, good-candidate and bad-candidate models on free loopback ports,
-runs `launchgate release` for each candidate (a real Prefect flow on the embedded ephemeral
-API, local artifact store, console notifier), stops what it started, and says where the
-evidence is. Exits 0 when the good candidate passes and the bad one is blocked.
+Starts the simulated models (stable, good, bad, and a good one that will break) and the release
+gateway on free loopback ports, then runs `launchgate release` three times, each a real Prefect
+flow on the ephemeral API with a local artifact store and the console notifier:
+
+1. good-candidate: gates pass, rollback drill, auto-approval, canary 10% -> 50%, promoted (exit 0)
+2. bad-candidate: blocked by the eval gate, nothing shifted (exit 3)
+3. faulty-candidate: passes the gates, then its error rate jumps to 8% ten seconds into the
+   canary; the judge rolls it back and on-call is told (exit 4)
+
+Then it audits one request the gateway served during a canary, stops what it started, and says
+where the evidence is. Exits 0 when all three end as expected.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
-from launchgate.localsims import sim_processes
+from launchgate.localsims import free_port, sim_processes
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "release.yaml"
 VARIANTS = HERE / "variants.yaml"
 STORE = os.environ.get("LAUNCHGATE_ARTIFACTS_URI", ".launchgate/store")
+TOKEN = secrets.token_urlsafe(24)
+ENV = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "LAUNCHGATE_GATEWAY_ADMIN_TOKEN": TOKEN}
 
-CANDIDATES = [
-    ("good-candidate", "support-bot-good", 0),
-    ("bad-candidate", "support-bot-bad", 3),
+# (label, simulator process, model name, expected exit code)
+RELEASES = [
+    ("good-candidate", "good-candidate", "support-bot-good", 0),
+    ("bad-candidate", "bad-candidate", "support-bot-bad", 3),
+    ("faulty-candidate", "faulty", "support-bot-good", 4),
 ]
 
 
-def run_release(urls: dict[str, str], variant: str, model: str) -> tuple[int, dict]:
-    cmd = [sys.executable, "-m", "launchgate.cli", "release", "--config", str(CONFIG), "--artifacts", STORE,
-           "--set", f"stable.endpoint={urls['stable']}", "--set", f"candidate.endpoint={urls[variant]}",
-           "--set", f"candidate.model={model}"]
-    print(f"\n=== launchgate release: candidate {variant} ({model}) vs stable", flush=True)
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ,
-                          "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
+def lg(*args: str) -> list[str]:
+    return [sys.executable, "-m", "launchgate.cli", *args]
+
+
+def admin_state(gateway: str) -> dict:
+    req = urllib.request.Request(f"{gateway}/admin/state", headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(req, timeout=2) as resp:
+        return json.load(resp)
+
+
+def start_gateway(urls: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(lg("gateway", "--config", str(CONFIG), "--port", str(port),
+                               "--set", f"stable.endpoint={urls['stable']}",
+                               "--set", f"candidate.endpoint={urls['good-candidate']}",
+                               "--set", f"artifacts.uri={STORE}"),
+                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            admin_state(url)
+            return proc, url
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the release gateway did not start; run it by hand: "
+                                   "launchgate gateway --config examples/support-bot/release.yaml") from None
+            time.sleep(0.2)
+
+
+def inject_fault_into_canary(gateway: str, sim_url: str, stop: threading.Event) -> None:
+    """Wait for the canary to start (candidate weight > 0 under a lease), then break the candidate 10 s in."""
+    while not stop.is_set():
+        try:
+            state = admin_state(gateway)
+            if state["weights"]["candidate"] > 1 and state.get("lease"):
+                break
+        except OSError:
+            pass
+        stop.wait(0.25)
+    if stop.wait(10):
+        return
+    body = json.dumps({"error_rate": 0.08}).encode()
+    req = urllib.request.Request(sim_url.removesuffix("/v1") + "/sim/knobs", data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=2).close()
+    print("\n>>> demo: faulty-candidate's error rate is now 8% (10 s into its canary)\n", flush=True)
+
+
+def run_release(urls: dict[str, str], gateway: str, label: str, sim: str, model: str) -> tuple[int, dict]:
+    cmd = lg("release", "--config", str(CONFIG), "--artifacts", STORE,
+             "--set", f"stable.endpoint={urls['stable']}", "--set", f"candidate.endpoint={urls[sim]}",
+             "--set", f"candidate.model={model}", "--set", "canary.enabled=true",
+             "--set", f"canary.gateway_url={gateway}",
+             # No human at the keyboard: release.yaml allows auto-approval for this example service only.
+             "--auto-approve")
+    print(f"\n=== launchgate release: {label} ({model}) vs stable", flush=True)
+    stop = threading.Event()
+    fault = None
+    if label == "faulty-candidate":
+        fault = threading.Thread(target=inject_fault_into_canary, args=(gateway, urls[sim], stop), daemon=True)
+        fault.start()
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=ENV)
+    stop.set()
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-    for ln in lines[:-1]:
-        print(ln)
     try:
         result = json.loads(lines[-1]) if lines else {}
     except json.JSONDecodeError:
@@ -44,23 +114,49 @@ def run_release(urls: dict[str, str], variant: str, model: str) -> tuple[int, di
     return proc.returncode, result
 
 
+def audit_newest_canary_request() -> None:
+    """`launchgate audit` on the newest request the gateway logged for a candidate, if any."""
+    from launchgate.audit import latest_request_id
+    from launchgate.store import open_store
+
+    request_id = latest_request_id(open_store(STORE), "support-bot", variant="candidate")
+    if request_id is None:
+        print("\n(no canary request in the request log: nothing to audit)")
+        return
+    print(f"\n=== launchgate audit --request-id {request_id}", flush=True)
+    subprocess.run(lg("audit", "--request-id", request_id, "--service", "support-bot", "--artifacts", STORE),
+                   check=False, env=ENV)
+
+
 def main() -> int:
     outcomes = []
-    with sim_processes(VARIANTS, ["stable", "good-candidate", "bad-candidate"]) as urls:
-        print("simulated models up: " + ", ".join(f"{k} {v}" for k, v in urls.items()), flush=True)
-        for variant, model, want in CANDIDATES:
-            code, result = run_release(urls, variant, model)
-            outcomes.append((variant, want, code, result))
+    with sim_processes(VARIANTS, ["stable", "good-candidate", "bad-candidate"]) as urls, \
+            sim_processes(VARIANTS, ["good-candidate"]) as faulty:
+        urls["faulty"] = faulty["good-candidate"]
+        gw, gateway = start_gateway(urls)
+        print(f"simulated models up: {', '.join(f'{k} {v}' for k, v in urls.items())}; gateway {gateway}",
+              flush=True)
+        try:
+            for label, sim, model, want in RELEASES:
+                code, result = run_release(urls, gateway, label, sim, model)
+                outcomes.append((label, want, code, result))
+            # The gateway flushes its request log every 2 s and on shutdown.
+            gw.terminate()
+            gw.wait(timeout=15)
+        finally:
+            if gw.poll() is None:
+                gw.kill()
     print("\n=== demo summary")
     ok = True
-    for variant, want, code, result in outcomes:
+    for label, want, code, result in outcomes:
         mark = "as expected" if code == want else f"UNEXPECTED (wanted exit {want})"
-        print(f"- {variant}: {result.get('decision')} (exit {code}, {mark}) release {result.get('release_id')}")
-        for reason in result.get("reasons", [])[:3]:
+        print(f"- {label}: {result.get('decision')} (exit {code}, {mark}) release {result.get('release_id')}")
+        for reason in result.get("reasons", [])[:2]:
             print(f"    {reason}")
         ok &= code == want
     print(f"\nEvidence bundles: {Path(STORE).resolve() if '://' not in STORE else STORE}/support-bot/releases/")
-    print("Open decision.md and eval/eval_report.md in a bundle to read why.")
+    print("Each bundle has decision.md, review.md, eval/, load/, drill/, canary/ (timeline.png) and index.json.")
+    audit_newest_canary_request()
     return 0 if ok else 1
 
 

@@ -23,6 +23,7 @@ class Notice(BaseModel):
     title: str
     text: str = Field(description="one sentence: what happened and what to do")
     link: str | None = Field(default=None, description="where the evidence is")
+    link_label: str | None = Field(default=None, description="button text for link; default 'Open evidence'")
     fields: dict[str, str] = Field(default_factory=dict)
 
 

@@ -88,7 +88,8 @@ def build_blocks(notice: Notice) -> list[dict[str, Any]]:
                 "elements": [
                     {
                         "type": "button",
-                        "text": {"type": "plain_text", "text": "Open evidence", "emoji": True},
+                        "text": {"type": "plain_text", "text": clip(notice.link_label or "Open evidence", 75),
+                                 "emoji": True},
                         "url": notice.link,
                         "action_id": "open_evidence",
                     }

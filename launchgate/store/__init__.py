@@ -2,7 +2,9 @@
 
 ``open_store`` turns the configured ``artifacts.uri`` into a store:
 
-- ``s3://bucket/prefix``       -> S3Store (boto3; endpoint from the standard AWS settings)
+- ``s3://bucket/prefix``       -> S3Store (boto3; endpoint from the standard AWS settings), wrapped
+                                 in a SpoolingStore unless LAUNCHGATE_S3_SPOOL=false, so an S3
+                                 outage spools writes under LAUNCHGATE_SPOOL_DIR instead of losing them
 - ``file:///abs/path``         -> LocalStore
 - ``some/path`` or ``/abs``    -> LocalStore (relative paths resolve against the cwd, once)
 """
@@ -14,11 +16,15 @@ from urllib.parse import unquote, urlsplit
 
 from launchgate.errors import InputError
 from launchgate.settings import Settings
-from launchgate.store.base import ArtifactStore, StoredArtifact, sha256_bytes
+from launchgate.store.base import ArtifactStore, StoredArtifact, StoreUnavailable, sha256_bytes
 from launchgate.store.bundle import ReleaseBundle
 from launchgate.store.local import LocalStore
+from launchgate.store.spool import FlushReport, SpoolingStore
 
-__all__ = ["ArtifactStore", "LocalStore", "ReleaseBundle", "StoredArtifact", "open_store", "sha256_bytes"]
+__all__ = [
+    "ArtifactStore", "FlushReport", "LocalStore", "ReleaseBundle", "SpoolingStore", "StoreUnavailable",
+    "StoredArtifact", "open_store", "sha256_bytes",
+]
 
 
 def open_store(uri: str, settings: Settings | None = None) -> ArtifactStore:
@@ -38,7 +44,11 @@ def open_store(uri: str, settings: Settings | None = None) -> ArtifactStore:
         # Imported here so a local-only setup never pays for importing boto3.
         from launchgate.store.s3 import S3Store
 
-        return S3Store(parts.netloc, parts.path.strip("/"), settings)
+        settings = settings or Settings()
+        s3 = S3Store(parts.netloc, parts.path.strip("/"), settings)
+        if not settings.s3_spool:
+            return s3
+        return SpoolingStore(s3, settings.spool_dir, retry_s=settings.spool_retry_s)
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
             raise InputError(f"artifacts uri {uri!r}: file URIs must be local (file:///abs/path)")

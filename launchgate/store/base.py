@@ -8,9 +8,15 @@ bytes written, which finalize collects into ``index.json``.
 from __future__ import annotations
 
 import hashlib
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
+
+from launchgate.errors import StoreError
+
+# "persisted": the store confirmed the bytes (S3: upload verified by checksum).
+# "spooled": the bytes wait in the local spool for S3 to come back (see store/spool.py).
+ArtifactState = Literal["persisted", "spooled"]
 
 
 class StoredArtifact(BaseModel):
@@ -19,6 +25,17 @@ class StoredArtifact(BaseModel):
     sha256: str
     size: int
     content_type: str
+    state: ArtifactState = "persisted"
+
+
+class StoreUnavailable(StoreError):
+    """The store could not take the write *now* (unreachable, 5xx, throttled, timed out) after
+    the client's bounded retries; the same write may succeed later. SpoolingStore spools on it."""
+
+
+class UploadVerificationError(StoreUnavailable):
+    """The upload went through but the stored object does not match the bytes sent (checksum,
+    ETag or read-back mismatch). Retrying later is the remedy, so it is also 'unavailable'."""
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -3,6 +3,10 @@
 Bundles are write-once (``overwrite=False`` on every put), so evidence a person approved
 cannot change underneath them. ``write_index`` records the sha256 of each artifact in
 ``index.json`` for the release review and ``launchgate audit``.
+
+On a spooling store (S3 with a local spool, store/spool.py) an artifact may be "spooled"
+rather than "persisted": ``pending`` names those, and the index records each artifact's state
+as of the moment it was written, after one more flush attempt.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from launchgate.store.base import ArtifactStore, StoredArtifact, sha256_bytes
+from launchgate.store.base import ArtifactStore, StoredArtifact, StoreUnavailable, sha256_bytes
 from launchgate.store.keys import check_key
 
 INDEX_NAME = "index.json"
@@ -92,6 +96,19 @@ class ReleaseBundle:
     def name_of(self, artifact: StoredArtifact) -> str:
         return artifact.key.removeprefix(self.base)
 
+    @property
+    def pending(self) -> list[str]:
+        """Names of this bundle's artifacts still waiting in the spool (empty on other stores)."""
+        spooled = getattr(self.store, "pending", None)
+        return [key.removeprefix(self.base) for key in spooled(self.base)] if spooled else []
+
+    def flush(self) -> list[str]:
+        """Try to upload anything spooled (any release's); return this bundle's names still pending."""
+        flush = getattr(self.store, "flush", None)
+        if flush is not None:
+            flush()
+        return self.pending
+
     def write_index(self, *, include_existing: bool = True) -> StoredArtifact:
         """Write ``index.json`` listing every artifact with its sha256, and return it.
 
@@ -99,10 +116,22 @@ class ReleaseBundle:
         separate Prefect tasks, possibly in other processes, each with their own bundle
         object); their sha256 is computed from the stored bytes. index.json never lists
         itself and is not added to ``artifacts``.
+
+        Each entry's ``state`` is "persisted" or "spooled"; ``pending`` lists the spooled names.
+        If the store cannot list (S3 down), the index holds what this object wrote and says so
+        with ``"listing": "partial"``.
         """
+        pending = set(self.flush())
         entries = {a.key: a for a in self.artifacts}
+        listing = "complete" if include_existing else "this-writer"
+        keys: list[str] = []
         if include_existing:
-            for key in self.store.list(self.base):
+            try:
+                keys = self.store.list(self.base)
+            except StoreUnavailable:
+                listing = "partial"
+                keys = [self.key(name) for name in pending]
+            for key in keys:
                 if key not in entries and key != self.key(INDEX_NAME):
                     data = self.store.get(key)
                     guessed = mimetypes.guess_type(key)[0] or "application/octet-stream"
@@ -117,6 +146,8 @@ class ReleaseBundle:
             "release_id": self.release_id,
             "service": self.service,
             "created_at": datetime.now(UTC),
+            "listing": listing,
+            "pending": sorted(self.name_of(a) for a in entries.values() if self.name_of(a) in pending),
             "artifacts": [
                 {
                     "name": self.name_of(a),
@@ -124,6 +155,9 @@ class ReleaseBundle:
                     "sha256": a.sha256,
                     "size": a.size,
                     "content_type": a.content_type,
+                    # From the spool, not from the artifact: an early write may have been
+                    # spooled and flushed since, and nothing spooled is ever called persisted.
+                    "state": "spooled" if self.name_of(a) in pending else "persisted",
                 }
                 for a in sorted(entries.values(), key=lambda a: a.key)
             ],

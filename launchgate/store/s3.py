@@ -4,6 +4,12 @@ This module is the one boundary where botocore errors become StoreError. Message
 bucket/key and the likely fix, and are built from our own templates plus error codes, so a
 secret key or session token never reaches a log, a Slack message or the evidence.
 
+Every upload is checked after the fact (``verify``): the object's ChecksumSHA256 (real S3
+computes it from the bytes it received), else a plain-MD5 ETag, else a read-back, plus the
+hex sha256 we store as ``x-amz-meta-sha256``. Transient failures (unreachable, 5xx,
+throttling, timeouts, a failed verification) raise StoreUnavailable, which SpoolingStore
+turns into a local spool entry instead of a lost artifact.
+
 The endpoint is whatever boto3 resolves on its own (``AWS_ENDPOINT_URL``,
 ``AWS_ENDPOINT_URL_S3``, profile ``endpoint_url``), which is how moto_server and MinIO are
 targeted; launchgate adds no variable of its own for it.
@@ -24,15 +30,18 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    HTTPClientError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
     ReadTimeoutError,
+    SSLError,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from launchgate.errors import ArtifactExistsError, InputError, StoreError
 from launchgate.settings import Settings
-from launchgate.store.base import StoredArtifact, sha256_bytes
+from launchgate.store.base import StoredArtifact, StoreUnavailable, UploadVerificationError, sha256_bytes
 from launchgate.store.keys import check_key, check_prefix
 
 _SSE_MODES = {"AES256", "aws:kms", "aws:kms:dsse"}
@@ -42,6 +51,14 @@ _NO_SSE = {"", "none", "off"}
 _EXISTS_CODES = {"PreconditionFailed", "ConditionalRequestConflict"}
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
 _SHA256_META = "sha256"
+# Error codes that mean "try again later" rather than "your request is wrong". BadDigest and
+# XAmzContentSHA256Mismatch: the body was damaged in transit, so S3 refused it.
+_TRANSIENT_CODES = {
+    "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeoutException",
+    "ServiceUnavailable", "InternalError", "BadDigest", "XAmzContentSHA256Mismatch",
+}
+# What verify() can say about the object at a key, compared with the bytes we hold.
+VERIFY_OK, VERIFY_ABSENT, VERIFY_FOREIGN, VERIFY_CORRUPT = "ok", "absent", "foreign", "corrupt"
 
 
 class S3Store:
@@ -64,6 +81,7 @@ class S3Store:
         self.uri = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self.conditional_put = conditional_put
         self.max_attempts = settings.s3_max_attempts
+        self.verify_uploads = settings.s3_verify_uploads
         self._sse_args = _sse_args(settings)
         self._client = client if client is not None else self._make_client(settings)
 
@@ -116,12 +134,24 @@ class S3Store:
         try:
             response = self._client.put_object(**args)
         except ClientError as exc:
-            if _code(exc) in _EXISTS_CODES:
+            if _code(exc) not in _EXISTS_CODES:
+                raise self._translate(exc, "write", full) from exc
+            # The key was absent a moment ago. If it now holds exactly our bytes, botocore
+            # retried an attempt whose response was lost (or a twin wrote the same bytes):
+            # the write happened once, which is all write-once promises.
+            if self.verify(key, data) != VERIFY_OK:
                 raise self._exists_error(key) from exc
-            raise self._translate(exc, "write", full) from exc
+            response = {"verified": True}
         except BotoCoreError as exc:
             raise self._translate(exc, "write", full) from exc
         self._verify_put(response, data, full)
+        if self.verify_uploads and not response.get("verified"):
+            outcome = self.verify(key, data)
+            if outcome != VERIFY_OK:
+                raise UploadVerificationError(
+                    f"upload of s3://{self.bucket}/{full} did not verify ({outcome}): the stored object "
+                    "does not match the sha256 of the bytes sent"
+                )
         return StoredArtifact(
             key=key,
             uri=self.location(key),
@@ -135,13 +165,49 @@ class S3Store:
         # a plain MD5 (single-part upload, SSE-S3 or no SSE), compare it with what we sent.
         echoed = response.get("ChecksumSHA256")
         if echoed and echoed != base64.b64encode(hashlib.sha256(data).digest()).decode("ascii"):
-            raise StoreError(f"integrity check failed for s3://{self.bucket}/{full}: sha256 mismatch")
+            raise UploadVerificationError(f"integrity check failed for s3://{self.bucket}/{full}: sha256 mismatch")
         etag = str(response.get("ETag", "")).strip('"')
-        etag_is_md5 = self._sse_args.get("ServerSideEncryption", "AES256") == "AES256" and len(etag) == 32
-        if etag_is_md5 and etag != hashlib.md5(data, usedforsecurity=False).hexdigest():
-            raise StoreError(
+        if self._etag_is_md5(etag) and etag != hashlib.md5(data, usedforsecurity=False).hexdigest():
+            raise UploadVerificationError(
                 f"integrity check failed for s3://{self.bucket}/{full}: ETag does not match the bytes"
             )
+
+    def _etag_is_md5(self, etag: str) -> bool:
+        # S3 ETags are the body's MD5 only for single-part uploads without SSE-KMS.
+        return self._sse_args.get("ServerSideEncryption", "AES256") == "AES256" and len(etag) == 32
+
+    def verify(self, key: str, data: bytes) -> str:
+        """Compare the object at ``key`` with ``data``: VERIFY_OK, _ABSENT, _FOREIGN (another
+        writer's object: its recorded sha256 differs) or _CORRUPT (claims our sha256, holds other
+        bytes). Network trouble raises StoreUnavailable like any other call."""
+        full = self._full(key)
+        digest = hashlib.sha256(data)
+        try:
+            head = self._client.head_object(Bucket=self.bucket, Key=full, ChecksumMode="ENABLED")
+        except ClientError as exc:
+            if _code(exc) in _NOT_FOUND_CODES:
+                return VERIFY_ABSENT
+            raise self._translate(exc, "verify", full) from exc
+        except BotoCoreError as exc:
+            raise self._translate(exc, "verify", full) from exc
+        if (head.get("Metadata") or {}).get(_SHA256_META) != digest.hexdigest():
+            return VERIFY_FOREIGN
+        if head.get("ContentLength") != len(data):
+            return VERIFY_CORRUPT
+        checksum = head.get("ChecksumSHA256")
+        if checksum:  # computed by S3 from the bytes it stored: the strongest evidence
+            return VERIFY_OK if checksum == base64.b64encode(digest.digest()).decode("ascii") else VERIFY_CORRUPT
+        etag = str(head.get("ETag", "")).strip('"')
+        if len(etag) == 32 and etag == hashlib.md5(data, usedforsecurity=False).hexdigest():
+            return VERIFY_OK
+        if self._etag_is_md5(etag):
+            return VERIFY_CORRUPT
+        # No checksum and no usable ETag (an S3-compatible server under SSE-KMS): read it back.
+        try:
+            stored = self._client.get_object(Bucket=self.bucket, Key=full)["Body"].read()
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translate(exc, "verify", full) from exc
+        return VERIFY_OK if sha256_bytes(stored) == digest.hexdigest() else VERIFY_CORRUPT
 
     def get(self, key: str) -> bytes:
         full = self._full(key)
@@ -192,6 +258,10 @@ class S3Store:
         return ArtifactExistsError(f"{self.location(key)} already exists; release artifacts are write-once")
 
     def _translate(self, exc: Exception, action: str, full_key: str | None) -> StoreError:
+        message = self._describe(exc, action, full_key)
+        return StoreUnavailable(message) if _transient(exc) else StoreError(message)
+
+    def _describe(self, exc: Exception, action: str, full_key: str | None) -> str:
         where = f"s3://{self.bucket}/{full_key}" if full_key is not None else f"s3://{self.bucket}"
         endpoint = _endpoint(self)
         if isinstance(exc, ClientError):
@@ -227,9 +297,14 @@ class S3Store:
                 f"S3 {action} {where} failed: {endpoint} did not answer in time after "
                 f"{self.max_attempts} attempt(s); raise LAUNCHGATE_S3_READ_TIMEOUT_S or check the endpoint"
             )
+        elif isinstance(exc, HTTPClientError | BotoConnectionError):
+            message = (
+                f"S3 {action} {where} failed: the connection to {endpoint} broke after {self.max_attempts} "
+                f"attempt(s) ({type(exc).__name__})"
+            )
         else:
             message = f"S3 {action} {where} failed: {type(exc).__name__}: {exc}"
-        return StoreError(_scrub(message))
+        return _scrub(message)
 
     def __repr__(self) -> str:
         return f"S3Store({self.uri!r})"
@@ -247,6 +322,17 @@ def _sse_args(settings: Settings) -> dict[str, str]:
     if mode.startswith("aws:kms") and settings.s3_kms_key_id:
         args["SSEKMSKeyId"] = settings.s3_kms_key_id
     return args
+
+
+def _transient(exc: Exception) -> bool:
+    """True when a later attempt may succeed: network trouble, a 5xx, throttling, a damaged body."""
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return int(status) >= 500 or int(status) == 429 or _code(exc) in _TRANSIENT_CODES
+    # EndpointConnectionError and ConnectTimeoutError are ConnectionErrors; read timeouts and
+    # dropped connections are HTTPClientErrors. Credentials/region errors are neither.
+    # A TLS failure is configuration (certificates), not an outage: fail loudly.
+    return isinstance(exc, BotoConnectionError | HTTPClientError) and not isinstance(exc, SSLError)
 
 
 def _code(exc: ClientError) -> str:

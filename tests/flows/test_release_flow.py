@@ -40,7 +40,8 @@ def bundle_dir(store: Path, release_id: str) -> Path:
 
 def test_good_candidate_passes_with_complete_evidence(sims: dict[str, str], tmp_path: Path) -> None:
     result = release(config=CONFIG, artifacts=str(tmp_path), overrides=overrides(sims, "good-candidate",
-                                                                                 "support-bot-good"))
+                                                                                 "support-bot-good"),
+                     auto_approve=True)
     assert result["decision"] == "passed", result["reasons"]
     assert result["exit_code"] == 0
     d = bundle_dir(tmp_path, result["release_id"])
@@ -106,7 +107,7 @@ def test_owners_get_slack_messages_and_slack_down_never_fails_a_release(
         monkeypatch.setenv("LAUNCHGATE_NOTIFIER", "slack")
         monkeypatch.setenv("LAUNCHGATE_SLACK_TOKEN", token)
         monkeypatch.setenv("LAUNCHGATE_SLACK_BASE_URL", base_url)
-        ok = release(config=CONFIG, artifacts=str(tmp_path / "a"),
+        ok = release(config=CONFIG, artifacts=str(tmp_path / "a"), auto_approve=True,
                      overrides=overrides(sims, "good-candidate", "support-bot-good"))
         posts = state.posts()
         channels = {p.body.get("channel") for p in posts}
@@ -116,7 +117,7 @@ def test_owners_get_slack_messages_and_slack_down_never_fails_a_release(
 
         state.reset()
         state.fail_next(1000, "500")  # Slack is down for the whole release
-        down = release(config=CONFIG, artifacts=str(tmp_path / "b"),
+        down = release(config=CONFIG, artifacts=str(tmp_path / "b"), auto_approve=True,
                        overrides=overrides(sims, "good-candidate", "support-bot-good"))
     assert ok["decision"] == down["decision"] == "passed"
     d = bundle_dir(tmp_path / "b", down["release_id"])
@@ -124,3 +125,62 @@ def test_owners_get_slack_messages_and_slack_down_never_fails_a_release(
     assert notes and all(not n["ok"] and n["error"] for n in notes)
     evidence = "".join(p.read_text(errors="ignore") for p in d.rglob("*") if p.is_file() and p.suffix != ".png")
     assert token not in evidence
+
+
+def _example_copy(tmp_path: Path, golden_lines: list[str] | None = None) -> Path:
+    """The example service in tmp_path (release.yaml + prompts + schemas), optionally with another golden set."""
+    import shutil
+
+    root = tmp_path / "svc"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("*.py", ".launchgate"))
+    if golden_lines is not None:
+        (root / "golden.jsonl").write_text("\n".join(golden_lines) + "\n")
+    return root / "release.yaml"
+
+
+def test_malformed_golden_set_is_blocked_by_contracts_naming_the_rows(tmp_path: Path) -> None:
+    lines = (EXAMPLE / "golden.jsonl").read_text().splitlines()[:20]
+    long = json.loads(lines[5]) | {"id": "case-long"}
+    long["input"]["body"] = "x" * 13000
+    config = _example_copy(tmp_path, [*lines, lines[3], json.dumps(long)])  # line 21 repeats line 4's id
+    result = release(config=str(config), artifacts=str(tmp_path / "store"))
+    assert result["decision"] == "blocked" and result["exit_code"] == 3, result["reasons"]
+    reasons = "\n".join(result["reasons"])
+    dup_id = json.loads(lines[3])["id"]
+    assert "golden_set_unique_ids" in reasons and f"line 4 ({dup_id})" in reasons and f"line 21 ({dup_id})" in reasons
+    assert "golden_set_input_length" in reasons and "line 22 (case-long)" in reasons
+    d = bundle_dir(tmp_path / "store", result["release_id"])
+    assert not (d / "eval").exists()  # no model was called
+    for name in ("contracts/validation_result.json", "contracts/summary.json", "contracts/data_docs/index.html"):
+        assert (d / name).is_file(), name
+    assert json.loads((d / "contracts/validation_result.json").read_text())["success"] is False
+    listed = {a["name"] for a in json.loads((d / "index.json").read_text())["artifacts"]}
+    assert "contracts/data_docs/index.html" in listed
+
+
+def test_last_promoted_baseline_falls_back_then_reads_the_stored_record(
+    sims: dict[str, str], tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    ov = overrides(sims, "good-candidate", "support-bot-good") | {
+        "evaluation.baseline": "last_promoted", "load_test.enabled": False}
+    first = release(config=CONFIG, artifacts=str(store), overrides=ov, auto_approve=True)
+    report = json.loads((bundle_dir(store, first["release_id"]) / "eval/eval_report.json").read_text())
+    assert report["baseline"]["kind"] == "stable" and "last_known_good.json is missing" in report["baseline"]["note"]
+    assert report["comparison"]["mcnemar"]["p_value"] < 0.05 and report["comparison"]["bootstrap_ci"]["low"] > 0
+
+    # What promotion records (issue 5 writes it): the promoted release's eval report.
+    state = store / "support-bot" / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "last_known_good.json").write_text(json.dumps({
+        "release_id": first["release_id"], "promoted_at": "2026-01-01T00:00:00Z",
+        "eval_report": f"support-bot/releases/{first['release_id']}/eval/eval_report.json"}))
+    # The stable endpoint is down: the stored record must be used, not a fresh run.
+    second = release(config=CONFIG, artifacts=str(store), auto_approve=True,
+                     overrides=ov | {"stable.endpoint": "http://127.0.0.1:9/v1"})
+    report = json.loads((bundle_dir(store, second["release_id"]) / "eval/eval_report.json").read_text())
+    assert report["baseline"]["kind"] == "last_promoted" and report["baseline"]["release_id"] == first["release_id"]
+    assert report["variants"]["stable"]["model"] == "support-bot-good"
+    # Same candidate against its own promoted record: equal quality (only per-call JSON glitches differ).
+    assert abs(report["comparison"]["delta"]) < 0.02 and report["comparison"]["mcnemar"]["p_value"] > 0.05
+    assert second["decision"] == "blocked" and any("eval_score" in r for r in second["reasons"])

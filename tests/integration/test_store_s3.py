@@ -13,7 +13,7 @@ import pytest
 
 from launchgate.errors import ArtifactExistsError, InputError, StoreError
 from launchgate.settings import Settings
-from launchgate.store import ReleaseBundle, open_store, sha256_bytes
+from launchgate.store import ReleaseBundle, SpoolingStore, open_store, sha256_bytes
 from launchgate.store.s3 import S3Store
 from tests.support.moto import free_port, moto_s3_server
 
@@ -55,7 +55,9 @@ def fast_settings(**overrides: object) -> Settings:
 
 def test_put_get_exists_list_with_prefix(bucket: str) -> None:
     store = open_store(f"s3://{bucket}/team/artifacts/", fast_settings())
-    assert isinstance(store, S3Store)
+    # open_store wraps S3 in a SpoolingStore (store/spool.py); LAUNCHGATE_S3_SPOOL=false does not.
+    assert isinstance(store, SpoolingStore) and isinstance(store.inner, S3Store)
+    assert isinstance(open_store(f"s3://{bucket}", fast_settings(s3_spool=False)), S3Store)
     assert store.uri == f"s3://{bucket}/team/artifacts"
 
     stored = store.put("svc/releases/r1/manifest.json", b'{"a": 1}', "application/json")

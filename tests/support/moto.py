@@ -65,3 +65,7 @@ def reset(endpoint: str) -> None:
     request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST", data=b"")
     with urllib.request.urlopen(request, timeout=5):
         pass
+
+
+# One moto_server mocks every service (S3, SageMaker, CloudWatch); the old name says S3 only.
+moto_server = moto_s3_server

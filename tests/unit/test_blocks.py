@@ -94,3 +94,14 @@ def test_console_never_raises_on_broken_stream() -> None:
     out = ConsoleNotifier(stream=Broken()).send(notice(), None)  # type: ignore[arg-type]
     assert not out.ok and "OSError" in (out.error or "")
     assert "no owner for engineering" in format_line(notice(), None)
+
+
+def test_button_label_follows_the_link() -> None:
+    def button(n: Notice) -> dict[str, Any]:
+        return next(b for b in build_blocks(n) if b["type"] == "actions")["elements"][0]
+
+    assert button(notice())["text"]["text"] == "Open evidence"
+    paused = notice(event="approval_requested", status="info", link_label="Open paused run",
+                    link="http://127.0.0.1:4200/runs/flow-run/0b1c")
+    assert button(paused)["text"]["text"] == "Open paused run"
+    assert button(notice(link_label="x" * 200))["text"]["text"].endswith("\N{HORIZONTAL ELLIPSIS}")

@@ -1,0 +1,82 @@
+"""The weekly drift review deployment (``weekly-drift``, Mondays 09:00).
+
+Reads the reviewed ISO week's request log and the ``drift_review.reference_weeks`` before it,
+compares them (launchgate/drift.py), runs the Great Expectations suite over the week, writes
+``<service>/reviews/drift/<yyyy-Www>/`` (report.json, report.md, drift.png, notifications.jsonl),
+tells the owners on Slack and, on significant drift, freezes releases.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from launchgate.drift import build_report, drift_markdown, numeric_values, previous_week, rate_counts, week_bounds
+from launchgate.errors import InputError
+from launchgate.notify.base import Notice
+from launchgate.reviewcharts import drift_png
+from launchgate.reviews import REPORT_JSON, drift_prefix, open_review
+from tasks.reviews import freeze_releases, log_expectations, notify_review, read_log, store_review
+
+CHART = "drift.png"
+
+
+@flow(name="drift-review", log_prints=True)
+def drift_review(service_config: str, week: str | None = None, artifacts: str | None = None) -> dict[str, Any]:
+    """Review one ISO week (``2026-W45``; default: the last complete week) of ``service_config``'s traffic."""
+    log = get_run_logger()
+    ctx = open_review(service_config, artifacts)
+    cfg = ctx.config.drift_review
+    week = week or previous_week(datetime.now(UTC))
+    try:
+        start, end = week_bounds(week)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    ref_start = start - timedelta(weeks=cfg.reference_weeks)
+    current = read_log(ctx, start, end)
+    reference = read_log(ctx, ref_start, start)
+
+    report = build_report(ctx.service, week, reference.records, current.records, cfg,
+                          reference_window=(ref_start, start), current_window=(start, end))
+    report.log_quality = {"current": current.quality(), "reference": reference.quality()}
+    if current.records:
+        report.expectations = log_expectations(ctx, current.records)
+    else:
+        report.notes.append("No requests in the reviewed week: the log expectations were not run.")
+    chart = drift_png(numeric_values(reference.records), numeric_values(current.records),
+                      rate_counts(reference.records), rate_counts(current.records),
+                      f"{ctx.service} {week} vs the {cfg.reference_weeks} weeks before")
+    prefix = drift_prefix(ctx.service, week)
+    keys = store_review(ctx, prefix, report, drift_markdown(report, [CHART]), {CHART: chart})
+    where = ctx.store.location(keys[REPORT_JSON])
+
+    frozen = False
+    if report.significant and cfg.freeze_on_drift:
+        freeze_releases(ctx, by="launchgate:drift-review", source="drift_review", evidence=keys[REPORT_JSON],
+                        reason=f"significant drift in {week}: " + " ".join(report.reasons))
+        frozen = True
+
+    if report.significant:
+        title = f"Drift review {week}: significant drift" + (", releases frozen" if frozen else "")
+        text = report.reasons[0] + (f" (+{len(report.reasons) - 1} more)" if len(report.reasons) > 1 else "")
+        roles = ["engineering", "operations"]
+    else:
+        title = f"Drift review {week}: no significant drift"
+        text = (f"{report.current.requests} requests compared with {report.reference.requests} in the "
+                f"{cfg.reference_weeks} weeks before; every feature within its thresholds or inconclusive.")
+        roles = ["engineering"]
+    gx = report.expectations
+    fields = {"requests": str(report.current.requests),
+              "features drifted": str(sum(f.significant for f in report.features))}
+    if gx is not None:
+        fields["log expectations"] = f"{gx.get('evaluated', 0) - gx.get('failed', 0)}/{gx.get('evaluated', 0)} met"
+    notices = [Notice(event="drift_review", role=role, service=ctx.service, status="alarm" if frozen else "info",
+                      title=title, text=text, link=where, link_label="Open report", fields=fields) for role in roles]
+    notify_review(ctx, notices, prefix)
+    create_markdown_artifact(key="drift-review", markdown=drift_markdown(report), description=title[:250])
+    log.info("%s (%s)", title, where)
+    return {"service": ctx.service, "week": week, "significant": report.significant, "frozen": frozen,
+            "reasons": report.reasons, "report": where, "requests": report.current.requests}

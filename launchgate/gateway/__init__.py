@@ -1,0 +1,19 @@
+"""The release gateway: a weighted, lease-guarded reverse proxy in front of stable and candidate.
+
+    launchgate gateway --config services/<svc>/release.yaml
+
+- ``app``        Gateway (aiohttp application wiring), serve()
+- ``proxy``      OpenAI-compatible pass-through (chat completions incl. streaming, models)
+- ``admin``      the /admin API (weights, stats, lease, upstreams)
+- ``routing``    weighted and sticky variant choice (pure)
+- ``state``      weights, upstreams, lease and events (pure)
+- ``stats``      windowed per-variant stats (pure)
+- ``payload``    reading OpenAI payloads and SSE streams (pure)
+- ``schemacheck`` schema_ok per answer: compiled checks, jsonschema as the fallback
+- ``requestlog`` the JSONL request log in the artifact store
+- ``metrics``    Prometheus metrics
+- ``client``     GatewayAdmin, a sync client of the admin API
+- ``config``     GatewayConfig, derived from release.yaml
+
+No Prefect imports here: the gateway is a long-running server that tasks talk to over HTTP.
+"""

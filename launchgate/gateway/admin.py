@@ -1,0 +1,172 @@
+"""The admin API under ``/admin`` (bearer token required), used by the canary and rollback steps.
+
+    GET    /admin/state                      weights, release id, lease, last 50 events, upstreams
+    POST   /admin/weights    {"candidate": 0..100, "reason": str, "release_id"?: str}     -> state
+    GET    /admin/stats?since=<unix ts>&variant=<name>                                     -> windowed stats
+    POST   /admin/lease      {"holder": str, "ttl_s": float}   acquire or renew; 409 if held by another
+    DELETE /admin/lease?holder=<holder>                        release                   -> state
+    POST   /admin/upstreams  {"candidate": {"url", "model", "prompt_version"}, "release_id"?} -> state
+
+Errors use the OpenAI error shape: 400 ``invalid_request``, 401 ``unauthorized``, 409
+``lease_held`` / ``no_upstream``. The token is compared in constant time and never logged.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from launchgate.gateway.config import Upstream
+from launchgate.gateway.proxy import error_body
+from launchgate.gateway.routing import CANDIDATE, STABLE
+from launchgate.gateway.state import GatewayState, StateConflict
+from launchgate.gateway.stats import StatsWindow
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WeightsBody(_Body):
+    candidate: float = Field(ge=0, le=100, description="percent of traffic to the candidate")
+    reason: str = Field(min_length=1, max_length=500)
+    release_id: str | None = Field(default=None, max_length=200)
+
+
+class LeaseBody(_Body):
+    holder: str = Field(min_length=1, max_length=200)
+    ttl_s: float = Field(gt=0, le=3600)
+
+
+class UpstreamsBody(_Body):
+    candidate: Upstream | None = None
+    stable: Upstream | None = None
+    release_id: str | None = Field(default=None, max_length=200)
+    reason: str = Field(default="", max_length=500)
+
+
+def _fail(status: int, code: str, message: str) -> web.Response:
+    return web.json_response(error_body(status, code, message), status=status)
+
+
+def auth_middleware(token: str) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    expected = f"Bearer {token}".encode()
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        given = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            resp = _fail(401, "unauthorized", "the admin API needs 'Authorization: Bearer <token>'")
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="launchgate-admin"'
+            return resp
+        return await handler(request)
+
+    return check
+
+
+async def _json(request: web.Request, model: type[_Body]) -> Any:
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(text=json.dumps(error_body(400, "invalid_request", "body is not valid JSON")),
+                                 content_type="application/json") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+                             for e in exc.errors(include_url=False))
+        raise web.HTTPBadRequest(text=json.dumps(error_body(400, "invalid_request", problems)),
+                                 content_type="application/json") from None
+
+
+class AdminAPI:
+    def __init__(self, state: GatewayState, stats: StatsWindow) -> None:
+        self.state = state
+        self.stats = stats
+
+    def app(self, token: str) -> web.Application:
+        """The admin API as a sub-application for ``/admin``: the token check guards exactly these
+        routes, and the proxy's routes never pay for it."""
+        app = web.Application(middlewares=[auth_middleware(token)])
+        app.add_routes([
+            web.get("/state", self.get_state),
+            web.post("/weights", self.post_weights),
+            web.get("/stats", self.get_stats),
+            web.post("/lease", self.post_lease),
+            web.delete("/lease", self.delete_lease),
+            web.post("/upstreams", self.post_upstreams),
+        ])
+        return app
+
+    def _state(self) -> web.Response:
+        return web.json_response(self.state.snapshot())
+
+    async def get_state(self, request: web.Request) -> web.StreamResponse:
+        return self._state()
+
+    async def post_weights(self, request: web.Request) -> web.StreamResponse:
+        body: WeightsBody = await _json(request, WeightsBody)
+        try:
+            self.state.set_weights(body.candidate, body.reason, body.release_id)
+        except StateConflict as exc:
+            return _fail(409, exc.code, str(exc))
+        return self._state()
+
+    async def get_stats(self, request: web.Request) -> web.StreamResponse:
+        now = time.time()
+        try:
+            since = float(request.query.get("since", "0"))
+        except ValueError:
+            return _fail(400, "invalid_request", "since must be a unix timestamp (seconds, float)")
+        variant = request.query.get("variant")
+        if variant is not None and variant not in (STABLE, CANDIDATE):
+            return _fail(400, "invalid_request", f"unknown variant {variant!r}: use stable or candidate")
+        variants = [variant] if variant else [STABLE, CANDIDATE]
+        return web.json_response({
+            "since": since,
+            "now": now,
+            "variants": self.stats.query(since, variants),
+            # False when the ring buffer has already forgotten part of the window.
+            "window_complete": self.stats.complete(since, variants),
+        })
+
+    async def post_lease(self, request: web.Request) -> web.StreamResponse:
+        body: LeaseBody = await _json(request, LeaseBody)
+        try:
+            self.state.acquire_lease(body.holder, body.ttl_s)
+        except StateConflict as exc:
+            return _fail(409, exc.code, str(exc))
+        return self._state()
+
+    async def delete_lease(self, request: web.Request) -> web.StreamResponse:
+        holder = request.query.get("holder", "")
+        if not holder:
+            return _fail(400, "invalid_request", "holder query parameter is required")
+        try:
+            self.state.release_lease(holder)
+        except StateConflict as exc:
+            return _fail(409, exc.code, str(exc))
+        return self._state()
+
+    async def post_upstreams(self, request: web.Request) -> web.StreamResponse:
+        body: UpstreamsBody = await _json(request, UpstreamsBody)
+        if body.candidate is None and body.stable is None:
+            return _fail(400, "invalid_request",
+                         "give a candidate (and/or stable) upstream: {url, model, prompt_version}")
+        if body.stable is not None:
+            self.state.upstreams[STABLE] = body.stable
+            self.state.record("upstream", f"stable -> {body.stable.model}@{body.stable.url} "
+                                          f"(prompt {body.stable.prompt_version}) {body.reason}".rstrip())
+        if body.candidate is not None:
+            self.state.set_candidate(body.candidate, body.release_id, body.reason)
+        elif body.release_id:
+            self.state.release_id = body.release_id
+        return self._state()

@@ -1,0 +1,148 @@
+"""Wiring: one aiohttp application = proxy + admin API + metrics + background tasks.
+
+aiohttp serves and aiohttp calls upstream: on these 2-core machines aiohttp's server and
+client were the fastest pair measured (benchmarks/gateway_overhead.py; uvicorn here has only the
+pure-Python h11 parser, and httpx's async client fell ~10x behind aiohttp's as a relay).
+
+Background tasks, started and stopped with the app:
+- the lease watchdog (every ``lease_check_s``): returns traffic to stable when a lease lapses;
+- the log flusher (every ``log_flush_s``, and once more on shutdown) in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import random
+import socket
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from launchgate.budget import gateway_guard
+from launchgate.gateway.admin import AdminAPI
+from launchgate.gateway.config import GatewayConfig
+from launchgate.gateway.metrics import CONTENT_TYPE, GatewayMetrics
+from launchgate.gateway.proxy import Proxy
+from launchgate.gateway.requestlog import RequestLogWriter
+from launchgate.gateway.schemacheck import SchemaChecker
+from launchgate.gateway.state import GatewayState
+from launchgate.gateway.stats import StatsWindow
+from launchgate.store import ArtifactStore, open_store
+
+log = logging.getLogger("launchgate.gateway")
+
+GATEWAY_KEY: web.AppKey[Gateway] = web.AppKey("gateway")
+
+
+class Gateway:
+    """Everything one gateway process holds; ``app`` is what aiohttp serves."""
+
+    def __init__(self, cfg: GatewayConfig, admin_token: str, *, store: ArtifactStore | None = None,
+                 rng: random.Random | None = None) -> None:
+        if len(admin_token) < 16:
+            raise ValueError("the admin token must be at least 16 characters")
+        self.cfg = cfg
+        self.writer = RequestLogWriter(store or open_store(cfg.log_store_uri), cfg.service, cfg.writer_name(),
+                                       max_buffered_lines=cfg.log_max_buffered_lines)
+        self.metrics = GatewayMetrics(self.writer, lambda v: self.state.weights.as_dict()[v])
+        self.state = GatewayState(cfg.stable, cfg.candidate, candidate_pct=cfg.initial_candidate_pct,
+                                  release_id=cfg.release_id, on_event=self._on_event)
+        self.stats = StatsWindow(cfg.stats_capacity)
+        self.proxy = Proxy(cfg, self.state, self.stats, self.writer, self.metrics,
+                           SchemaChecker(cfg.load_output_schema()), rng)
+        if cfg.budget is not None:  # budget guard (issue 7): alert at alert_usd, 429 budget_exceeded at daily_usd
+            self.proxy.budget = gateway_guard(self.writer.store, cfg.service, cfg.budget, cfg.owners, cfg.notifier)
+        self.app = self._build(admin_token)
+
+    def _build(self, admin_token: str) -> web.Application:
+        app = web.Application(client_max_size=self.cfg.max_body_bytes)
+        app[GATEWAY_KEY] = self
+        app.add_routes([
+            web.post("/v1/chat/completions", self.proxy.chat_completions),
+            web.get("/v1/models", self.proxy.models),
+            web.get("/metrics", self.metrics_handler),
+            web.get("/health", self.health),
+        ])
+        app.add_subapp("/admin", AdminAPI(self.state, self.stats).app(admin_token))
+        app.cleanup_ctx.append(self._lifecycle)
+        return app
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        # Events are rare and matter (a lease expiry is an unattended rollback): log and count each.
+        log.log(logging.WARNING if event["kind"] == "lease_expired" else logging.INFO,
+                "gateway event %s: %s", event["kind"], event["reason"])
+        self.metrics.events.labels(event["kind"]).inc()
+
+    async def metrics_handler(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+    async def health(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"status": "ok", "service": self.cfg.service,
+                                  "weights": self.state.weights.as_dict()})
+
+    async def _lifecycle(self, app: web.Application) -> AsyncIterator[None]:
+        await self.proxy.start()
+        tasks = [asyncio.create_task(self._lease_watchdog(), name="lease-watchdog"),
+                 asyncio.create_task(self._flusher(), name="log-flusher")]
+        self.state.record("started", f"gateway for {self.cfg.service} up; candidate "
+                                     f"{self.state.weights.candidate:g}%")
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self.proxy.close()
+            if self.proxy.budget is not None:  # persist the day's spend for the next start
+                await asyncio.to_thread(self.proxy.budget.close)
+            await asyncio.to_thread(self.writer.flush)  # the last lines, after the last request
+            if self.writer.pending:
+                log.error("request log: %d lines could not be stored at shutdown (%s)",
+                          self.writer.pending, self.writer.last_error)
+
+    async def _lease_watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.lease_check_s)
+            self.state.check_lease()
+
+    async def _flusher(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.log_flush_s)
+            await asyncio.to_thread(self.writer.flush)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind before serving, so a caller asking for port 0 learns the real port up front."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def serve(cfg: GatewayConfig, admin_token: str) -> None:
+    """Run the gateway until SIGINT/SIGTERM (blocking); the request log is flushed on the way out."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    gateway = Gateway(cfg, admin_token)
+    sock = bind_socket(cfg.host, cfg.port)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"launchgate gateway: {cfg.service} at http://{shown}:{port}/v1 (admin API at /admin, token from "
+          f"${cfg.admin_token_env}); stable {cfg.stable.model}, candidate "
+          f"{cfg.candidate.model if cfg.candidate else 'none'}", flush=True)
+    # Everything built so far (modules, config, app) lives as long as the process: keep it out of
+    # the garbage collector's full passes, which would otherwise show up in the latency tail.
+    gc.collect()
+    gc.freeze()
+    web.run_app(gateway.app, sock=sock, print=None, access_log=None, handle_signals=True,
+                shutdown_timeout=5)

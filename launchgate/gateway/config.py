@@ -1,0 +1,124 @@
+"""The release gateway's configuration: where it listens, what it proxies to, how it logs.
+
+Usually derived from a service's release.yaml (``from_release_config``): the stable and
+candidate variants become the upstreams, ``pricing`` prices the tokens, the output schema
+checks answers, ``artifacts.uri`` receives the request log and the optional ``gateway:``
+section sets the listener and timeouts. The admin token itself is never part of the config,
+only the name of the env var that holds it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from launchgate.config import Budget, Owners, Pricing, ReleaseConfig
+from launchgate.errors import ConfigError, DataFileError, InputError
+
+DEFAULT_ADMIN_TOKEN_ENV = "LAUNCHGATE_GATEWAY_ADMIN_TOKEN"
+VARIANTS = ("stable", "candidate")
+
+
+class Upstream(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(description="OpenAI-compatible base URL including /v1, e.g. http://host:8000/v1")
+    model: str = Field(min_length=1, description="deployment name sent upstream as `model`")
+    prompt_version: str = Field(default="unknown", min_length=1)
+    api_key_env: str | None = Field(default=None, description="env var with the upstream's API key")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"expected an http(s) URL, got {v!r}")
+        return v.rstrip("/")
+
+    def api_key(self) -> str | None:
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+
+class GatewayConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    service: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    host: str = "127.0.0.1"  # loopback unless an operator decides otherwise
+    port: int = Field(default=8300, ge=0, le=65535)  # = gateway.port and canary.gateway_url defaults
+    stable: Upstream
+    candidate: Upstream | None = None
+    release_id: str | None = None
+    initial_candidate_pct: float = Field(default=0.0, ge=0, le=100)
+    pricing: Pricing = Pricing(input_per_1k=0.0, output_per_1k=0.0)
+    output_schema: Path | None = None
+    admin_token_env: str = DEFAULT_ADMIN_TOKEN_ENV
+    log_store_uri: str = ".launchgate/store"
+    log_flush_s: float = Field(default=2.0, gt=0, le=300)
+    log_writer: str | None = Field(default=None, description="writer name in log keys; default host-pid")
+    log_max_buffered_lines: int = Field(default=1_000_000, ge=1000)
+    prompt_log_chars: int = Field(default=2000, ge=0, description="redacted prompt is cut to this length")
+    upstream_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    upstream_retries: int = Field(default=1, ge=0, le=5, description="retries on connection failures only")
+    upstream_max_connections: int = Field(default=256, ge=1, le=10_000, description="connection pool size")
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    stats_capacity: int = Field(default=200_000, ge=100, description="per-request records kept for /admin/stats")
+    lease_check_s: float = Field(default=0.5, gt=0, le=10)
+    # Budget guard (issue 7, launchgate/budget.py): None = this gateway enforces no daily cap.
+    budget: Budget | None = None
+    owners: Owners = Owners()
+    notifier: str = Field(default="console", description="where budget alerts go: console | slack")
+
+    def writer_name(self) -> str:
+        name = self.log_writer or f"{socket.gethostname()}-{os.getpid()}"
+        return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80]
+
+    def load_output_schema(self) -> dict[str, Any] | None:
+        if self.output_schema is None:
+            return None
+        try:
+            schema = json.loads(self.output_schema.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataFileError(str(self.output_schema), f"cannot read output schema: {exc}") from None
+        if not isinstance(schema, dict):
+            raise DataFileError(str(self.output_schema), "output schema must be a JSON object")
+        return schema
+
+    def admin_token(self) -> str:
+        """The bearer token for /admin, read from the environment; a missing token is an input error."""
+        token = os.environ.get(self.admin_token_env, "")
+        if len(token) < 16:
+            raise InputError(
+                f"set {self.admin_token_env} to the admin API token (16+ characters) before starting the gateway"
+            )
+        return token
+
+
+def from_release_config(cfg: ReleaseConfig, *, host: str | None = None, port: int | None = None) -> GatewayConfig:
+    """The gateway config for a service's release.yaml (its ``gateway:`` section, if any, plus flags)."""
+    section = cfg.gateway
+    timeout = section.upstream_timeout_s or max(cfg.stable.timeout_s, cfg.candidate.timeout_s)
+    try:
+        return GatewayConfig(
+            service=cfg.service,
+            host=host or section.listen,
+            port=section.port if port is None else port,
+            stable=Upstream(url=cfg.stable.endpoint, model=cfg.stable.model,
+                            prompt_version=cfg.stable.prompt.version, api_key_env=cfg.stable.api_key_env),
+            candidate=Upstream(url=cfg.candidate.endpoint, model=cfg.candidate.model,
+                               prompt_version=cfg.candidate.prompt.version, api_key_env=cfg.candidate.api_key_env),
+            pricing=cfg.pricing,
+            output_schema=cfg.contracts.output_schema,
+            admin_token_env=section.admin_token_env,
+            log_store_uri=cfg.artifacts.uri,
+            budget=cfg.budget, owners=cfg.owners, notifier=cfg.notifications.notifier,
+            log_flush_s=section.log_flush_s,
+            upstream_timeout_s=timeout,
+        )
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise ConfigError("gateway", [str(exc)]) from None

@@ -1,0 +1,1 @@
+"""Metrics sources beside the gateway's own stats: CloudWatch (SageMaker)."""

@@ -1,0 +1,36 @@
+"""A finalized release bundle on a LocalStore, as the release flow leaves it (for audit tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from launchgate.approvals import ApprovalLedger
+from launchgate.preflight import ReleaseRun, prepare_release
+from launchgate.release import decide
+from launchgate.rubric import FreezeState, apply_rubric
+from launchgate.verdicts import Phase, Verdict
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support-bot"
+
+
+def finalized_release(store_dir: Path) -> ReleaseRun:
+    """manifest, go/no-go, approvals (alice + bob), decision "promoted", index.json."""
+    run = prepare_release(EXAMPLE / "release.yaml", artifacts=str(store_dir))
+    verdicts = [Verdict(check="eval_score", phase=Phase.SUCCESSFUL, value={"candidate": 0.9, "baseline": 0.8},
+                        reason="Eval score 0.900 >= baseline 0.800 + 0.020", evidence="eval/eval_report.json"),
+                Verdict(check="schema_validity", phase=Phase.SUCCESSFUL, value=1.0, reason="schema 100%"),
+                Verdict(check="cost_per_request", phase=Phase.SUCCESSFUL, reason="cost +3%"),
+                # Whatever the example enables, this release proved its load SLO and its rollback.
+                Verdict(check="load_p95_latency", phase=Phase.SUCCESSFUL, reason="p95 310 ms <= 1200 ms"),
+                Verdict(check="rollback_tested", phase=Phase.SUCCESSFUL, reason="rollback drill took 0.8 s")]
+    record = apply_rubric(run.release_id, run.config, verdicts, FreezeState())
+    run.bundle.put_json("gonogo.json", record)
+    ledger = ApprovalLedger.open(run.release_id, "support-bot", run.config.approvals)
+    ledger.submit("engineering", "alice", "approve", "eval ok")
+    ledger.submit("operations", "bob", "approve")
+    run.bundle.put_json("approvals/approvals.json", ledger)
+    decision = decide(run.release_id, "support-bot", [*verdicts, record.verdict(), ledger.verdict()],
+                      run.evidence_uri, traffic_shifted=True)
+    run.bundle.put_json("decision.json", decision)
+    run.bundle.write_index()
+    return run
