@@ -72,8 +72,11 @@ class GatewayRouter:
         Without this the promoted variant would sit at candidate=100%, and the next release's
         attach_candidate would send all traffic to an unvetted model before its canary starts.
         """
-        if self._candidate is None:
-            return
+        if self._candidate is None:  # another process attached it: the gateway's own state is the truth
+            up = (self.state().get("upstreams") or {}).get(CANDIDATE)
+            if not up:
+                return
+            self._candidate = (up["url"], up["model"], up.get("prompt_version") or "")
         url, model, prompt_version = self._candidate
         self._call("promote", lambda: self.admin.set_stable(url, model, prompt_version, reason))
         self.set_candidate_weight(0, f"{model} promoted: it is the stable upstream now")
