@@ -37,7 +37,8 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str,
         overrides = {
             "stable.endpoint": stable, "candidate.endpoint": cand, "candidate.model": "support-bot-good",
             "canary.enabled": True, "canary.gateway_url": base, "canary.gateway_token_env": TOKEN_ENV,
-            "canary.traffic": 50, "canary.steps": [], "canary.interval_s": 0.5, "canary.duration_s": 4, "canary.min_requests": 40,
+            "canary.traffic": 50, "canary.steps": [], "canary.interval_s": 0.5, "canary.duration_s": 4,
+            "canary.min_requests": 40,
             "canary.lease_ttl_s": 3, "canary.demo_traffic_rps": 50, "canary.drill_requests": 20,
             "load_test.enabled": False,  # its own tests cover it; here it would only add ~30 s per run
         }
