@@ -15,7 +15,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from launchgate.approvals import check_auto_approve
-from launchgate.config import load_config
+from launchgate.config import ReleaseConfig, load_config
 from launchgate.errors import InputError
 from launchgate.notify.base import Notice
 from launchgate.preflight import ReleaseRun
@@ -40,16 +40,20 @@ STATUS = {"passed": "passed", "promoted": "promoted", "blocked": "blocked", "rol
 
 def planned_steps(overrides: dict[str, Any] | None = None, config: str | None = None) -> list[str]:
     steps = ["preflight", "release_freeze", "contracts", "eval_gate", "go_no_go", "approval", "finalize"]
-    if config is not None and _load_test_enabled(config, overrides):
+    cfg = _config_or_none(config, overrides) if config is not None else None
+    if cfg is not None and cfg.load_test.enabled:
         steps.insert(steps.index("eval_gate") + 1, "load_test")
+    if cfg is not None and cfg.canary.enabled:
+        steps.insert(steps.index("go_no_go"), "rollback_drill")
+        steps.insert(steps.index("finalize"), "canary")
     return steps
 
 
-def _load_test_enabled(config: str, overrides: dict[str, Any] | None) -> bool:
+def _config_or_none(config: str, overrides: dict[str, Any] | None) -> ReleaseConfig | None:
     try:
-        return load_config(config, overrides, check_files=False).load_test.enabled
+        return load_config(config, overrides, check_files=False)
     except InputError:  # preflight reports a bad config properly, right after this
-        return False
+        return None
 
 
 def _crashed(step: str, exc: Exception) -> Verdict:

@@ -21,7 +21,6 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
-    field_validator,
     model_validator,
 )
 
@@ -62,13 +61,22 @@ def _resolve(path: Path, info: ValidationInfo) -> Path:
 ConfigFile = Annotated[Path, AfterValidator(_resolve)]
 
 
+def _http_url(v: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", v):
+        raise ValueError(f"expected an http(s) URL, got {v!r}")
+    return v.rstrip("/")
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
 class PromptRef(Strict):
     file: ConfigFile
     version: str = Field(min_length=1)
 
 
 class Variant(Strict):
-    endpoint: str = Field(description="OpenAI-compatible base URL, e.g. http://host:8000/v1")
+    endpoint: HttpUrl = Field(description="OpenAI-compatible base URL, e.g. http://host:8000/v1")
     model: str = Field(min_length=1, description="model deployment name sent as `model`")
     prompt: PromptRef
     api_key_env: str | None = Field(
@@ -76,13 +84,6 @@ class Variant(Strict):
     )
     timeout_s: float = Field(default=30.0, gt=0, le=600)
     max_retries: int = Field(default=3, ge=0, le=10)
-
-    @field_validator("endpoint")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", v):
-            raise ValueError(f"expected an http(s) URL, got {v!r}")
-        return v.rstrip("/")
 
 
 class Contracts(Strict):
@@ -103,7 +104,7 @@ FieldRule = Annotated[str, Field(pattern=r"^(normalised|exact|ignore|regex|conta
 class Judge(Strict):
     """Optional LLM judge: any OpenAI-compatible endpoint grades free-text fields (off by default)."""
 
-    endpoint: str = Field(description="OpenAI-compatible base URL of the judge model")
+    endpoint: HttpUrl = Field(description="OpenAI-compatible base URL of the judge model")
     model: str = Field(min_length=1)
     api_key_env: str | None = None
     tags: list[str] = Field(default_factory=list, description="judge only cases with one of these tags; [] = all")
@@ -112,13 +113,6 @@ class Judge(Strict):
     timeout_s: float = Field(default=30.0, gt=0, le=600)
     max_retries: int = Field(default=2, ge=0, le=10)
     max_output_tokens: int = Field(default=200, gt=0)
-
-    @field_validator("endpoint")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", v):
-            raise ValueError(f"expected an http(s) URL, got {v!r}")
-        return v.rstrip("/")
 
 
 class Evaluation(Strict):

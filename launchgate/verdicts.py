@@ -50,49 +50,39 @@ def pct(x: float) -> str:
     return f"{x * 100:.1f}%"
 
 
+def _bounded(
+    check: str, value: float | None, bound: float, *, upper: bool, what: str, fmt: Any, n: int | None,
+    min_n: int, evidence: str | None, fix: str, unit: str,
+) -> Verdict:
+    over = f" over {n} {unit}" if n is not None else ""
+    common = {"check": check, "value": value, "threshold": bound, "evidence": evidence}
+    if value is None or (n is not None and n < min_n):
+        return Verdict(**common, phase=Phase.INCONCLUSIVE,
+                       reason=f"{what} could not be judged: {n or 0} observations, need at least {min_n}.")
+    breached = value > bound if upper else value < bound
+    if breached:
+        op, tail = (">" if upper else "<"), (f" {fix}" if fix else "")
+        return Verdict(**common, phase=Phase.FAILED, reason=f"{what} {fmt(value)} {op} {fmt(bound)}{over}.{tail}")
+    op = "<=" if upper else ">="
+    return Verdict(**common, phase=Phase.SUCCESSFUL, reason=f"{what} {fmt(value)} {op} {fmt(bound)}{over}.")
+
+
 def at_most(
     check: str, value: float | None, limit: float, *, what: str, fmt: Any = pct, n: int | None = None,
     min_n: int = 1, evidence: str | None = None, fix: str = "",
 ) -> Verdict:
     """Successful when ``value <= limit``; inconclusive when fewer than ``min_n`` observations."""
-    over = f" over {n} requests" if n is not None else ""
-    if value is None or (n is not None and n < min_n):
-        return Verdict(
-            check=check, phase=Phase.INCONCLUSIVE, value=value, threshold=limit, evidence=evidence,
-            reason=f"{what} could not be judged: {n or 0} observations, need at least {min_n}.",
-        )
-    if value > limit:
-        tail = f" {fix}" if fix else ""
-        return Verdict(
-            check=check, phase=Phase.FAILED, value=value, threshold=limit, evidence=evidence,
-            reason=f"{what} {fmt(value)} > {fmt(limit)}{over}.{tail}",
-        )
-    return Verdict(
-        check=check, phase=Phase.SUCCESSFUL, value=value, threshold=limit, evidence=evidence,
-        reason=f"{what} {fmt(value)} <= {fmt(limit)}{over}.",
-    )
+    return _bounded(check, value, limit, upper=True, what=what, fmt=fmt, n=n, min_n=min_n, evidence=evidence,
+                    fix=fix, unit="requests")
 
 
 def at_least(
     check: str, value: float | None, floor: float, *, what: str, fmt: Any = pct, n: int | None = None,
     min_n: int = 1, evidence: str | None = None, fix: str = "",
 ) -> Verdict:
-    over = f" over {n} cases" if n is not None else ""
-    if value is None or (n is not None and n < min_n):
-        return Verdict(
-            check=check, phase=Phase.INCONCLUSIVE, value=value, threshold=floor, evidence=evidence,
-            reason=f"{what} could not be judged: {n or 0} observations, need at least {min_n}.",
-        )
-    if value < floor:
-        tail = f" {fix}" if fix else ""
-        return Verdict(
-            check=check, phase=Phase.FAILED, value=value, threshold=floor, evidence=evidence,
-            reason=f"{what} {fmt(value)} < {fmt(floor)}{over}.{tail}",
-        )
-    return Verdict(
-        check=check, phase=Phase.SUCCESSFUL, value=value, threshold=floor, evidence=evidence,
-        reason=f"{what} {fmt(value)} >= {fmt(floor)}{over}.",
-    )
+    """Successful when ``value >= floor``; inconclusive when fewer than ``min_n`` observations."""
+    return _bounded(check, value, floor, upper=False, what=what, fmt=fmt, n=n, min_n=min_n, evidence=evidence,
+                    fix=fix, unit="cases")
 
 
 def combine(verdicts: list[Verdict]) -> Phase:
