@@ -133,8 +133,12 @@ class TrafficGenerator:
                 await asyncio.wait(in_flight, timeout=self.timeout_s)
 
 
-def golden_prompts(system_prompt: str, inputs: Sequence[dict[str, Any]]) -> list[Messages]:
-    """Chat messages for golden-set inputs, rendered the way the eval renders them."""
+def golden_prompts(inputs: Sequence[dict[str, Any]]) -> list[Messages]:
+    """User messages for golden-set inputs, rendered the way the eval renders them.
+
+    No system message: the gateway applies the prompt of whichever variant serves the request,
+    as it would for an application that leaves the prompt to the release.
+    """
     from launchgate.golden import render_messages
 
-    return [render_messages(system_prompt, case_input) for case_input in inputs]
+    return [render_messages("", case_input)[1:] for case_input in inputs]

@@ -65,7 +65,7 @@ def shift_to_canary(run: ReleaseRun) -> CanaryStart:
     cfg = run.config
     router, _ = make_router(cfg.canary)
     router.attach_candidate(cfg.candidate.endpoint, cfg.candidate.model, cfg.candidate.prompt.version,
-                            run.release_id)
+                            run.release_id, system_prompt=run.prompts["candidate"])
     txn = get_transaction()
     if txn is not None:  # what the undo hook needs to rebuild the router in any process
         txn.set(TXN_KEY, {"canary": cfg.canary.model_dump(mode="json"), "holder": _holder(run)})
@@ -113,7 +113,7 @@ def watch(run: ReleaseRun, start: CanaryStart) -> CanaryOutcome:
     plan = CanaryPlan.from_config(cfg.canary, _holder(run))
     traffic = None
     if cfg.canary.demo_traffic_rps > 0:
-        prompts = golden_prompts(run.prompts["stable"], [c.input for c in run.cases])
+        prompts = golden_prompts([c.input for c in run.cases])
         traffic = TrafficGenerator(f"{cfg.canary.gateway_url.rstrip('/')}/v1", cfg.stable.model, prompts,
                                    cfg.canary.demo_traffic_rps, timeout_s=cfg.stable.timeout_s,
                                    max_tokens=cfg.contracts.max_output_tokens)

@@ -22,7 +22,7 @@ def rollback_drill(run: ReleaseRun) -> list[Verdict]:
     router, metrics = make_router(canary)  # a missing admin token is an InputError: exit 2
     probe = None
     if router.name == "gateway":
-        prompts = golden_prompts(run.prompts["stable"], [c.input for c in run.cases])
+        prompts = golden_prompts([c.input for c in run.cases])
 
         def probe() -> TrafficTally:
             return send_requests(f"{canary.gateway_url.rstrip('/')}/v1", cfg.stable.model, prompts,

@@ -60,14 +60,20 @@ class GatewayAdmin:
     def release_lease(self, holder: str) -> dict[str, Any]:
         return self._call("DELETE", "/admin/lease", params={"holder": holder})
 
-    def set_candidate(self, url: str, model: str, prompt_version: str, release_id: str) -> dict[str, Any]:
+    def set_candidate(self, url: str, model: str, prompt_version: str, release_id: str,
+                      system_prompt: str | None = None) -> dict[str, Any]:
         return self._call("POST", "/admin/upstreams", json={
-            "candidate": {"url": url, "model": model, "prompt_version": prompt_version}, "release_id": release_id,
+            "candidate": {"url": url, "model": model, "prompt_version": prompt_version,
+                          "system_prompt": system_prompt},
+            "release_id": release_id,
         })
 
-    def set_stable(self, url: str, model: str, prompt_version: str, reason: str = "") -> dict[str, Any]:
+    def set_stable(self, url: str, model: str, prompt_version: str, reason: str = "",
+                   system_prompt: str | None = None) -> dict[str, Any]:
         return self._call("POST", "/admin/upstreams", json={
-            "stable": {"url": url, "model": model, "prompt_version": prompt_version}, "reason": reason,
+            "stable": {"url": url, "model": model, "prompt_version": prompt_version,
+                       "system_prompt": system_prompt},
+            "reason": reason,
         })
 
     # --------------------------------------------------------------------------- plumbing

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from launchgate.config import Budget, Owners, Pricing, ReleaseConfig
 from launchgate.errors import ConfigError, DataFileError, InputError
+from launchgate.golden import load_prompt
 
 DEFAULT_ADMIN_TOKEN_ENV = "LAUNCHGATE_GATEWAY_ADMIN_TOKEN"
 VARIANTS = ("stable", "candidate")
@@ -32,6 +33,9 @@ class Upstream(BaseModel):
     model: str = Field(min_length=1, description="deployment name sent upstream as `model`")
     prompt_version: str = Field(default="unknown", min_length=1)
     api_key_env: str | None = Field(default=None, description="env var with the upstream's API key")
+    system_prompt: str | None = Field(
+        default=None, description="the variant's versioned prompt; applied to requests that carry no system message"
+    )
 
     @field_validator("url")
     @classmethod
@@ -108,10 +112,13 @@ def from_release_config(cfg: ReleaseConfig, *, host: str | None = None, port: in
             service=cfg.service,
             host=host or section.listen,
             port=section.port if port is None else port,
+            # The prompt version is part of a release: the gateway applies each variant's own prompt.
             stable=Upstream(url=cfg.stable.endpoint, model=cfg.stable.model,
-                            prompt_version=cfg.stable.prompt.version, api_key_env=cfg.stable.api_key_env),
+                            prompt_version=cfg.stable.prompt.version, api_key_env=cfg.stable.api_key_env,
+                            system_prompt=load_prompt(cfg.stable.prompt.file)),
             candidate=Upstream(url=cfg.candidate.endpoint, model=cfg.candidate.model,
-                               prompt_version=cfg.candidate.prompt.version, api_key_env=cfg.candidate.api_key_env),
+                               prompt_version=cfg.candidate.prompt.version, api_key_env=cfg.candidate.api_key_env,
+                               system_prompt=load_prompt(cfg.candidate.prompt.file)),
             pricing=cfg.pricing,
             output_schema=cfg.contracts.output_schema,
             admin_token_env=section.admin_token_env,

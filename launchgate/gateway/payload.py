@@ -52,9 +52,17 @@ class ChatRequest:
             return None
         return hashlib.sha256(self.system_prompt.encode("utf-8")).hexdigest()
 
-    def upstream_body(self, model: str) -> bytes:
+    def effective_prompt_sha256(self, variant_prompt: str | None) -> str | None:
+        """The hash of the system prompt the model actually got (the client's, else the variant's)."""
+        if self.system_prompt is None and variant_prompt is not None:
+            return hashlib.sha256(variant_prompt.encode("utf-8")).hexdigest()
+        return self.prompt_sha256
+
+    def upstream_body(self, model: str, variant_prompt: str | None = None) -> bytes:
         body = dict(self.body)
         body["model"] = model
+        if self.system_prompt is None and variant_prompt is not None:
+            body["messages"] = [{"role": "system", "content": variant_prompt}, *body["messages"]]
         if self.stream:
             options = dict(body.get("stream_options") or {})
             options["include_usage"] = True

@@ -215,7 +215,8 @@ class Proxy:
         try:
             up = await self._send(
                 "POST", f"{upstream.url}/chat/completions", outcome,
-                data=chat.upstream_body(upstream.model), headers=self._headers(upstream, request_id, chat.stream),
+                data=chat.upstream_body(upstream.model, upstream.system_prompt),
+                headers=self._headers(upstream, request_id, chat.stream),
                 timeout=self._timeout(chat.stream),
             )
         except (TimeoutError, aiohttp.ServerTimeoutError):
@@ -340,7 +341,8 @@ class Proxy:
             "ts": iso_ts(started), "request_id": request_id, "service": self.cfg.service, "release_id": release_id,
             "variant": variant, "model": upstream.model if upstream else None,
             "prompt_version": upstream.prompt_version if upstream else None,
-            "prompt_sha256": chat.prompt_sha256 if chat else None, "status": outcome.status,
+            "prompt_sha256": chat.effective_prompt_sha256(upstream.system_prompt if upstream else None)
+            if chat else None, "status": outcome.status,
             "error_code": outcome.error_code, "latency_ms": latency_ms, "ttft_ms": ttft_ms,
             "input_tokens": done.input_tokens, "output_tokens": done.output_tokens, "cost_usd": cost,
             "schema_ok": schema_ok, "retries": outcome.retries, "prompt_redacted": prompt,

@@ -146,7 +146,8 @@ class GatewayState:
         """The body of ``GET /admin/state``."""
         self.check_lease()
         upstreams = {
-            name: (None if up is None else {"url": up.url, "model": up.model, "prompt_version": up.prompt_version})
+            name: (None if up is None else {"url": up.url, "model": up.model, "prompt_version": up.prompt_version,
+                                            "system_prompt": up.system_prompt})
             for name, up in self.upstreams.items()
         }
         return {

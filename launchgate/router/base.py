@@ -55,7 +55,8 @@ class TrafficRouter(Protocol):
 
     name: str
 
-    def attach_candidate(self, url: str, model: str, prompt_version: str, release_id: str) -> None:
+    def attach_candidate(self, url: str, model: str, prompt_version: str, release_id: str,
+                         system_prompt: str | None = None) -> None:
         """Point the candidate slot at this release (before any weight is shifted to it)."""
         ...
 

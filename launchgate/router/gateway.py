@@ -51,17 +51,18 @@ class GatewayRouter:
         self.admin = admin
         self.base_url = base_url.rstrip("/")
         self.release_id: str | None = None
-        self._candidate: tuple[str, str, str] | None = None
+        self._candidate: tuple[str, str, str, str | None] | None = None
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         with _admin_call(what):
             return fn()
 
-    def attach_candidate(self, url: str, model: str, prompt_version: str, release_id: str) -> None:
+    def attach_candidate(self, url: str, model: str, prompt_version: str, release_id: str,
+                         system_prompt: str | None = None) -> None:
         self.release_id = release_id
-        self._candidate = (url, model, prompt_version)
+        self._candidate = (url, model, prompt_version, system_prompt)
         self._call("set candidate upstream", lambda: self.admin.set_candidate(url, model, prompt_version,
-                                                                             release_id))
+                                                                             release_id, system_prompt))
 
     def set_candidate_weight(self, pct: float, reason: str) -> None:
         self._call(f"set weight {pct:g}%", lambda: self.admin.set_weights(pct, reason, release_id=self.release_id))
@@ -76,9 +77,9 @@ class GatewayRouter:
             up = (self.state().get("upstreams") or {}).get(CANDIDATE)
             if not up:
                 return
-            self._candidate = (up["url"], up["model"], up.get("prompt_version") or "")
-        url, model, prompt_version = self._candidate
-        self._call("promote", lambda: self.admin.set_stable(url, model, prompt_version, reason))
+            self._candidate = (up["url"], up["model"], up.get("prompt_version") or "", up.get("system_prompt"))
+        url, model, prompt_version, system_prompt = self._candidate
+        self._call("promote", lambda: self.admin.set_stable(url, model, prompt_version, reason, system_prompt))
         self.set_candidate_weight(0, f"{model} promoted: it is the stable upstream now")
 
     def state(self) -> dict[str, Any]:

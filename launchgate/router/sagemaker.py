@@ -73,7 +73,8 @@ class SageMakerRouter:
         with aws_call(f"DescribeEndpoint {self.cfg.endpoint_name}"):
             return dict(self.client.describe_endpoint(EndpointName=self.cfg.endpoint_name))
 
-    def attach_candidate(self, url: str, model: str, prompt_version: str, release_id: str) -> None:
+    def attach_candidate(self, url: str, model: str, prompt_version: str, release_id: str,
+                         system_prompt: str | None = None) -> None:
         """Nothing to point: the candidate is a production variant already. Check that it exists."""
         present = {v["VariantName"] for v in self._describe().get("ProductionVariants", [])}
         missing = [n for n in self.names.values() if n not in present]

@@ -42,11 +42,14 @@ def running_gateway(
     output schema and pricing are used unless given.
     """
     token = secrets.token_urlsafe(24)
-    stable = Upstream(url=stable_url, model=kw.pop("stable_model", "support-bot-stable"), prompt_version="v1")
+    # Like `launchgate gateway --config`: each variant carries its own versioned prompt.
+    stable = Upstream(url=stable_url, model=kw.pop("stable_model", "support-bot-stable"), prompt_version="v1",
+                      system_prompt=kw.pop("stable_prompt", (EXAMPLE / "prompts" / "v1.txt").read_text()))
     candidate = None
     if candidate_url:
         candidate = Upstream(url=candidate_url, model=kw.pop("candidate_model", "support-bot-good"),
-                             prompt_version="v2")
+                             prompt_version="v2",
+                             system_prompt=kw.pop("candidate_prompt", (EXAMPLE / "prompts" / "v2.txt").read_text()))
     kw.setdefault("output_schema", EXAMPLE / "schemas" / "output.schema.json")
     kw.setdefault("pricing", EXAMPLE_PRICING)
     kw.setdefault("log_writer", "test")

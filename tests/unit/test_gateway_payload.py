@@ -210,3 +210,19 @@ def test_sse_error_event_is_noticed() -> None:
              b'"code": "server_error"}}\n\n')
     done = acc.finish()
     assert done.error_code == "server_error" and done.content == "{"
+
+
+def test_variant_prompt_is_applied_only_when_the_request_has_none() -> None:
+    import hashlib
+
+    bare = parse_chat_request(json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode())
+    sent = json.loads(bare.upstream_body("m", "You triage tickets."))
+    assert sent["messages"][0] == {"role": "system", "content": "You triage tickets."}
+    assert sent["messages"][1]["content"] == "hi"
+    assert bare.effective_prompt_sha256("You triage tickets.") == hashlib.sha256(b"You triage tickets.").hexdigest()
+
+    own = parse_chat_request(json.dumps({"messages": [{"role": "system", "content": "mine"},
+                                                      {"role": "user", "content": "hi"}]}).encode())
+    kept = json.loads(own.upstream_body("m", "You triage tickets."))
+    assert [m["content"] for m in kept["messages"]] == ["mine", "hi"]  # the client's prompt wins
+    assert own.effective_prompt_sha256("You triage tickets.") == hashlib.sha256(b"mine").hexdigest()
