@@ -151,7 +151,9 @@ def main() -> int:
     for label, want, code, result in outcomes:
         mark = "as expected" if code == want else f"UNEXPECTED (wanted exit {want})"
         print(f"- {label}: {result.get('decision')} (exit {code}, {mark}) release {result.get('release_id')}")
-        for reason in result.get("reasons", [])[:2]:
+        # The canary's and the eval gate's reasons say most; the housekeeping checks follow.
+        reasons = sorted(result.get("reasons", []), key=lambda r: not ("canary" in r or "Eval score" in r))
+        for reason in reasons[:2]:
             print(f"    {reason}")
         ok &= code == want
     print(f"\nEvidence bundles: {Path(STORE).resolve() if '://' not in STORE else STORE}/support-bot/releases/")
