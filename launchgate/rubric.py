@@ -30,7 +30,8 @@ GONOGO_EVIDENCE = "gonogo.json"
 # The seed's floor. Config may be stricter (evaluation.min_schema_valid_rate), never looser:
 # the rubric is the checklist the organisation signed, not a per-service setting.
 MIN_SCHEMA_VALID = 0.99
-EVAL_CHECKS = ("eval_score", "eval_errors_candidate", "eval_errors_stable", "eval_budget", "eval_gate")
+EVAL_CHECKS = ("eval_score", "eval_significance", "eval_non_inferiority", "eval_errors_candidate",
+               "eval_errors_stable", "eval_budget", "eval_gate")
 
 
 class ItemPhase(StrEnum):

@@ -141,3 +141,10 @@ def test_markdown_lists_every_item_with_evidence() -> None:
     for i in record.items:
         assert i.title in md
     assert md.count(EV) >= 3
+
+
+def test_a_failed_significance_check_is_quoted_by_the_eval_item() -> None:
+    verdicts = [*passing_eval(), v("eval_significance", Phase.FAILED)]
+    by = items(apply_rubric("rid", config(**{"evaluation.require_significance": True}), verdicts, NOT_FROZEN))
+    assert by["eval_gate"].phase is ItemPhase.FAILED
+    assert "eval_significance" in by["eval_gate"].checks and "eval_significance" in by["eval_gate"].reason
