@@ -161,6 +161,8 @@ def gateway(config_path: Path, host: str | None, port: int | None, overrides: tu
 
     try:
         serve(cfg, token)
+    except InputError as exc:  # e.g. notifier slack without a token, found when the app is built
+        _fail_input(exc)
     except OSError as exc:  # e.g. the port is taken
         click.echo(f"error: cannot serve on {cfg.host}:{cfg.port}: {exc.strerror or exc}", err=True)
         sys.exit(1)

@@ -70,3 +70,14 @@ def test_malformed_golden_set_names_the_line(cfg: Path) -> None:
 def test_missing_config_file(tmp_path: Path) -> None:
     r = lg("validate", "--config", str(tmp_path / "nope.yaml"))
     assert r.returncode == 2 and "nope.yaml" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_gateway_with_slack_but_no_token_exits_2(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("LAUNCHGATE_SLACK_TOKEN", "SLACK_BOT_TOKEN")}
+    env["LAUNCHGATE_GATEWAY_ADMIN_TOKEN"] = "a-long-enough-admin-token"
+    r = lg("gateway", "--config", str(EXAMPLE / "release.yaml"), "--port", "0",
+           "--set", "notifications.notifier=slack", "--set", f"artifacts.uri={tmp_path}", env=env, timeout=60)
+    assert r.returncode == 2 and "LAUNCHGATE_SLACK_TOKEN" in r.stderr
+    assert "Traceback" not in r.stderr
