@@ -74,7 +74,7 @@ def read_freeze(store: ArtifactStore, service: str) -> FreezeRecord | None:
     """The freeze state, or None when the file is absent. A malformed file raises StoreError:
     an unreadable freeze must never read as "not frozen"."""
     key = freeze_key(service)
-    if not store.exists(key):
+    if not store.exists(key):  # a store that cannot answer raises StoreError: never "not frozen"
         return None
     try:
         return FreezeRecord.model_validate(json.loads(store.get(key).decode("utf-8")))

@@ -79,7 +79,7 @@ def prepare_release(
     content = candidate_sha256(config, hashes)
     now = now or datetime.now(UTC)
     release_id = make_release_id(config.service, now, content)
-    steps = steps or ["preflight", "eval_gate", "finalize"]
+    steps = steps or ["preflight"]  # callers outside the flow (tests, tools) run no later step
     manifest = Manifest(
         release_id=release_id, service=config.service, created_at=now,
         candidate=VariantRecord(endpoint=config.candidate.endpoint, model=config.candidate.model,

@@ -13,16 +13,17 @@ so ("not applicable: ...") instead of silently passing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
+from launchgate import freeze
 from launchgate.config import ReleaseConfig
 from launchgate.errors import StoreError
+from launchgate.freeze import freeze_key
 from launchgate.store.base import ArtifactStore
 from launchgate.verdicts import Phase, Verdict
 
@@ -86,23 +87,17 @@ class GoNoGo(BaseModel):
                        reason=self.summary, evidence=GONOGO_EVIDENCE)
 
 
-def freeze_key(service: str) -> str:
-    return f"{service}/state/freeze.json"
-
-
 def read_freeze(store: ArtifactStore, service: str) -> FreezeState:
-    """Read the freeze flag. An unreadable or malformed file is an error, never "not frozen"."""
+    """The freeze flag as the rubric sees it. An unreadable or malformed file is an error, never "not frozen"."""
     key = freeze_key(service)
     try:
-        if not store.exists(key):
-            return FreezeState(key=key)
-        raw = json.loads(store.get(key).decode("utf-8"))
-        if not isinstance(raw, dict):
-            raise ValueError("expected a JSON object")
-        return FreezeState.model_validate({**raw, "key": key, "found": True, "error": None})
-    except (StoreError, ValueError, ValidationError, UnicodeDecodeError) as exc:
-        detail = str(exc).splitlines()[0][:200]
-        return FreezeState(key=key, found=True, error=f"{type(exc).__name__}: {detail}")
+        record = freeze.read_freeze(store, service)
+    except StoreError as exc:
+        return FreezeState(key=key, found=True, error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+    if record is None:
+        return FreezeState(key=key)
+    return FreezeState(active=record.active, reason=record.reason, set_by=record.set_by, set_at=record.set_at,
+                       key=key, found=True)
 
 
 _SEVERITY = [Phase.FAILED, Phase.ERROR, Phase.INCONCLUSIVE]

@@ -14,7 +14,9 @@ from launchgate.report import decision_markdown
 from launchgate.review import write_review
 
 
-@task(name="finalize", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, timeout_seconds=300)
+# No task retries: bundle files are write-once, so a retry after a partial write could only fail on
+# ArtifactExistsError. Transient S3 faults are absorbed below it (botocore retries, then the spool).
+@task(name="finalize", cache_policy=NO_CACHE, timeout_seconds=300)
 def finalize(run: ReleaseRun, decision: Decision) -> str:
     b = run.bundle
     b.put_json("decision.json", decision.model_dump(mode="json"))

@@ -16,9 +16,9 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from launchgate.config import Budget, Owners, Pricing, ReleaseConfig
+from launchgate.config import Budget, HttpUrl, Owners, Pricing, ReleaseConfig
 from launchgate.errors import ConfigError, DataFileError, InputError
 from launchgate.golden import load_prompt
 
@@ -29,20 +29,13 @@ VARIANTS = ("stable", "candidate")
 class Upstream(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(description="OpenAI-compatible base URL including /v1, e.g. http://host:8000/v1")
+    url: HttpUrl = Field(description="OpenAI-compatible base URL including /v1, e.g. http://host:8000/v1")
     model: str = Field(min_length=1, description="deployment name sent upstream as `model`")
     prompt_version: str = Field(default="unknown", min_length=1)
     api_key_env: str | None = Field(default=None, description="env var with the upstream's API key")
     system_prompt: str | None = Field(
         default=None, description="the variant's versioned prompt; applied to requests that carry no system message"
     )
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", v):
-            raise ValueError(f"expected an http(s) URL, got {v!r}")
-        return v.rstrip("/")
 
     def api_key(self) -> str | None:
         return os.environ.get(self.api_key_env) if self.api_key_env else None
