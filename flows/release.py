@@ -3,6 +3,10 @@
 preflight -> release freeze -> contracts -> eval gate -> [load test] -> [rollback drill] -> go/no-go
 -> [approval] -> [canary] -> finalize
 
+``resume=<release id>`` reruns a release whose process died (launchgate/resume.py): a decided
+release returns its stored decision, a promoted one is finalized without touching traffic, and
+anything else runs every step again as the next attempt, under ``attempts/<n>/``.
+
 Each gate step appends Verdicts; the first blocking verdict stops the gates (nothing is
 shifted). Only steps that exist and are enabled run; ``manifest.json`` lists them. Later
 steps slot in where the STEP comments stand.
@@ -27,7 +31,7 @@ from tasks.canary import CanaryStepResult, canary
 from tasks.contracts import contracts
 from tasks.drill import rollback_drill
 from tasks.evaluate import eval_gate
-from tasks.finalize import finalize
+from tasks.finalize import complete_decided, finalize, promoted_before_crash
 from tasks.freeze import freeze_check
 from tasks.gonogo import go_no_go_verdicts
 from tasks.loadtest import load_test
@@ -83,13 +87,26 @@ def _notice(run: ReleaseRun, event: str, role: str, status: str, title: str, tex
 
 @flow(name="release", log_prints=True)
 def release(config: str, artifacts: str | None = None, overrides: dict[str, Any] | None = None,
-            auto_approve: bool = False) -> dict[str, Any]:
-    """Release one candidate of a service described by ``config`` (a release.yaml path)."""
+            auto_approve: bool = False, resume: str | None = None) -> dict[str, Any]:
+    """Release one candidate of a service described by ``config`` (a release.yaml path).
+
+    ``resume``: the id of a release whose process died; see the module docstring.
+    """
     log = get_run_logger()
-    run = preflight(config, artifacts, overrides, planned_steps(overrides, config))
+    run = preflight(config, artifacts, overrides, planned_steps(overrides, config), resume)
     cfg = run.config
     check_auto_approve(cfg.approvals, auto_approve)  # before any model is called
     label_flow_run(run)  # tag release:<id>: how `launchgate approve` finds this run
+    if run.resume is not None:
+        log.info("resume: %s", run.resume.reason)
+        if run.resume.path == "finished":  # decided before: the stored decision stands, nothing is redone
+            return complete_decided(run).model_dump(mode="json")
+        if run.resume.path == "promoted":  # promoted before the crash: never shift or promote twice
+            decision = promoted_before_crash(run)
+            notify(run, _notice(run, "release_finished", "operations", "promoted",
+                                f"Release promoted: {run.release_id}", decision.summary))
+            finalize(run, decision)
+            return decision.model_dump(mode="json")
     notify(run, _notice(run, "release_started", "engineering", "started", f"Release {run.release_id} started",
                         f"Evaluating {cfg.candidate.model} (prompt {cfg.candidate.prompt.version}) "
                         f"against {cfg.stable.model}."))
@@ -131,6 +148,7 @@ def release(config: str, artifacts: str | None = None, overrides: dict[str, Any]
                                 traffic_shifted=shifted, rolled_back=rolled_back)
     if crashed:  # launchgate itself broke: exit 1, but the evidence so far is still finalized
         decision.decision, decision.exit_code = "error", 1
+    decision.attempt = run.attempt
     notify(run, _notice(run, "release_finished", "operations", STATUS[decision.decision],
                         f"Release {decision.decision}: {run.release_id}", decision.summary))
     finalize(run, decision)

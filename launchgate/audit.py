@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from launchgate.errors import InputError, StoreError
 from launchgate.store.base import ArtifactStore
+from launchgate.store.bundle import attempt_prefix
 
 CANDIDATE_VARIANTS = ("candidate", "canary")
 
@@ -201,8 +202,10 @@ def audit_request(store: ArtifactStore, service: str, request_id: str, *, day: s
     report.bundle = store.location(base.rstrip("/"))
     report.manifest = _get_json(store, base + "manifest.json")
     report.decision = _get_json(store, base + "decision.json")
-    report.gonogo = _get_json(store, base + "gonogo.json")
-    report.approvals = _get_json(store, base + "approvals/approvals.json")
+    # A resumed release decided in attempt n keeps that attempt's step evidence under attempts/<n>/.
+    steps = base + attempt_prefix(int((report.decision or {}).get("attempt") or 1))
+    report.gonogo = _get_json(store, steps + "gonogo.json")
+    report.approvals = _get_json(store, steps + "approvals/approvals.json")
     if report.manifest is None:
         report.notes.append(f"Release bundle {base} has no readable manifest.json.")
         report.checks.append(Check(name="bundle", ok=False, detail=f"no manifest.json under {base}"))

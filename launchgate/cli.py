@@ -81,7 +81,11 @@ def validate(config_path: Path, overrides: tuple[str, ...]) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a config field")
 @click.option("--auto-approve", is_flag=True, default=False,
               help="sign off as launchgate-auto (refused unless approvals.allow_auto_approve is true)")
-def release(config_path: Path, artifacts: str | None, overrides: tuple[str, ...], auto_approve: bool) -> None:
+@click.option("--resume", "resume", default=None, metavar="RELEASE_ID",
+              help="rerun a release whose process died: a decided release keeps its decision, a promoted one "
+                   "is not promoted again, anything else runs again under attempts/<n>/ (same candidate only)")
+def release(config_path: Path, artifacts: str | None, overrides: tuple[str, ...], auto_approve: bool,
+            resume: str | None) -> None:
     """Run the release flow for the candidate in CONFIG."""
     from launchgate.approvals import check_auto_approve
     from launchgate.config import parse_overrides
@@ -101,7 +105,7 @@ def release(config_path: Path, artifacts: str | None, overrides: tuple[str, ...]
     unsubscribe = progress.subscribe(_Bar())
     try:
         result: dict[str, Any] = release_flow(config=str(config_path), artifacts=artifacts, overrides=parsed,
-                                              auto_approve=auto_approve)
+                                              auto_approve=auto_approve, resume=resume)
     except InputError as exc:
         _fail_input(exc)
     except LaunchgateError as exc:

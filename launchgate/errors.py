@@ -8,7 +8,9 @@ so the original error stays on ``__cause__`` for debugging but never leaks secre
     LaunchgateError
     ├── InputError                 bad input from the user: exit code 2, no traceback
     │   ├── ConfigError            release.yaml invalid (carries every field error)
-    │   └── DataFileError          golden set / schema / prompt file unreadable or malformed
+    │   ├── DataFileError          golden set / schema / prompt file unreadable or malformed
+    │   └── ReleaseStateError      the store says this release cannot run as asked (--resume of an
+    │                              unknown id, another candidate, an attempt already running)
     ├── ExternalError              a system we talk to failed after bounded retries
     │   ├── ModelEndpointError     OpenAI-compatible endpoint
     │   │   ├── ModelTimeout
@@ -18,7 +20,6 @@ so the original error stays on ``__cause__`` for debugging but never leaks secre
     │   ├── StoreError             artifact store (local dir or S3)
     │   │   └── ArtifactExistsError   a release bundle is never overwritten
     │   └── NotifyError            Slack / console; caught by the notifier, never fails a release
-    └── ReleaseStateError          the store says this release cannot proceed (e.g. bundle exists)
 """
 
 from __future__ import annotations
@@ -94,5 +95,5 @@ class NotifyError(ExternalError):
     pass
 
 
-class ReleaseStateError(LaunchgateError):
+class ReleaseStateError(InputError):
     pass

@@ -3,6 +3,9 @@
 Loads and validates the config and its files, hashes them, mints the release id, opens
 the artifact store and the notifier, and writes ``manifest.json``. Any problem here is an
 InputError (exit 2) and nothing has been written yet.
+
+With ``resume=<release id>`` no id is minted and no manifest written: the stored bundle decides
+what this run does (launchgate/resume.py), and a rerun claims its attempt number first.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from launchgate.config import ReleaseConfig, load_config
+from launchgate.errors import ArtifactExistsError, ReleaseStateError
 from launchgate.golden import GoldenCase, load_golden_set, load_prompt, read_json_file
 from launchgate.notify import Dispatcher, make_notifier
 from launchgate.release import Manifest, VariantRecord, candidate_sha256, hash_inputs, make_release_id
+from launchgate.resume import ResumeState, plan_resume
 from launchgate.scoring import make_validator
 from launchgate.settings import Settings
 from launchgate.store import open_store
@@ -40,6 +45,11 @@ class ReleaseRun:
     dispatcher: Dispatcher
     manifest: Manifest
     steps: list[str] = field(default_factory=list)
+    resume: ResumeState | None = None
+
+    @property
+    def attempt(self) -> int:
+        return self.bundle.attempt
 
     @property
     def evidence_uri(self) -> str:
@@ -66,6 +76,7 @@ def load_inputs(config_path: str | Path, overrides: dict[str, Any] | None = None
 def prepare_release(
     config_path: str | Path, *, artifacts: str | None = None, overrides: dict[str, Any] | None = None,
     settings: Settings | None = None, now: datetime | None = None, steps: list[str] | None = None,
+    resume: str | None = None,
 ) -> ReleaseRun:
     settings = settings or Settings()
     config_path = Path(config_path)
@@ -77,9 +88,25 @@ def prepare_release(
 
     hashes = hash_inputs(config, config_path)
     content = candidate_sha256(config, hashes)
+    steps = steps or ["preflight"]  # callers outside the flow (tests, tools) run no later step
+    common = dict(config=config, config_path=config_path, hashes=hashes, prompts=prompts, cases=cases,
+                  validator=validator, store=store, dispatcher=dispatcher, steps=steps)
+    if resume:
+        state, stored = plan_resume(store, config.service, resume, candidate_sha256=content, hashes=hashes)
+        bundle = ReleaseBundle(store, config.service, resume, attempt=state.attempt)
+        if state.path == "rerun":
+            try:  # the claim: a second resume of the same id gets the same number and stops here
+                bundle.put_json("resume.json", {**state.model_dump(mode="json"), "steps": steps})
+            except ArtifactExistsError as exc:
+                raise ReleaseStateError(
+                    f"--resume {resume}: another resume of this id claimed attempt {state.attempt} at the "
+                    f"same moment; let it finish (or, if it died, resume again for attempt "
+                    f"{state.attempt + 1}).") from exc
+        manifest = Manifest.model_validate({**stored, "steps": steps})
+        return ReleaseRun(release_id=resume, bundle=bundle, manifest=manifest, resume=state, **common)
+
     now = now or datetime.now(UTC)
     release_id = make_release_id(config.service, now, content)
-    steps = steps or ["preflight"]  # callers outside the flow (tests, tools) run no later step
     manifest = Manifest(
         release_id=release_id, service=config.service, created_at=now,
         candidate=VariantRecord(endpoint=config.candidate.endpoint, model=config.candidate.model,
@@ -93,8 +120,4 @@ def prepare_release(
     bundle = ReleaseBundle(store, config.service, release_id)
     # overwrite=False inside the bundle: a second run with the same id fails here, before any work.
     bundle.put_json("manifest.json", manifest.model_dump(mode="json"))
-    return ReleaseRun(
-        config=config, config_path=config_path, release_id=release_id, hashes=hashes, prompts=prompts,
-        cases=cases, validator=validator, store=store, bundle=bundle, dispatcher=dispatcher,
-        manifest=manifest, steps=steps,
-    )
+    return ReleaseRun(release_id=release_id, bundle=bundle, manifest=manifest, **common)

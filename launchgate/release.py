@@ -48,6 +48,7 @@ class Decision(BaseModel):
     reasons: list[str]
     verdicts: list[Verdict]
     evidence: str
+    attempt: int = Field(default=1, description="the attempt that decided (>1 after --resume: attempts/<n>/)")
     decided_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 

@@ -149,12 +149,14 @@ def build_review(bundle: ReleaseBundle, decision: Decision) -> Review:
                    evidence="manifest.json"),
         ReviewLine(label="Dataset hash", value=f"sha256 {hashes['golden_set']}" if "golden_set" in hashes
                    else "unknown", evidence="manifest.json"),
-        ReviewLine(label="Eval score", value=eval_text, evidence="eval/eval_report.json" if report else None),
+        ReviewLine(label="Eval score", value=eval_text,
+                   evidence=bundle.path("eval/eval_report.json") if report else None),
         ReviewLine(label="Canary results", value=canary_text,
-                   evidence="canary/canary_summary.json" if canary_summary or canary else None),
-        ReviewLine(label="Rollback tested", value=rollback_text, evidence="gonogo.json" if gonogo else None),
+                   evidence=bundle.path("canary/canary_summary.json") if canary_summary or canary else None),
+        ReviewLine(label="Rollback tested", value=rollback_text,
+                   evidence=bundle.path("gonogo.json") if gonogo else None),
         ReviewLine(label="Approvals", value=approvals_text,
-                   evidence="approvals/approvals.json" if ledger else None),
+                   evidence=bundle.path("approvals/approvals.json") if ledger else None),
         ReviewLine(label="Decision", value=f"{decision.decision} (exit {decision.exit_code}): {decision.summary}",
                    evidence="decision.json"),
     ]
@@ -179,9 +181,14 @@ def review_markdown(review: Review) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_review(bundle: ReleaseBundle, decision: Decision) -> Review:
-    """review.json + review.md into the bundle (write-once, like every bundle artifact)."""
+def write_review(bundle: ReleaseBundle, decision: Decision, *, skip_existing: bool = False) -> Review:
+    """review.json + review.md into the bundle (write-once, like every bundle artifact).
+
+    ``skip_existing`` (a resumed release completing its records) leaves a stored file as it is.
+    """
     review = build_review(bundle, decision)
-    bundle.put_json("review.json", review)
-    bundle.put_text("review.md", review_markdown(review), "text/markdown")
+    if not (skip_existing and bundle.exists("review.json")):
+        bundle.put_json("review.json", review)
+    if not (skip_existing and bundle.exists("review.md")):
+        bundle.put_text("review.md", review_markdown(review), "text/markdown")
     return review

@@ -25,10 +25,11 @@ from launchgate import progress
 from launchgate.canary import CanaryJudge, JudgeConfig
 from launchgate.canary_report import summary, summary_markdown, tick_row, timeline_png
 from launchgate.config import Canary
-from launchgate.errors import LaunchgateError
+from launchgate.errors import ArtifactExistsError, LaunchgateError, ReleaseStateError
 from launchgate.notify.base import Notice
 from launchgate.preflight import ReleaseRun
-from launchgate.promotion import write_last_known_good
+from launchgate.promotion import find_promotion, record_promotion, write_last_known_good
+from launchgate.resume import holder_for, wait_for_lapsed_lease
 from launchgate.rollout import CanaryOutcome, CanaryPlan, CanaryStart, Tick, begin_canary, watch_canary
 from launchgate.router import make_router
 from launchgate.traffic import TrafficGenerator, golden_prompts
@@ -44,7 +45,19 @@ class CanaryStepResult(BaseModel):
 
 
 def _holder(run: ReleaseRun) -> str:
-    return f"canary-{run.release_id}"
+    return holder_for(run.release_id, run.attempt)
+
+
+def _check_not_decided_meanwhile(run: ReleaseRun, router: Any) -> None:
+    """A resumed attempt shifts nothing if an earlier attempt decided or promoted while it ran."""
+    if run.bundle.exists("decision.json") or find_promotion(run.store, run.config.service, run.release_id):
+        raise ReleaseStateError(f"--resume {run.release_id}: an earlier attempt decided or promoted this release "
+                                f"while attempt {run.attempt} ran; nothing was shifted. Its decision stands.")
+    read = getattr(router, "state", None)
+    if read is not None:  # only the gateway has a lease; the dead attempt's must lapse first
+        waited = wait_for_lapsed_lease(lambda: read().get("lease"), run.release_id, _holder(run))
+        if waited:
+            get_run_logger().info("canary: %s", waited)
 
 
 def emit(run: ReleaseRun, name: str, reason: str, **extra: Any) -> None:
@@ -64,6 +77,8 @@ def emit(run: ReleaseRun, name: str, reason: str, **extra: Any) -> None:
 def shift_to_canary(run: ReleaseRun) -> CanaryStart:
     cfg = run.config
     router, _ = make_router(cfg.canary)
+    if run.attempt > 1:
+        _check_not_decided_meanwhile(run, router)
     router.attach_candidate(cfg.candidate.endpoint, cfg.candidate.model, cfg.candidate.prompt.version,
                             run.release_id, system_prompt=run.prompts["candidate"])
     txn = get_transaction()
@@ -139,10 +154,15 @@ def _on_rollback(run: ReleaseRun, outcome: CanaryOutcome) -> None:
 
 def _on_promote(run: ReleaseRun, outcome: CanaryOutcome) -> None:
     cand = run.manifest.candidate
-    write_last_known_good(run.store, run.config.service, run.release_id, {
-        "endpoint": cand.endpoint, "model": cand.model, "prompt_version": cand.prompt_version,
-        "prompt_sha256": cand.prompt_sha256, "candidate_sha256": run.manifest.candidate_sha256,
-    })
+    record = {"endpoint": cand.endpoint, "model": cand.model, "prompt_version": cand.prompt_version,
+              "prompt_sha256": cand.prompt_sha256, "candidate_sha256": run.manifest.candidate_sha256}
+    try:  # write-once: the record a resume reads to know this release was promoted
+        record_promotion(run.store, run.config.service, run.release_id, run.attempt, record)
+    except ArtifactExistsError:
+        get_run_logger().error("%s already had a promotion record: another attempt promoted it too",
+                               run.release_id)
+    write_last_known_good(run.store, run.config.service, run.release_id, record,
+                          eval_report=run.bundle.key("eval/eval_report.json"))
     run.dispatcher.send(Notice(
         event="promoted", role="engineering", service=run.config.service, release_id=run.release_id,
         status="promoted", title=f"Promoted: {run.release_id}", text=outcome.reason, link=run.evidence_uri,

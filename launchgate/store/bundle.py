@@ -4,6 +4,12 @@ Bundles are write-once (``overwrite=False`` on every put), so evidence a person 
 cannot change underneath them. ``write_index`` records the sha256 of each artifact in
 ``index.json`` for the release review and ``launchgate audit``.
 
+A resumed release (``launchgate release --resume ID``, launchgate/resume.py) runs its steps
+again as attempt n >= 2: their artifacts go under ``attempts/<n>/`` so the first attempt's
+evidence is never overwritten, while the release's own records (``RELEASE_NAMES``: the manifest
+of attempt 1, and the decision, review, notifications and index of whichever attempt finishes)
+stay at the top, each written once.
+
 On a spooling store (S3 with a local spool, store/spool.py) an artifact may be "spooled"
 rather than "persisted": ``pending`` names those, and the index records each artifact's state
 as of the moment it was written, after one more flush attempt.
@@ -28,6 +34,14 @@ INDEX_NAME = "index.json"
 JSON_TYPE = "application/json"
 JSONL_TYPE = "application/x-ndjson"
 TEXT_TYPE = "text/plain; charset=utf-8"
+# Written once per release (not per attempt): they never move under attempts/<n>/.
+RELEASE_NAMES = frozenset({"manifest.json", "decision.json", "decision.md", "review.json", "review.md",
+                           "notifications.jsonl", INDEX_NAME})
+
+
+def attempt_prefix(attempt: int) -> str:
+    """Where attempt ``attempt`` writes its step evidence, relative to the bundle's base."""
+    return "" if attempt <= 1 else f"attempts/{attempt}/"
 
 
 def _json_default(obj: Any) -> Any:
@@ -63,16 +77,26 @@ def to_jsonl_bytes(rows: Iterable[Any]) -> bytes:
 
 
 class ReleaseBundle:
-    def __init__(self, store: ArtifactStore, service: str, release_id: str) -> None:
+    def __init__(self, store: ArtifactStore, service: str, release_id: str, *, attempt: int = 1) -> None:
         self.store = store
         self.service = service
         self.release_id = release_id
+        self.attempt = attempt
         self.base = f"{check_key(service)}/releases/{check_key(release_id)}/"
+        self.prefix = attempt_prefix(attempt)
         self.artifacts: list[StoredArtifact] = []
         self.index: StoredArtifact | None = None
 
     def key(self, name: str) -> str:
-        return self.base + check_key(name)
+        return self.base + self.path(name)
+
+    def path(self, name: str) -> str:
+        """``name`` as it sits in the bundle: under this attempt's prefix unless it is a release record."""
+        check_key(name)
+        return name if name in RELEASE_NAMES else self.prefix + name
+
+    def exists(self, name: str) -> bool:
+        return self.store.exists(self.key(name))
 
     def location(self, name: str) -> str:
         return self.store.location(self.key(name))

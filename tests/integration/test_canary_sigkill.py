@@ -1,7 +1,11 @@
-"""Kill the release process with SIGKILL mid-canary: the gateway's lease returns traffic to stable."""
+"""Kill the release process with SIGKILL mid-canary: the gateway's lease returns traffic to stable,
+and ``launchgate release --resume <id>`` then finishes the release as attempt 2 without touching
+what attempt 1 stored and without promoting twice."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -18,19 +22,26 @@ VARIANTS = EXAMPLE / "variants.yaml"
 LEASE_TTL_S = 3.0
 
 
-def test_sigkill_mid_canary_returns_traffic_within_the_lease(tmp_path: Path) -> None:
+def _digests(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_sigkill_mid_canary_returns_traffic_and_resume_finishes_once(tmp_path: Path) -> None:
+    store = tmp_path / "store"
     with running_sim(VARIANTS, "stable") as stable, running_sim(VARIANTS, "good-candidate") as cand, \
             running_gateway(stable, None, str(tmp_path / "gw")) as (base, token):
         env = {**os.environ, "LG_TEST_TOKEN": token, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
         cmd = [sys.executable, "-m", "launchgate.cli", "release", "--config", str(EXAMPLE / "release.yaml"),
-               "--artifacts", str(tmp_path / "store"), "--auto-approve",
+               "--artifacts", str(store), "--auto-approve",
                "--set", f"stable.endpoint={stable}", "--set", f"candidate.endpoint={cand}",
                "--set", "load_test.enabled=false", "--set", "canary.enabled=true",
                "--set", f"canary.gateway_url={base}", "--set", "canary.gateway_token_env=LG_TEST_TOKEN",
-               "--set", "canary.steps=[]", "--set", "canary.traffic=30", "--set", "canary.interval_s=1",
-               "--set", "canary.duration_s=120", "--set", f"canary.lease_ttl_s={LEASE_TTL_S}",
-               "--set", "canary.demo_traffic_rps=10"]
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+               "--set", "canary.steps=[]", "--set", f"canary.lease_ttl_s={LEASE_TTL_S}",
+               "--set", "canary.drill_requests=20"]
+        first = cmd + ["--set", "canary.traffic=30", "--set", "canary.interval_s=1", "--set", "canary.duration_s=120",
+                       "--set", "canary.demo_traffic_rps=10"]
+        proc = subprocess.Popen(first, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
         admin = GatewayAdmin(base, token)
         try:
@@ -57,3 +68,43 @@ def test_sigkill_mid_canary_returns_traffic_within_the_lease(tmp_path: Path) -> 
         assert state["weights"] == {"stable": 100.0, "candidate": 0.0}
         assert any(e["kind"] == "lease_expired" for e in state["events"]), state["events"]
         assert returned_after <= LEASE_TTL_S + 2
+
+        # The crashed attempt left evidence but no decision.
+        (bundle,) = (store / "support-bot" / "releases").iterdir()
+        release_id = bundle.name
+        attempt1 = _digests(bundle)
+        assert "manifest.json" in attempt1 and "eval/eval_report.json" in attempt1
+        assert "decision.json" not in attempt1
+        resume_from = state["now"]
+
+        resumed = subprocess.run(
+            cmd + ["--set", "canary.traffic=50", "--set", "canary.interval_s=0.5", "--set", "canary.duration_s=4",
+                   "--set", "canary.min_requests=40", "--set", "canary.demo_traffic_rps=50", "--resume", release_id],
+            env=env, capture_output=True, text=True, timeout=280)
+        assert resumed.returncode == 0, resumed.stderr[-4000:]
+        last = json.loads(resumed.stdout.strip().splitlines()[-1])
+        assert (last["release_id"], last["decision"]) == (release_id, "promoted"), last
+
+        after = _digests(bundle)
+        changed = [name for name, digest in attempt1.items() if after.get(name) != digest]
+        assert not changed, f"attempt 2 overwrote or removed attempt 1's evidence: {changed}"
+        decision = json.loads((bundle / "decision.json").read_text())
+        assert decision["attempt"] == 2 and decision["decision"] == "promoted"
+        claim = json.loads((bundle / "attempts/2/resume.json").read_text())
+        assert claim["path"] == "rerun" and "eval/eval_report.json" in claim["found"]
+        assert "attempts/2/canary/canary_summary.json" in after
+        index = json.loads((bundle / "index.json").read_text())
+        listed = {a["name"]: a["sha256"] for a in index["artifacts"]}
+        assert all(listed[name] == digest for name, digest in attempt1.items()), "index lost attempt 1's files"
+        assert all(listed[name] == digest for name, digest in after.items() if name != "index.json")
+
+        promotions = list((store / "support-bot" / "state" / "promotions").iterdir())
+        assert [p.name for p in promotions] == [f"{release_id}.json"]
+        assert json.loads(promotions[0].read_text())["attempt"] == 2
+        lkg = json.loads((store / "support-bot" / "state" / "last_known_good.json").read_text())
+        assert lkg["eval_report"].endswith(f"{release_id}/attempts/2/eval/eval_report.json")
+        new_events = [e for e in admin.state()["events"] if e["ts"] >= resume_from]
+        stable_swaps = [e for e in new_events if e["kind"] == "upstream" and e["reason"].startswith("stable ->")]
+        assert len(stable_swaps) == 1, new_events
+        assert admin.state()["weights"] == {"stable": 100.0, "candidate": 0.0}
+        assert admin.state()["upstreams"]["stable"]["url"].rstrip("/") == cand.rstrip("/")
