@@ -95,6 +95,11 @@ def release(config_path: Path, artifacts: str | None, overrides: tuple[str, ...]
         parsed = parse_overrides(overrides)
         config, _, _, _ = load_inputs(config_path, parsed)  # fail fast, before Prefect starts
         check_auto_approve(config.approvals, auto_approve)
+        if resume:
+            from launchgate.preflight import check_resume
+
+            click.echo(f"resume: {check_resume(config_path, resume, artifacts=artifacts, overrides=parsed).reason}",
+                       err=True)
     except InputError as exc:
         _fail_input(exc)
     _prefect_defaults()

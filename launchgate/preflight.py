@@ -73,6 +73,18 @@ def load_inputs(config_path: str | Path, overrides: dict[str, Any] | None = None
     return config, prompts, cases, validator
 
 
+def check_resume(config_path: str | Path, resume: str, *, artifacts: str | None = None,
+                 overrides: dict[str, Any] | None = None, settings: Settings | None = None) -> ResumeState:
+    """What ``--resume`` would do, without writing anything (the CLI's fail-fast check)."""
+    settings = settings or Settings()
+    config = load_config(config_path, overrides)
+    store = open_store(artifacts or settings.artifacts_uri or config.artifacts.uri, settings)
+    hashes = hash_inputs(config, Path(config_path))
+    state, _ = plan_resume(store, config.service, resume, candidate_sha256=candidate_sha256(config, hashes),
+                           hashes=hashes)
+    return state
+
+
 def prepare_release(
     config_path: str | Path, *, artifacts: str | None = None, overrides: dict[str, Any] | None = None,
     settings: Settings | None = None, now: datetime | None = None, steps: list[str] | None = None,

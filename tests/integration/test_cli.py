@@ -58,6 +58,22 @@ def test_release_with_bad_config_exits_2_before_prefect(cfg: Path) -> None:
     assert not (cfg.parent / "store").exists()  # nothing written for invalid input
 
 
+def test_resume_of_an_unknown_or_changed_release_exits_2_before_prefect(cfg: Path) -> None:
+    store = cfg.parent / "store"
+    r = lg("release", "--config", str(cfg), "--artifacts", str(store), "--resume",
+           "support-bot-20261122T000000Z-deadbeef")
+    assert r.returncode == 2 and "no release with that id" in r.stderr and "Traceback" not in r.stderr
+    assert not store.exists()
+
+    from launchgate.preflight import prepare_release
+
+    rid = prepare_release(cfg, artifacts=str(store)).release_id
+    (cfg.parent / "prompts" / "v2.txt").write_text("a different candidate prompt\n")
+    r = lg("release", "--config", str(cfg), "--artifacts", str(store), "--resume", rid)
+    assert r.returncode == 2 and "another candidate" in r.stderr and "Traceback" not in r.stderr
+    assert not (store / "support-bot" / "releases" / rid / "attempts").exists()
+
+
 def test_malformed_golden_set_names_the_line(cfg: Path) -> None:
     golden = cfg.parent / "golden.jsonl"
     lines = golden.read_text().splitlines()
