@@ -14,6 +14,8 @@ from flows.release import release
 from launchgate.errors import ReleaseStateError
 from launchgate.preflight import prepare_release
 from launchgate.promotion import record_promotion
+from launchgate.release import decide
+from launchgate.verdicts import Phase, Verdict
 from tests.conftest import EXAMPLE
 from tests.support.sim import running_sim
 
@@ -32,18 +34,33 @@ def _digests(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_resuming_a_decided_release_returns_its_decision_and_writes_nothing(sims: dict[str, str],
-                                                                             tmp_path: Path) -> None:
+def test_resuming_a_decided_release_keeps_its_decision_and_only_completes_missing_records(
+        sims: dict[str, str], tmp_path: Path) -> None:
+    # Attempt 1 wrote decision.json and died inside finalize, before the review and the index.
     overrides = {"stable.endpoint": sims["stable"], "candidate.endpoint": sims["good-candidate"],
                  "load_test.enabled": False}
-    first = release(config=CONFIG, artifacts=str(tmp_path), overrides=overrides, auto_approve=True)
-    assert first["decision"] == "passed", first["reasons"]
-    before = _digests(tmp_path)
-    again = release(config=CONFIG, artifacts=str(tmp_path), overrides=overrides, auto_approve=True,
-                    resume=first["release_id"])
-    assert {k: again[k] for k in ("release_id", "decision", "exit_code", "summary", "decided_at")} == \
-        {k: first[k] for k in ("release_id", "decision", "exit_code", "summary", "decided_at")}
-    assert _digests(tmp_path) == before
+    crashed = prepare_release(CONFIG, artifacts=str(tmp_path), overrides=overrides)
+    crashed.bundle.put_json("eval/eval_report.json", {"meta": {}})
+    blocked = Verdict(check="eval_gate", phase=Phase.FAILED, reason="candidate short by 0.174")
+    stored = decide(crashed.release_id, "support-bot", [blocked], crashed.evidence_uri)
+    crashed.bundle.put_json("decision.json", stored.model_dump(mode="json"))
+    bundle = tmp_path / "support-bot" / "releases" / crashed.release_id
+    before = _digests(bundle)
+
+    again = release(config=CONFIG, artifacts=str(tmp_path), overrides=overrides, resume=crashed.release_id)
+    assert (again["decision"], again["exit_code"], again["summary"]) == ("blocked", 3, stored.summary)
+    after = _digests(bundle)
+    assert all(after[name] == digest for name, digest in before.items())  # nothing stored was rewritten
+    assert set(after) - set(before) == {"decision.md", "review.json", "review.md", "notifications.jsonl",
+                                        "index.json"}
+    assert not (bundle / "attempts").exists()  # no step ran again
+    index = json.loads((bundle / "index.json").read_text())
+    assert {a["name"] for a in index["artifacts"]} == set(after) - {"index.json"}
+
+    # A second resume finds everything written: it changes nothing at all.
+    third = release(config=CONFIG, artifacts=str(tmp_path), overrides=overrides, resume=crashed.release_id)
+    assert third["decided_at"] == again["decided_at"]
+    assert _digests(bundle) == after
 
 
 def test_resuming_a_release_promoted_before_the_crash_finalizes_it_without_touching_traffic(
