@@ -150,27 +150,27 @@ def promoted_decision(state: ResumeState, service: str, evidence: str,
     )
 
 
-def holder_for(release_id: str, attempt: int) -> str:
-    """The lease holder name of one attempt: attempts never share a lease, so a live one is never taken over."""
-    return f"canary-{release_id}" if attempt <= 1 else f"canary-{release_id}-attempt-{attempt}"
+def holder_for(release_id: str, attempt: int, kind: str = "canary") -> str:
+    """The lease holder name of one attempt's drill or canary: attempts never share a lease, so a live
+    attempt's lease is never taken over by a resume."""
+    return f"{kind}-{release_id}" if attempt <= 1 else f"{kind}-{release_id}-attempt-{attempt}"
 
 
 def wait_for_lapsed_lease(read_lease: Callable[[], dict[str, Any] | None], release_id: str, holder: str, *,
                           sleep: Callable[[float], None] = time.sleep,
                           clock: Callable[[], float] = time.monotonic, poll_s: float = 0.5) -> str | None:
-    """Before a resumed canary: wait until no earlier attempt of this release holds the router's lease.
+    """Before a resumed attempt touches traffic: wait until no other attempt of this release holds the lease.
 
     A dead attempt's lease lapses within its ttl (the gateway then sets the candidate to 0 itself);
     one still held after twice its ttl is being renewed, so that attempt is alive and this one must
     not shift anything. Returns what happened in a sentence (None when nothing was held).
     """
-    prefix = f"canary-{release_id}"
     started = clock()
     seen: str | None = None
     while True:
         lease = read_lease()
         other = str((lease or {}).get("holder") or "")
-        if not other.startswith(prefix) or other == holder:
+        if not _same_release(other, release_id) or other == holder:
             return None if seen is None else f"waited {clock() - started:.1f}s for the lease of {seen} to lapse"
         seen = other
         ttl = float((lease or {}).get("ttl_s") or 30.0)
@@ -179,3 +179,16 @@ def wait_for_lapsed_lease(read_lease: Callable[[], dict[str, Any] | None], relea
                 f"--resume {release_id}: the earlier attempt {other!r} still renews the gateway's lease, so it "
                 f"is alive: nothing was shifted by this attempt. Let that run finish (or stop it), then resume.")
         sleep(poll_s)
+
+
+def wait_out_other_attempts(router: Any, release_id: str, holder: str) -> str | None:
+    """``wait_for_lapsed_lease`` on a router that reports its lease (the gateway); others have none."""
+    read = getattr(router, "state", None)
+    if read is None:
+        return None
+    return wait_for_lapsed_lease(lambda: read().get("lease"), release_id, holder)
+
+
+def _same_release(holder: str, release_id: str) -> bool:
+    kind, _, rest = holder.partition("-")
+    return kind in ("canary", "drill") and (rest == release_id or rest.startswith(f"{release_id}-attempt-"))

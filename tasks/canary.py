@@ -29,7 +29,7 @@ from launchgate.errors import ArtifactExistsError, LaunchgateError, ReleaseState
 from launchgate.notify.base import Notice
 from launchgate.preflight import ReleaseRun
 from launchgate.promotion import find_promotion, record_promotion, write_last_known_good
-from launchgate.resume import holder_for, wait_for_lapsed_lease
+from launchgate.resume import holder_for, wait_out_other_attempts
 from launchgate.rollout import CanaryOutcome, CanaryPlan, CanaryStart, Tick, begin_canary, watch_canary
 from launchgate.router import make_router
 from launchgate.traffic import TrafficGenerator, golden_prompts
@@ -53,11 +53,9 @@ def _check_not_decided_meanwhile(run: ReleaseRun, router: Any) -> None:
     if run.bundle.exists("decision.json") or find_promotion(run.store, run.config.service, run.release_id):
         raise ReleaseStateError(f"--resume {run.release_id}: an earlier attempt decided or promoted this release "
                                 f"while attempt {run.attempt} ran; nothing was shifted. Its decision stands.")
-    read = getattr(router, "state", None)
-    if read is not None:  # only the gateway has a lease; the dead attempt's must lapse first
-        waited = wait_for_lapsed_lease(lambda: read().get("lease"), run.release_id, _holder(run))
-        if waited:
-            get_run_logger().info("canary: %s", waited)
+    waited = wait_out_other_attempts(router, run.release_id, _holder(run))  # a dead attempt's lease lapses first
+    if waited:
+        get_run_logger().info("canary: %s", waited)
 
 
 def emit(run: ReleaseRun, name: str, reason: str, **extra: Any) -> None:

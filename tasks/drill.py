@@ -9,6 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from launchgate.drill import CHECK, EVIDENCE, drill_verdict, run_drill
 from launchgate.errors import ExternalError
 from launchgate.preflight import ReleaseRun
+from launchgate.resume import holder_for, wait_out_other_attempts
 from launchgate.router import make_router
 from launchgate.traffic import TrafficTally, golden_prompts, send_requests
 from launchgate.verdicts import Phase, Verdict
@@ -28,10 +29,15 @@ def rollback_drill(run: ReleaseRun) -> list[Verdict]:
             return send_requests(f"{canary.gateway_url.rstrip('/')}/v1", cfg.stable.model, prompts,
                                  canary.drill_requests, timeout_s=cfg.stable.timeout_s,
                                  max_tokens=cfg.contracts.max_output_tokens)
+    holder = holder_for(run.release_id, run.attempt, "drill")
     try:
+        if run.attempt > 1:  # a resumed release: the dead attempt's lease must lapse before any shift
+            waited = wait_out_other_attempts(router, run.release_id, holder)
+            if waited:
+                log.info("rollback drill: %s", waited)
         router.attach_candidate(cfg.candidate.endpoint, cfg.candidate.model, cfg.candidate.prompt.version,
                                 run.release_id)
-        record = run_drill(router, pct=canary.drill_traffic, holder=f"drill-{run.release_id}",
+        record = run_drill(router, pct=canary.drill_traffic, holder=holder,
                            ttl_s=canary.lease_ttl_s, probe=probe, metrics=metrics)
     except ExternalError as exc:
         # The router being down is a finding about the release setup, not a launchgate bug.

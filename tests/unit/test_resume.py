@@ -131,4 +131,15 @@ def test_a_lease_still_renewed_by_an_earlier_attempt_stops_the_resume() -> None:
 def test_other_holders_and_no_lease_need_no_wait() -> None:
     assert wait_for_lapsed_lease(lambda: None, "r1", "canary-r1-attempt-2") is None
     assert wait_for_lapsed_lease(lambda: {"holder": "canary-other"}, "r1", "canary-r1-attempt-2") is None
+    assert wait_for_lapsed_lease(lambda: {"holder": "canary-r10"}, "r1", "canary-r1-attempt-2") is None
+    assert wait_for_lapsed_lease(lambda: {"holder": "someone-r1"}, "r1", "canary-r1-attempt-3") is None
+
+
+def test_a_dead_attempts_drill_or_earlier_resume_also_holds_the_release() -> None:
+    for holder in ("drill-r1", "canary-r1-attempt-2", "drill-r1-attempt-2"):
+        clock = _Clock()
+        reads = iter([{"holder": holder, "ttl_s": 1.0}, None])
+        said = wait_for_lapsed_lease(lambda r=reads: next(r), "r1", "drill-r1-attempt-3", sleep=clock.sleep,
+                                     clock=clock)
+        assert said == f"waited 0.5s for the lease of {holder} to lapse"
     assert wait_for_lapsed_lease(lambda: {"holder": "canary-r1-attempt-2"}, "r1", "canary-r1-attempt-2") is None
