@@ -14,6 +14,7 @@ from typing import Any
 from launchgate.config import ReleaseConfig, load_config
 from launchgate.errors import ExternalError, InputError
 from launchgate.promotion import lkg_key, read_json, record_rollback
+from launchgate.resume import unfinished_releases
 from launchgate.router import make_router
 from launchgate.settings import Settings
 from launchgate.store import open_store
@@ -68,4 +69,6 @@ def service_status(cfg: ReleaseConfig, store: ArtifactStore) -> dict[str, Any]:
     except ExternalError as exc:
         out["router_error"] = str(exc)
     out["last_known_good"] = read_json(store, lkg_key(cfg.service))
+    # Started but never decided: crashed (resume with `launchgate release --resume ID`) or still running.
+    out["undecided_releases"] = unfinished_releases(store, cfg.service)
     return out

@@ -192,3 +192,23 @@ def wait_out_other_attempts(router: Any, release_id: str, holder: str) -> str | 
 def _same_release(holder: str, release_id: str) -> bool:
     kind, _, rest = holder.partition("-")
     return kind in ("canary", "drill") and (rest == release_id or rest.startswith(f"{release_id}-attempt-"))
+
+
+def unfinished_releases(store: ArtifactStore, service: str, *, limit: int = 10) -> list[dict[str, Any]]:
+    """Releases of ``service`` with a manifest but no decision, newest first: what ``--resume`` is for.
+
+    A release still running also shows here; the gateway's lease (``launchgate status``) tells the two apart.
+    """
+    prefix = f"{service}/releases/"
+    per_release: dict[str, list[str]] = {}
+    for key in store.list(prefix):
+        rid, _, name = key.removeprefix(prefix).partition("/")
+        per_release.setdefault(rid, []).append(name)
+    out = []
+    for rid in sorted(per_release, reverse=True):  # ids embed the UTC start time
+        names = per_release[rid]
+        if "manifest.json" in names and "decision.json" not in names:
+            out.append({"release_id": rid, "attempts": latest_attempt(names), "artifacts": len(names)})
+        if len(out) >= limit:
+            break
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,16 @@ def test_a_dead_attempts_drill_or_earlier_resume_also_holds_the_release() -> Non
                                      clock=clock)
         assert said == f"waited 0.5s for the lease of {holder} to lapse"
     assert wait_for_lapsed_lease(lambda: {"holder": "canary-r1-attempt-2"}, "r1", "canary-r1-attempt-2") is None
+
+
+def test_status_lists_undecided_releases_newest_first(tmp_path: Path) -> None:
+    from launchgate.resume import unfinished_releases
+
+    old = prepare_release(CONFIG, artifacts=str(tmp_path), now=datetime(2026, 11, 1, tzinfo=UTC))
+    decided = prepare_release(CONFIG, artifacts=str(tmp_path), now=datetime(2026, 11, 2, tzinfo=UTC))
+    decided.bundle.put_json("decision.json", {"decision": "passed"})
+    new = prepare_release(CONFIG, artifacts=str(tmp_path), now=datetime(2026, 11, 3, tzinfo=UTC))
+    prepare_release(CONFIG, artifacts=str(tmp_path), resume=new.release_id)  # attempt 2 started
+    found = unfinished_releases(old.store, "support-bot")
+    assert found == [{"release_id": new.release_id, "attempts": 2, "artifacts": 2},
+                     {"release_id": old.release_id, "attempts": 1, "artifacts": 1}]
