@@ -77,6 +77,7 @@ def test_sigkill_mid_canary_returns_traffic_and_resume_finishes_once(tmp_path: P
         assert "decision.json" not in attempt1
         resume_from = state["now"]
 
+        resume_started = time.monotonic()
         resumed = subprocess.run(
             cmd + ["--set", "canary.traffic=50", "--set", "canary.interval_s=0.5", "--set", "canary.duration_s=4",
                    "--set", "canary.min_requests=40", "--set", "canary.demo_traffic_rps=50", "--resume", release_id],
@@ -108,3 +109,8 @@ def test_sigkill_mid_canary_returns_traffic_and_resume_finishes_once(tmp_path: P
         assert len(stable_swaps) == 1, new_events
         assert admin.state()["weights"] == {"stable": 100.0, "candidate": 0.0}
         assert admin.state()["upstreams"]["stable"]["url"].rstrip("/") == cand.rstrip("/")
+        print(json.dumps({"traffic_returned_s": round(returned_after, 2), "lease_ttl_s": LEASE_TTL_S,  # -s shows it
+                          "attempt1_files": len(attempt1), "attempt1_files_changed": len(changed),
+                          "resume_wall_s": round(time.monotonic() - resume_started, 1),
+                          "attempt2_files": sum(1 for n in after if n.startswith("attempts/2/")),
+                          "promotions": len(promotions), "stable_swaps": len(stable_swaps)}))
