@@ -50,9 +50,12 @@ def release_spend(run: ReleaseRun) -> dict[str, tuple[float, bool]]:
 def record_release_spend(run: ReleaseRun) -> float:
     total = 0.0
     for step, (usd, estimated) in release_spend(run).items():
+        # Booking is idempotent per (release, step): a resumed attempt's spend is its own entry, so it
+        # adds to the first attempt's money instead of replacing it.
+        booked = step if run.attempt <= 1 else f"{step} (attempt {run.attempt})"
         try:
             record_pipeline_spend(run.store, run.config.service, run.config, usd=usd, release_id=run.release_id,
-                                  step=step, estimated=estimated)
+                                  step=booked, estimated=estimated)
             total += usd
         except (LaunchgateError, OSError) as exc:
             get_run_logger().warning("could not book %s's spend of $%.4f on the pipeline ledger: %s", step, usd, exc)

@@ -104,6 +104,10 @@ def test_sigkill_mid_canary_returns_traffic_and_resume_finishes_once(tmp_path: P
         assert json.loads(promotions[0].read_text())["attempt"] == 2
         lkg = json.loads((store / "support-bot" / "state" / "last_known_good.json").read_text())
         assert lkg["eval_report"].endswith(f"{release_id}/attempts/2/eval/eval_report.json")
+        booked = [(p["release_id"], p["step"]) for ledger in (store / "support-bot/state/budget").glob("*.json")
+                  for p in json.loads(ledger.read_text())["pipeline"]]
+        # The first attempt's eval spend stays booked beside the second's (money spent twice is spent).
+        assert {(release_id, "eval_gate"), (release_id, "eval_gate (attempt 2)")} <= set(booked), booked
         new_events = [e for e in admin.state()["events"] if e["ts"] >= resume_from]
         stable_swaps = [e for e in new_events if e["kind"] == "upstream" and e["reason"].startswith("stable ->")]
         assert len(stable_swaps) == 1, new_events
