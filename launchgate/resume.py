@@ -21,7 +21,6 @@ A resume must describe the same candidate: the model, endpoint, prompt and outpu
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from launchgate.errors import ReleaseStateError, StoreError
-from launchgate.promotion import find_promotion
+from launchgate.promotion import find_promotion, read_json
 from launchgate.release import EXIT_CODES, Decision
 from launchgate.store.base import ArtifactStore
 from launchgate.store.bundle import ReleaseBundle
@@ -59,17 +58,6 @@ def latest_attempt(names: list[str]) -> int:
     """The highest attempt number among bundle-relative names (1 when none is under attempts/)."""
     found = [int(m.group(1)) for name in names if (m := _ATTEMPT.match(name))]
     return max(found, default=1)
-
-
-def _read(store: ArtifactStore, key: str) -> dict[str, Any] | None:
-    if not store.exists(key):
-        return None
-    try:
-        data = json.loads(store.get(key))
-    except ValueError as exc:
-        raise ReleaseStateError(f"{store.location(key)} is not valid JSON ({exc}): the bundle is damaged; "
-                                f"restore it from the bucket's versions before resuming") from exc
-    return data if isinstance(data, dict) else None
 
 
 def check_same_candidate(stored: dict[str, Any], candidate_sha256: str, hashes: dict[str, str]) -> list[str]:
@@ -101,14 +89,14 @@ def plan_resume(store: ArtifactStore, service: str, release_id: str, *, candidat
         bundle = ReleaseBundle(store, service, release_id)
     except StoreError as exc:
         raise ReleaseStateError(f"--resume {release_id!r}: not a valid release id ({exc})") from exc
-    manifest = _read(store, bundle.key("manifest.json"))
+    manifest = read_json(store, bundle.key("manifest.json"))
     if manifest is None:
         raise ReleaseStateError(
             f"--resume {release_id}: no release with that id in {store.location(bundle.base.rstrip('/'))} "
             f"(manifest.json is missing): check the id and --artifacts (the store its first attempt wrote to).")
     changed = check_same_candidate(manifest, candidate_sha256, hashes)
     found = sorted(key.removeprefix(bundle.base) for key in store.list(bundle.base))
-    decision = _read(store, bundle.key("decision.json"))
+    decision = read_json(store, bundle.key("decision.json"))
     if decision is not None:
         return ResumeState(
             release_id=release_id, path="finished", attempt=int(decision.get("attempt") or 1), found=found,
