@@ -11,7 +11,7 @@ Each writer re-reads the file just before writing and only changes its own ledge
 rarely step on each other; a lost update costs at most a few seconds of the gateway's total, which
 the next persist (or the request log on restart) restores.
 
-The gateway hook (see launchgate/gateway/proxy.py) is three calls:
+The gateway hook (launchgate/gateway/proxy.py admits, launchgate/gateway/recorder.py records) is three calls:
 
     guard.allow(now)          before calling the model; False = answer the fallback below
     guard.rejection(now)      -> (429, body, headers): the documented fallback response

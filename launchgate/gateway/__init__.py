@@ -4,6 +4,8 @@
 
 - ``app``        Gateway (aiohttp application wiring), serve()
 - ``proxy``      OpenAI-compatible pass-through (chat completions incl. streaming, models)
+- ``recorder``   per-request records (log line, stats, metrics, budget), batched after the answer
+- ``httpclient`` the upstream HTTP/1.1 client: keep-alive pool per upstream, deadlines, streaming
 - ``admin``      the /admin API (weights, stats, lease, upstreams)
 - ``routing``    weighted and sticky variant choice (pure)
 - ``state``      weights, upstreams, lease and events (pure)

@@ -57,19 +57,23 @@ def _fail(status: int, code: str, message: str) -> web.Response:
     return web.json_response(error_body(status, code, message), status=status)
 
 
-def auth_middleware(token: str) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def token_guard(token: str) -> Callable[[Handler], Handler]:
+    """Wraps each admin handler in the token check. Not a middleware: any middleware in the app
+    tree makes aiohttp run its middleware chain on every proxied request too."""
     expected = f"Bearer {token}".encode()
 
-    @web.middleware
-    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        given = request.headers.get("Authorization", "").encode()
-        if not hmac.compare_digest(given, expected):
-            resp = _fail(401, "unauthorized", "the admin API needs 'Authorization: Bearer <token>'")
-            resp.headers["WWW-Authenticate"] = 'Bearer realm="launchgate-admin"'
-            return resp
-        return await handler(request)
+    def guard(handler: Handler) -> Handler:
+        async def check(request: web.Request) -> web.StreamResponse:
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                resp = _fail(401, "unauthorized", "the admin API needs 'Authorization: Bearer <token>'")
+                resp.headers["WWW-Authenticate"] = 'Bearer realm="launchgate-admin"'
+                return resp
+            return await handler(request)
 
-    return check
+        return check
+
+    return guard
 
 
 async def _json(request: web.Request, model: type[_Body]) -> Any:
@@ -88,21 +92,23 @@ async def _json(request: web.Request, model: type[_Body]) -> Any:
 
 
 class AdminAPI:
-    def __init__(self, state: GatewayState, stats: StatsWindow) -> None:
+    def __init__(self, state: GatewayState, stats: StatsWindow, drain: Callable[[], object] = lambda: None) -> None:
         self.state = state
         self.stats = stats
+        self.drain = drain  # records the requests answered so far (recorder.py) before stats are read
 
     def app(self, token: str) -> web.Application:
         """The admin API as a sub-application for ``/admin``: the token check guards exactly these
         routes, and the proxy's routes never pay for it."""
-        app = web.Application(middlewares=[auth_middleware(token)])
+        guard = token_guard(token)
+        app = web.Application()
         app.add_routes([
-            web.get("/state", self.get_state),
-            web.post("/weights", self.post_weights),
-            web.get("/stats", self.get_stats),
-            web.post("/lease", self.post_lease),
-            web.delete("/lease", self.delete_lease),
-            web.post("/upstreams", self.post_upstreams),
+            web.get("/state", guard(self.get_state)),
+            web.post("/weights", guard(self.post_weights)),
+            web.get("/stats", guard(self.get_stats)),
+            web.post("/lease", guard(self.post_lease)),
+            web.delete("/lease", guard(self.delete_lease)),
+            web.post("/upstreams", guard(self.post_upstreams)),
         ])
         return app
 
@@ -121,6 +127,7 @@ class AdminAPI:
         return self._state()
 
     async def get_stats(self, request: web.Request) -> web.StreamResponse:
+        self.drain()
         now = time.time()
         try:
             since = float(request.query.get("since", "0"))

@@ -1,10 +1,13 @@
 """Wiring: one aiohttp application = proxy + admin API + metrics + background tasks.
 
-aiohttp serves and aiohttp calls upstream: on these 2-core machines aiohttp's server and
-client were the fastest pair measured (benchmarks/gateway_overhead.py; uvicorn here has only the
-pure-Python h11 parser, and httpx's async client fell ~10x behind aiohttp's as a relay).
+aiohttp serves: on these 2-core machines its server was the fastest measured
+(benchmarks/gateway_overhead.py; uvicorn here has only the pure-Python h11 parser). Upstream
+calls go through httpclient.py's keep-alive pool, cheaper per request than aiohttp's client,
+which in turn was ~10x ahead of httpx's async client as a relay (see httpclient.py).
 
-Background tasks, started and stopped with the app:
+Background work, started and stopped with the app:
+- the recorder (recorder.py): request records, a few ms after each answer; drained once more on
+  shutdown, before the log's last flush;
 - the lease watchdog (every ``lease_check_s``): returns traffic to stable when a lease lapses;
 - the log flusher (every ``log_flush_s``, and once more on shutdown) in a worker thread.
 """
@@ -28,6 +31,7 @@ from launchgate.gateway.admin import AdminAPI
 from launchgate.gateway.config import GatewayConfig
 from launchgate.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from launchgate.gateway.proxy import Proxy
+from launchgate.gateway.recorder import Recorder
 from launchgate.gateway.requestlog import RequestLogWriter
 from launchgate.gateway.schemacheck import SchemaChecker
 from launchgate.gateway.state import GatewayState
@@ -53,10 +57,11 @@ class Gateway:
         self.state = GatewayState(cfg.stable, cfg.candidate, candidate_pct=cfg.initial_candidate_pct,
                                   release_id=cfg.release_id, on_event=self._on_event)
         self.stats = StatsWindow(cfg.stats_capacity)
-        self.proxy = Proxy(cfg, self.state, self.stats, self.writer, self.metrics,
-                           SchemaChecker(cfg.load_output_schema()), rng)
+        self.recorder = Recorder(cfg, self.stats, self.writer, self.metrics, SchemaChecker(cfg.load_output_schema()))
+        self.proxy = Proxy(cfg, self.state, self.recorder, rng)
         if cfg.budget is not None:  # budget guard (issue 7): alert at alert_usd, 429 budget_exceeded at daily_usd
-            self.proxy.budget = gateway_guard(self.writer.store, cfg.service, cfg.budget, cfg.owners, cfg.notifier)
+            self.proxy.budget = self.recorder.budget = gateway_guard(self.writer.store, cfg.service, cfg.budget,
+                                                                     cfg.owners, cfg.notifier)
         self.app = self._build(admin_token)
 
     def _build(self, admin_token: str) -> web.Application:
@@ -68,7 +73,7 @@ class Gateway:
             web.get("/metrics", self.metrics_handler),
             web.get("/health", self.health),
         ])
-        app.add_subapp("/admin", AdminAPI(self.state, self.stats).app(admin_token))
+        app.add_subapp("/admin", AdminAPI(self.state, self.stats, self.recorder.drain).app(admin_token))
         app.cleanup_ctx.append(self._lifecycle)
         return app
 
@@ -79,6 +84,7 @@ class Gateway:
         self.metrics.events.labels(event["kind"]).inc()
 
     async def metrics_handler(self, request: web.Request) -> web.StreamResponse:
+        self.recorder.drain()  # every request answered so far is in the scrape
         return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
     async def health(self, request: web.Request) -> web.StreamResponse:
@@ -100,6 +106,7 @@ class Gateway:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self.proxy.close()
+            self.recorder.drain()  # the requests answered last, before the budget's and the log's last writes
             if self.proxy.budget is not None:  # persist the day's spend for the next start
                 await asyncio.to_thread(self.proxy.budget.close)
             await asyncio.to_thread(self.writer.flush)  # the last lines, after the last request

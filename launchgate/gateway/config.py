@@ -62,7 +62,8 @@ class GatewayConfig(BaseModel):
     upstream_timeout_s: float = Field(default=30.0, gt=0, le=600)
     connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
     upstream_retries: int = Field(default=1, ge=0, le=5, description="retries on connection failures only")
-    upstream_max_connections: int = Field(default=256, ge=1, le=10_000, description="connection pool size")
+    upstream_max_connections: int = Field(default=256, ge=1, le=10_000,
+                                          description="connection pool size, per upstream (stable, candidate)")
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     stats_capacity: int = Field(default=200_000, ge=100, description="per-request records kept for /admin/stats")
     lease_check_s: float = Field(default=0.5, gt=0, le=10)

@@ -7,6 +7,7 @@ process (tests, benchmarks) do not collide and a scrape shows exactly one gatewa
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -63,26 +64,36 @@ class GatewayMetrics:
         for variant in ("stable", "candidate"):
             weights.labels(variant).set_function(lambda v=variant: weight(v))
         r.register(_LogCollector(writer))
+        # labels() validates and looks up its arguments on every call: keep each child once found.
+        # The label sets are bounded (two variants, HTTP statuses, the gateway's error codes).
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def _child(self, key: tuple[str, ...], make: Callable[[], Any]) -> Any:
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = make()
+        return child
 
     def observe(self, variant: str, status: int, latency_s: float, ttft_s: float | None,
                 input_tokens: int | None, output_tokens: int | None, cost_usd: float | None,
                 schema_ok: bool | None, error_code: str | None, retries: int) -> None:
-        self.requests.labels(variant, str(status)).inc()
-        self.latency.labels(variant).observe(latency_s)
+        child = self._child
+        child(("requests", variant, str(status)), lambda: self.requests.labels(variant, str(status))).inc()
+        child(("latency", variant), lambda: self.latency.labels(variant)).observe(latency_s)
         if ttft_s is not None:
-            self.ttft.labels(variant).observe(ttft_s)
+            child(("ttft", variant), lambda: self.ttft.labels(variant)).observe(ttft_s)
         if input_tokens:
-            self.tokens.labels(variant, "input").inc(input_tokens)
+            child(("tokens_in", variant), lambda: self.tokens.labels(variant, "input")).inc(input_tokens)
         if output_tokens:
-            self.tokens.labels(variant, "output").inc(output_tokens)
+            child(("tokens_out", variant), lambda: self.tokens.labels(variant, "output")).inc(output_tokens)
         if cost_usd:
-            self.cost.labels(variant).inc(cost_usd)
+            child(("cost", variant), lambda: self.cost.labels(variant)).inc(cost_usd)
         if schema_ok is False:
-            self.schema_failures.labels(variant).inc()
+            child(("schema", variant), lambda: self.schema_failures.labels(variant)).inc()
         if error_code:
-            self.errors.labels(variant, error_code).inc()
+            child(("errors", variant, error_code), lambda: self.errors.labels(variant, error_code)).inc()
         if retries:
-            self.retries.labels(variant).inc(retries)
+            child(("retries", variant), lambda: self.retries.labels(variant)).inc(retries)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

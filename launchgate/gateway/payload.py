@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from launchgate.gateway import jsoncodec
+
 
 class PayloadError(ValueError):
     """The client's request body is unusable (400 invalid_request_error)."""
@@ -45,6 +47,7 @@ class ChatRequest:
     client_wants_usage: bool
     system_prompt: str | None
     user_text: str  # the last user message: what the request asks (logged after redaction)
+    finite: bool = True  # no NaN/Infinity in the body: the fast encoder writes it exactly
 
     @property
     def prompt_sha256(self) -> str | None:
@@ -67,13 +70,13 @@ class ChatRequest:
             options = dict(body.get("stream_options") or {})
             options["include_usage"] = True
             body["stream_options"] = options
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return jsoncodec.dumps(body) if self.finite else jsoncodec.dumps_stdlib(body)
 
 
 def parse_chat_request(raw: bytes) -> ChatRequest:
     """Validate just what the gateway relies on; the upstream validates the rest."""
     try:
-        body = json.loads(raw)
+        body, finite = jsoncodec.loads_request(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise PayloadError("request body is not valid JSON") from None
     if not isinstance(body, dict):
@@ -95,6 +98,7 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         client_wants_usage=wants_usage,
         system_prompt="\n".join(system) if system else None,
         user_text=message_text(users[-1].get("content")) if users else "",
+        finite=finite,
     )
 
 
@@ -121,7 +125,7 @@ def read_completion(raw: bytes) -> Completion:
     """Content, usage and finish reason of a non-streamed completion; empty fields if unreadable."""
     out = Completion()
     try:
-        obj = json.loads(raw)
+        obj = jsoncodec.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return out
     if not isinstance(obj, dict):
@@ -139,7 +143,7 @@ def read_completion(raw: bytes) -> Completion:
 def read_error_code(raw: bytes) -> str | None:
     """``error.code`` (or ``error.type``) of an OpenAI-style error body."""
     try:
-        obj = json.loads(raw)
+        obj = jsoncodec.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
     err = obj.get("error") if isinstance(obj, dict) else None
@@ -200,7 +204,7 @@ class SSEAccumulator:
             if not payload.startswith(b"{"):
                 continue  # [DONE] or a keep-alive
             try:
-                obj = json.loads(payload)
+                obj = jsoncodec.loads(payload)
             except (json.JSONDecodeError, UnicodeDecodeError):
                 continue
             if not isinstance(obj, dict):

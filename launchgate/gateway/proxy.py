@@ -2,8 +2,10 @@
 
 One request: pick a variant (weights, or sticky by ``X-LG-Session``), forward the body with the
 upstream's model name, relay the answer (streamed chunk by chunk when ``stream`` is set), then
-record it: request log line, windowed stats, Prometheus. The bookkeeping (redaction, schema
-check, cost) runs after the last byte is written, so it never adds to the latency a client sees.
+hand what happened to the recorder (recorder.py). Reading the answer, the schema check, cost,
+redaction, the request log line, stats and Prometheus all run there, in batches after the last
+byte is written, so none of it adds to the latency a client sees. Upstream calls go through
+httpclient.py's keep-alive pool.
 
 Errors the gateway itself produces use OpenAI's error shape with these codes:
 
@@ -27,41 +29,38 @@ import os
 import random
 import re
 import time
-from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from launchgate.budget import BUDGET_EXCEEDED, BudgetGuard
 from launchgate.gateway.config import GatewayConfig, Upstream
-from launchgate.gateway.metrics import GatewayMetrics
-from launchgate.gateway.payload import (
-    ChatRequest,
-    Completion,
-    PayloadError,
-    SSEAccumulator,
-    parse_chat_request,
-    read_completion,
-    read_error_code,
+from launchgate.gateway.httpclient import (
+    UpstreamClient,
+    UpstreamClosedError,
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamResponse,
+    UpstreamTimeout,
 )
-from launchgate.gateway.requestlog import RequestLogWriter, iso_ts
+from launchgate.gateway.payload import ChatRequest, PayloadError, SSEAccumulator, parse_chat_request
+from launchgate.gateway.recorder import GATEWAY_CODES, Finished, Outcome, Recorder
 from launchgate.gateway.routing import choose_variant
-from launchgate.gateway.schemacheck import SchemaChecker
 from launchgate.gateway.state import GatewayState
-from launchgate.gateway.stats import CLIENT_CLOSED, RequestRecord, StatsWindow
-from launchgate.redact import redact
+from launchgate.gateway.stats import CLIENT_CLOSED
 
 log = logging.getLogger("launchgate.gateway")
+
+__all__ = ["GATEWAY_CODES", "Outcome", "Proxy", "error_body", "error_response"]
 
 SESSION_HEADER = "X-LG-Session"
 VARIANT_HEADER = "X-LG-Variant"
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")  # anything else is replaced: it goes into logs
-_RELAYED_HEADERS = ("Content-Type", "Retry-After", "retry-after-ms")
-GATEWAY_CODES = frozenset({"invalid_request", "request_too_large", "no_upstream", "upstream_error",
-                           "upstream_timeout", "client_closed", "gateway_error",
-                           BUDGET_EXCEEDED})
+# (name in the upstream's answer, lower case as httpclient keeps it; name relayed to the client)
+_RELAYED_HEADERS = (("content-type", "Content-Type"), ("retry-after", "Retry-After"),
+                    ("retry-after-ms", "retry-after-ms"))
+KEEPALIVE_S = 30.0  # idle upstream connections are dropped after this
 
 
 def _request_id(request: web.Request) -> str:
@@ -83,54 +82,25 @@ def error_response(status: int, code: str, message: str, request_id: str, *, par
     return web.json_response(error_body(status, code, message, param), status=status, headers=headers)
 
 
-@dataclass
-class Outcome:
-    """What one request ended as; filled in by the handler, recorded by ``Proxy.record``."""
-
-    status: int = 0
-    error_code: str | None = None
-    ttft_s: float | None = None
-    completion: Completion | None = None
-    retries: int = 0
-
-
-class _UpstreamTimeout(Exception):
-    pass
-
-
 class Proxy:
-    def __init__(self, cfg: GatewayConfig, state: GatewayState, stats: StatsWindow, writer: RequestLogWriter,
-                 metrics: GatewayMetrics, checker: SchemaChecker, rng: random.Random | None = None) -> None:
+    def __init__(self, cfg: GatewayConfig, state: GatewayState, recorder: Recorder,
+                 rng: random.Random | None = None) -> None:
         self.cfg = cfg
         self.state = state
-        self.stats = stats
-        self.writer = writer
-        self.metrics = metrics
-        self.checker = checker
+        self.recorder = recorder
         self.budget: BudgetGuard | None = None  # set by Gateway when cfg.budget is set (issue 7)
         self.rng = rng or random.Random()
-        self.session: aiohttp.ClientSession | None = None
-        t, connect = cfg.upstream_timeout_s, cfg.connect_timeout_s
-        # Streams have no total bound (a long answer is fine) but each chunk must come within t.
-        self._timeouts = {False: aiohttp.ClientTimeout(total=t, connect=connect, sock_read=t),
-                          True: aiohttp.ClientTimeout(total=None, connect=connect, sock_read=t)}
+        self.client: UpstreamClient | None = None
 
     async def start(self) -> None:
-        # aiohttp, not httpx: as the upstream client of the same bare relay on 2 cores, aiohttp
-        # carried 9-20x the req/s of httpx's AsyncClient (809 vs 92 at best; reproduce with
-        # benchmarks/gateway_overhead.py --compare-clients).
-        # A bounded pool: when the upstream slows down, requests wait for a connection (within the
-        # connect timeout) instead of opening ever more sockets, which only deepens the backlog.
-        connector = aiohttp.TCPConnector(limit=self.cfg.upstream_max_connections, ttl_dns_cache=300,
-                                         keepalive_timeout=30)
-        # DummyCookieJar: one client session serves every user, so an upstream's Set-Cookie must
-        # never be replayed on someone else's request (and skipping the jar saves time too).
-        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                             cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent",))
+        # A bounded pool per upstream: when an upstream slows down, requests wait for a connection
+        # (within the connect timeout) instead of opening ever more sockets, which only deepens the
+        # backlog, and a stuck candidate cannot take the connections stable needs.
+        self.client = UpstreamClient(limit=self.cfg.upstream_max_connections, keepalive_s=KEEPALIVE_S)
 
     async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
+        if self.client is not None:
+            await self.client.close()
 
     # ------------------------------------------------------------------------ upstream call
 
@@ -143,22 +113,31 @@ class Proxy:
             headers["Authorization"] = f"Bearer {key}"
         return headers
 
-    async def _send(self, method: str, url: str, outcome: Outcome, **kwargs: Any) -> aiohttp.ClientResponse:
-        """Send with retries on connection failures only (nothing reached the model, so a retry is safe)."""
-        assert self.session is not None
+    async def _send(self, method: str, url: str, outcome: Outcome, headers: dict[str, str], body: bytes,
+                    stream: bool) -> UpstreamResponse:
+        """Send with retries when nothing reached the model: a refused connection, or a pooled
+        keep-alive connection the upstream had closed just as the request went out."""
+        assert self.client is not None
+        t = self.cfg.upstream_timeout_s
         attempt = 0
         while True:
             try:
-                return await self.session.request(method, url, **kwargs)
-            except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError):
-                # ServerDisconnected here is a pooled keep-alive connection the upstream had closed.
+                # Streams have no total bound (a long answer is fine) but each chunk must come within t.
+                return await self.client.request(method, url, headers, body, connect_timeout=self.cfg.connect_timeout_s,
+                                                 read_timeout=t, total_timeout=None if stream else t)
+            except (UpstreamConnectError, UpstreamClosedError) as exc:
+                if isinstance(exc, UpstreamClosedError) and not exc.retry_safe:
+                    raise
                 if attempt >= self.cfg.upstream_retries:
                     raise
                 attempt += 1
                 outcome.retries = attempt
 
-    def _timeout(self, stream: bool) -> aiohttp.ClientTimeout:
-        return self._timeouts[stream]
+    def _budget_allows(self, now: float) -> bool:
+        assert self.budget is not None
+        if self.recorder.pending:  # the spend of every answered request counts before the next is admitted
+            self.recorder.drain()
+        return self.budget.allow(now)
 
     # ----------------------------------------------------------------------------- handlers
 
@@ -176,7 +155,7 @@ class Proxy:
         try:
             raw = await request.read()
             chat = parse_chat_request(raw)
-            if self.budget is not None and not self.budget.allow(started):  # the day's budget is spent
+            if self.budget is not None and not self._budget_allows(started):  # the day's budget is spent
                 outcome.status, outcome.error_code = 429, BUDGET_EXCEEDED
                 status, body, extra = self.budget.rejection(started)
                 response = web.json_response(body, status=status, headers={REQUEST_ID_HEADER: request_id, **extra})
@@ -206,64 +185,58 @@ class Proxy:
             except RuntimeError:
                 pass  # a gateway_error after a stream had started: its headers are already out
         latency_s = time.perf_counter() - t0
-        self.record(started, latency_s, request_id, release_id, variant, upstream, chat, outcome)
+        self.recorder.submit(Finished(started, time.time(), latency_s, request_id, release_id, variant, upstream,
+                                      chat, outcome))
         return response
 
     async def _forward(self, request: web.Request, chat: ChatRequest, upstream: Upstream, variant: str,
                        request_id: str, outcome: Outcome, t0: float) -> web.StreamResponse:
         """Call the upstream and relay its answer; ``t0`` is when the client's request arrived (for TTFT)."""
         try:
-            up = await self._send(
-                "POST", f"{upstream.url}/chat/completions", outcome,
-                data=chat.upstream_body(upstream.model, upstream.system_prompt),
-                headers=self._headers(upstream, request_id, chat.stream),
-                timeout=self._timeout(chat.stream),
-            )
-        except (TimeoutError, aiohttp.ServerTimeoutError):
+            up = await self._send("POST", f"{upstream.url}/chat/completions", outcome,
+                                  self._headers(upstream, request_id, chat.stream),
+                                  chat.upstream_body(upstream.model, upstream.system_prompt), chat.stream)
+        except UpstreamTimeout:
             outcome.status, outcome.error_code = 504, "upstream_timeout"
             return error_response(504, "upstream_timeout", f"the {variant} upstream did not answer within "
                                   f"{self.cfg.upstream_timeout_s:g}s", request_id, variant=variant)
-        except aiohttp.ClientError as exc:
+        except UpstreamError as exc:
             outcome.status, outcome.error_code = 502, "upstream_error"
             return error_response(502, "upstream_error", f"the {variant} upstream is unreachable "
                                   f"({type(exc).__name__})", request_id, variant=variant)
-        headers = {REQUEST_ID_HEADER: request_id, VARIANT_HEADER: variant}
-        for name in _RELAYED_HEADERS:
-            if name in up.headers:
-                headers[name] = up.headers[name]
         try:
-            is_sse = up.status == 200 and up.content_type == "text/event-stream"
-            if chat.stream and is_sse:
-                return await self._relay_stream(request, up, chat, headers, outcome, t0, variant, request_id)
+            headers = {REQUEST_ID_HEADER: request_id, VARIANT_HEADER: variant}
+            for key, name in _RELAYED_HEADERS:
+                value = up.headers.get(key)
+                if value is not None:
+                    headers[name] = value
+            if chat.stream and up.status == 200 and up.content_type == "text/event-stream":
+                return await self._relay_stream(request, up, chat, headers, outcome, t0, variant)
             try:
                 body = await up.read()
-            except (TimeoutError, aiohttp.ServerTimeoutError):
+            except UpstreamTimeout:
                 outcome.status, outcome.error_code = 504, "upstream_timeout"
                 return error_response(504, "upstream_timeout", f"the {variant} upstream did not finish its answer "
                                       f"within {self.cfg.upstream_timeout_s:g}s", request_id, variant=variant)
-            except aiohttp.ClientError as exc:
+            except UpstreamError as exc:
                 outcome.status, outcome.error_code = 502, "upstream_error"
                 return error_response(502, "upstream_error", f"the {variant} upstream broke off its answer "
                                       f"({type(exc).__name__})", request_id, variant=variant)
             outcome.status = up.status
-            if up.status == 200:
-                outcome.completion = read_completion(body)
-            else:
-                outcome.error_code = read_error_code(body) or f"upstream_{up.status}"
+            outcome.body = body  # read by the recorder: usage and content, or the error code
             return web.Response(body=body, status=up.status, headers=headers)
         finally:
             up.release()
 
-    async def _relay_stream(self, request: web.Request, up: aiohttp.ClientResponse, chat: ChatRequest,
-                            headers: dict[str, str], outcome: Outcome, t0: float, variant: str,
-                            request_id: str) -> web.StreamResponse:
-        acc = SSEAccumulator(strip_usage=not chat.client_wants_usage)
+    async def _relay_stream(self, request: web.Request, up: UpstreamResponse, chat: ChatRequest,
+                            headers: dict[str, str], outcome: Outcome, t0: float, variant: str) -> web.StreamResponse:
+        acc = outcome.stream = SSEAccumulator(strip_usage=not chat.client_wants_usage)
         headers["Cache-Control"] = "no-cache"
         resp = web.StreamResponse(status=200, headers=headers)
         outcome.status = 200
         try:
             await resp.prepare(request)
-            async for chunk in up.content.iter_any():
+            while chunk := await up.next_chunk():
                 out = acc.feed(chunk)
                 if out:
                     if outcome.ttft_s is None:
@@ -272,21 +245,16 @@ class Proxy:
             tail = acc.flush()
             if tail:
                 await resp.write(tail)
-        except (TimeoutError, aiohttp.ServerTimeoutError):
+        except UpstreamTimeout:
             outcome.status, outcome.error_code = 504, "upstream_timeout"
             await self._stream_error(resp, error_body(504, "upstream_timeout", f"the {variant} upstream sent "
                                      f"nothing for {self.cfg.upstream_timeout_s:g}s mid-stream"))
         except ConnectionError:  # the client went away; stop reading the upstream too
             outcome.status, outcome.error_code = CLIENT_CLOSED, "client_closed"
-        except aiohttp.ClientError as exc:
+        except UpstreamError as exc:
             outcome.status, outcome.error_code = 502, "upstream_error"
             await self._stream_error(resp, error_body(502, "upstream_error", f"the {variant} upstream broke off "
                                      f"the stream ({type(exc).__name__})"))
-        outcome.completion = acc.finish()
-        if outcome.completion.error_code and outcome.status == 200:
-            # The upstream sent an error event inside a 200 stream: the user saw a failed request,
-            # so it is recorded (and counted by the canary) as one.
-            outcome.status, outcome.error_code = 502, outcome.completion.error_code
         try:
             await resp.write_eof()
         except ConnectionError:
@@ -304,55 +272,17 @@ class Proxy:
         request_id = _request_id(request)
         upstream = self.state.upstreams["stable"]
         assert upstream is not None
-        outcome = Outcome()
         try:
-            up = await self._send("GET", f"{upstream.url}/models", outcome,
-                                  headers=self._headers(upstream, request_id, False), timeout=self._timeout(False))
-            async with up:
+            up = await self._send("GET", f"{upstream.url}/models", Outcome(),
+                                  self._headers(upstream, request_id, False), b"", False)
+            try:
                 body = await up.read()
-                ctype = up.headers.get("Content-Type", "application/json")
-                return web.Response(body=body, status=up.status,
-                                    headers={"Content-Type": ctype, REQUEST_ID_HEADER: request_id})
-        except (TimeoutError, aiohttp.ServerTimeoutError):
+            finally:
+                up.release()
+        except UpstreamTimeout:
             return error_response(504, "upstream_timeout", "the stable upstream did not answer", request_id)
-        except aiohttp.ClientError as exc:
+        except UpstreamError as exc:
             return error_response(502, "upstream_error", f"the stable upstream is unreachable ({type(exc).__name__})",
                                   request_id)
-
-    # ----------------------------------------------------------------------------- records
-
-    def record(self, started: float, latency_s: float, request_id: str, release_id: str | None, variant: str,
-               upstream: Upstream | None, chat: ChatRequest | None, outcome: Outcome) -> None:
-        done = outcome.completion or Completion()
-        ok = outcome.status == 200
-        schema_ok = self.checker.check(done.content) if ok and not done.error_code else None
-        cost = None
-        if done.input_tokens is not None and done.output_tokens is not None:
-            cost = round(self.cfg.pricing.cost(done.input_tokens, done.output_tokens), 8)
-        if self.budget is not None:  # the budget guard's per-request hook (issue 7)
-            self.budget.record(cost, started)
-        prompt = ""
-        if chat is not None and self.cfg.prompt_log_chars:
-            # Redact the whole text before cutting it: a cut could split a secret past recognition.
-            prompt = redact(chat.user_text)[: self.cfg.prompt_log_chars]
-        latency_ms = round(latency_s * 1000, 3)
-        ttft_ms = None if outcome.ttft_s is None else round(outcome.ttft_s * 1000, 3)
-        self.writer.append({
-            "ts": iso_ts(started), "request_id": request_id, "service": self.cfg.service, "release_id": release_id,
-            "variant": variant, "model": upstream.model if upstream else None,
-            "prompt_version": upstream.prompt_version if upstream else None,
-            "prompt_sha256": chat.effective_prompt_sha256(upstream.system_prompt if upstream else None)
-            if chat else None, "status": outcome.status,
-            "error_code": outcome.error_code, "latency_ms": latency_ms, "ttft_ms": ttft_ms,
-            "input_tokens": done.input_tokens, "output_tokens": done.output_tokens, "cost_usd": cost,
-            "schema_ok": schema_ok, "retries": outcome.retries, "prompt_redacted": prompt,
-        }, started)
-        if outcome.error_code != BUDGET_EXCEEDED:  # a budget stop asked no variant: no evidence about either
-            self.stats.add(RequestRecord(ts=time.time(), variant=variant, status=outcome.status,
-                                         latency_ms=latency_ms, ttft_ms=ttft_ms, schema_ok=schema_ok, cost_usd=cost,
-                                         input_tokens=done.input_tokens, output_tokens=done.output_tokens))
-        code = outcome.error_code
-        if code and code not in GATEWAY_CODES:
-            code = f"upstream_{outcome.status}"  # upstream codes are free text: keep metric labels bounded
-        self.metrics.observe(variant, outcome.status, latency_s, outcome.ttft_s, done.input_tokens,
-                             done.output_tokens, cost, schema_ok, code, outcome.retries)
+        ctype = up.headers.get("content-type", "application/json")
+        return web.Response(body=body, status=up.status, headers={"Content-Type": ctype, REQUEST_ID_HEADER: request_id})

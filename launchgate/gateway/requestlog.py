@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from launchgate.errors import LaunchgateError
+from launchgate.gateway import jsoncodec
 from launchgate.store import ArtifactStore, LocalStore
 
 log = logging.getLogger("launchgate.gateway.requestlog")
@@ -39,6 +40,15 @@ FIELDS = (
     "schema_ok", "retries", "prompt_redacted",
 )
 JSONL_TYPE = "application/x-ndjson"
+_ENCODE_ASCII = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    data = {k: record.get(k) for k in FIELDS}
+    try:
+        return jsoncodec.dumps(data) + b"\n"
+    except UnicodeEncodeError:  # a lone surrogate (valid in JSON, not in UTF-8): escape it, keep the line
+        return (_ENCODE_ASCII(data) + "\n").encode("ascii")
 
 
 # strftime per line is costly: cache the text of the current second and hour. Each cache is one
@@ -91,10 +101,13 @@ class RequestLogWriter:
 
     def append(self, record: dict[str, Any], unix_ts: float) -> None:
         """Queue one request's line; ``record`` must hold every contract field."""
-        line = json.dumps({k: record.get(k) for k in FIELDS}, ensure_ascii=False, separators=(",", ":"))
-        hour = hour_of(unix_ts)
+        self.extend([(record, unix_ts)])
+
+    def extend(self, records: list[tuple[dict[str, Any], float]]) -> None:
+        """Queue a batch of lines (one lock round trip); each record must hold every contract field."""
+        lines = [(hour_of(unix_ts), _line(record)) for record, unix_ts in records]
         with self._lock:
-            self._pending.append((hour, line.encode("utf-8") + b"\n"))
+            self._pending.extend(lines)
             over = len(self._pending) - self.max_buffered_lines
             if over > 0:
                 for _ in range(over):

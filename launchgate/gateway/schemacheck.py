@@ -69,7 +69,12 @@ def compile_schema(schema: Any) -> Check | None:
         checks.append(preds[0] if len(preds) == 1 else (lambda v, ps=preds: any(p(v) for p in ps)))
     if "enum" in schema:
         options = schema["enum"]
-        checks.append(lambda v: any(_json_equal(v, o) for o in options))
+        if isinstance(options, list) and options and all(isinstance(o, str) for o in options):
+            # The usual enum (labels): a set lookup. Only a string can equal a string in JSON.
+            labels = frozenset(options)
+            checks.append(lambda v: isinstance(v, str) and v in labels)
+        else:
+            checks.append(lambda v: any(_json_equal(v, o) for o in options))
     if "const" in schema:
         const = schema["const"]
         checks.append(lambda v: _json_equal(v, const))
@@ -77,6 +82,18 @@ def compile_schema(schema: Any) -> Check | None:
         return None
     if not _add_object_checks(schema, checks) or not _add_array_checks(schema, checks):
         return None
+    return _all_of(checks)
+
+
+def _all_of(checks: list[Check]) -> Check:
+    # Most schema nodes carry one or two checks: spare them a generator per value.
+    if not checks:
+        return lambda v: True
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        first, second = checks
+        return lambda v: first(v) and second(v)
     return lambda v: all(check(v) for check in checks)
 
 

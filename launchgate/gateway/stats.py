@@ -61,13 +61,18 @@ class _Series:
         self.capacity = capacity
         self.ts: list[float] = []
         self.cols: dict[str, list[Any]] = {n: [] for n in names}
+        self._col_list = list(self.cols.values())
         self.start = 0  # logical first entry; entries before it are dropped and await compaction
         self.dropped = 0
 
     def add(self, ts: float, **values: Any) -> None:
+        self.add_row(ts, tuple(values[name] for name in self.cols))
+
+    def add_row(self, ts: float, row: tuple[Any, ...]) -> None:
+        """``row`` holds one value per column, in the order of ``names`` (no keyword dict per request)."""
         self.ts.append(ts)
-        for name, col in self.cols.items():
-            col.append(values[name])
+        for col, value in zip(self._col_list, row, strict=True):
+            col.append(value)
         if len(self.ts) - self.start > self.capacity:
             self.start += 1
             self.dropped += 1
@@ -96,13 +101,14 @@ class _VariantStats:
             self.closed.add(r.ts)
             return
         priced = r.cost_usd is not None and r.status < 400
-        self.requests.add(
-            r.ts, latency=r.latency_ms, error=int(r.is_error), checked=int(r.schema_ok is not None),
-            failed=int(r.schema_ok is False), priced=int(priced), cost=r.cost_usd if priced else 0.0,
-            tin=r.input_tokens or 0, tout=r.output_tokens or 0,
-        )
+        # Columns: latency, error, checked, failed, priced, cost, tin, tout (see __init__).
+        self.requests.add_row(r.ts, (
+            r.latency_ms, int(r.is_error), int(r.schema_ok is not None),
+            int(r.schema_ok is False), int(priced), r.cost_usd if priced else 0.0,
+            r.input_tokens or 0, r.output_tokens or 0,
+        ))
         if r.ttft_ms is not None:
-            self.ttft.add(r.ts, ttft=r.ttft_ms)
+            self.ttft.add_row(r.ts, (r.ttft_ms,))
 
     def summary(self, since: float) -> dict[str, Any]:
         """The admin API's per-variant object for the window [since, now]."""

@@ -8,11 +8,14 @@ import json
 import os
 import re
 import signal
+import socketserver
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -231,6 +234,48 @@ def test_upstream_timeout_and_errors_have_clear_codes(tmp_path: Path) -> None:
     lines = _log_lines(tmp_path)
     assert {(x["status"], x["error_code"]) for x in lines} == {(504, "upstream_timeout"), (502, "upstream_error")}
     assert [x["retries"] for x in lines if x["status"] == 502] == [1]  # connection refused is retried once
+
+
+@contextmanager
+def upstream_dropping_reused_connections() -> Iterator[str]:
+    """Answers the first request on each connection and closes the connection unanswered when a
+    second one arrives on it: an upstream dropping an idle keep-alive connection just as it is reused."""
+    answer = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": "{}"},
+                                      "finish_reason": "stop"}],
+                         "usage": {"prompt_tokens": 3, "completion_tokens": 1}}).encode()
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            for n in range(2):
+                length = 0
+                while (line := self.rfile.readline()) not in (b"\r\n", b""):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                self.rfile.read(length)
+                if n == 1 or not line:
+                    return  # closes without an answer
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                                 + str(len(answer)).encode() + b"\r\n\r\n" + answer)
+                self.wfile.flush()
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_dropped_keep_alive_connection_is_retried_on_a_fresh_one(tmp_path: Path) -> None:
+    with upstream_dropping_reused_connections() as upstream, \
+            running_gateway(upstream, None, str(tmp_path)) as (url, _), httpx.Client(timeout=5) as client:
+        for _ in range(3):
+            resp = client.post(f"{url}/v1/chat/completions", json=chat())
+            assert resp.status_code == 200, resp.text
+    assert [x["retries"] for x in _log_lines(tmp_path)] == [0, 1, 1]
 
 
 def test_upstream_http_errors_are_relayed(tmp_path: Path) -> None:

@@ -1,0 +1,186 @@
+"""What the gateway records about each request, worked out after the answer has been written.
+
+The proxy hands every finished request to ``Recorder.submit`` as it stood on the wire: the
+variant, timings, status, the upstream's raw answer bytes (or the stream's events). Everything
+that does not change the response happens here, in batches on the event loop, a few ms later:
+reading the answer (content, usage), the schema check, cost, the budget guard's spend,
+redacting the prompt, the request log line, the windowed stats and Prometheus.
+
+Readers never see a stale view: ``drain()`` runs before every ``/admin/stats`` and ``/metrics``
+answer, before the budget guard admits a request (so a daily cap stays exact), and on
+shutdown before the request log's last flush, so nothing submitted is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from launchgate.budget import BUDGET_EXCEEDED, BudgetGuard
+from launchgate.gateway.config import GatewayConfig, Upstream
+from launchgate.gateway.metrics import GatewayMetrics
+from launchgate.gateway.payload import ChatRequest, Completion, SSEAccumulator, read_completion, read_error_code
+from launchgate.gateway.requestlog import RequestLogWriter, iso_ts
+from launchgate.gateway.schemacheck import SchemaChecker
+from launchgate.gateway.stats import RequestRecord, StatsWindow
+from launchgate.redact import redact
+
+log = logging.getLogger("launchgate.gateway")
+
+# Error codes the gateway itself produces (proxy.py's docstring); anything else came from an upstream.
+GATEWAY_CODES = frozenset({"invalid_request", "request_too_large", "no_upstream", "upstream_error",
+                           "upstream_timeout", "client_closed", "gateway_error", BUDGET_EXCEEDED})
+BATCH_S = 0.005  # how long a finished request may wait for its record; a batch costs one timer
+# Records per turn of the event loop when the timer drains: after a burst, requests waiting on
+# the loop get their turn between slices instead of behind one long drain (~100 us per record).
+SLICE = 16
+_EMPTY = Completion()
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one request ended as on the wire; filled in by the handler."""
+
+    status: int = 0
+    error_code: str | None = None
+    ttft_s: float | None = None
+    retries: int = 0
+    body: bytes | None = None  # a non-streamed upstream answer, read by the recorder
+    stream: SSEAccumulator | None = None  # a streamed answer's events, read by the recorder
+
+
+class Finished(NamedTuple):
+    started: float  # unix time the request arrived
+    ended: float  # unix time its answer was written
+    latency_s: float
+    request_id: str
+    release_id: str | None
+    variant: str
+    upstream: Upstream | None
+    chat: ChatRequest | None
+    outcome: Outcome
+
+
+class _Sha256Cache:
+    """sha256 of system prompts: a service sends the same few prompts over and over."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._known: dict[str, str] = {}
+
+    def __call__(self, text: str) -> str:
+        digest = self._known.get(text)
+        if digest is None:
+            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            if len(self._known) >= self.size:
+                self._known.clear()  # a client varying its system prompt per request: stay bounded
+            self._known[text] = digest
+        return digest
+
+
+class Recorder:
+    def __init__(self, cfg: GatewayConfig, stats: StatsWindow, writer: RequestLogWriter, metrics: GatewayMetrics,
+                 checker: SchemaChecker, batch_s: float = BATCH_S) -> None:
+        self.cfg = cfg
+        # Read per record: plain attributes, not a walk through the config models each time.
+        self._service = cfg.service
+        self._prompt_chars = cfg.prompt_log_chars
+        self._cost = cfg.pricing.cost
+        self.stats = stats
+        self.writer = writer
+        self.metrics = metrics
+        self.checker = checker
+        self.budget: BudgetGuard | None = None
+        self.batch_s = batch_s
+        self._pending: list[Finished] = []
+        self.failures = 0
+        self._timer: asyncio.Handle | None = None
+        self._sha256 = _Sha256Cache()
+
+    def submit(self, done: Finished) -> None:
+        self._pending.append(done)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.batch_s, self._on_timer)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.drain(SLICE)
+        if self._pending:
+            self._timer = asyncio.get_running_loop().call_soon(self._on_timer)
+
+    def drain(self, limit: int | None = None) -> int:
+        """Record what was submitted so far (the oldest ``limit``, or all); returns how many."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if limit is None or len(self._pending) <= limit:
+            batch, self._pending = self._pending, []
+        else:
+            batch, self._pending = self._pending[:limit], self._pending[limit:]
+        lines = []
+        for done in batch:
+            try:
+                lines.append(self._record(done))
+            except Exception:  # noqa: BLE001 - a bug in one record must not cost the rest of the batch
+                self.failures += 1
+                log.exception("could not record request %s", done.request_id)
+        if lines:
+            self.writer.extend(lines)
+        return len(batch)
+
+    def _record(self, f: Finished) -> tuple[dict[str, object], float]:
+        o = f.outcome
+        status, code = o.status, o.error_code
+        done = _EMPTY
+        if o.stream is not None:
+            done = o.stream.finish()
+            if done.error_code and status == 200:
+                # The upstream sent an error event inside a 200 stream: the user saw a failed request,
+                # so it is recorded (and counted by the canary) as one.
+                status, code = 502, done.error_code
+        elif o.body is not None:
+            if status == 200:
+                done = read_completion(o.body)
+            else:
+                code = read_error_code(o.body) or f"upstream_{status}"
+        schema_ok = self.checker.check(done.content) if status == 200 and not done.error_code else None
+        tin, tout = done.input_tokens, done.output_tokens
+        cost = None
+        if tin is not None and tout is not None:
+            cost = round(self._cost(tin, tout), 8)
+        if self.budget is not None:  # the budget guard's per-request hook (issue 7)
+            self.budget.record(cost, f.started)
+        upstream, chat = f.upstream, f.chat
+        prompt = ""
+        if chat is not None and self._prompt_chars:
+            # Redact the whole text before cutting it: a cut could split a secret past recognition.
+            prompt = redact(chat.user_text)[: self._prompt_chars]
+        prompt_sha = None
+        if chat is not None:
+            effective = chat.system_prompt
+            if effective is None and upstream is not None:
+                effective = upstream.system_prompt  # the variant's prompt, applied by the proxy
+            prompt_sha = None if effective is None else self._sha256(effective)
+        latency_ms = round(f.latency_s * 1000, 3)
+        ttft_ms = None if o.ttft_s is None else round(o.ttft_s * 1000, 3)
+        line = {
+            "ts": iso_ts(f.started), "request_id": f.request_id, "service": self._service,
+            "release_id": f.release_id, "variant": f.variant, "model": upstream.model if upstream else None,
+            "prompt_version": upstream.prompt_version if upstream else None, "prompt_sha256": prompt_sha,
+            "status": status, "error_code": code, "latency_ms": latency_ms, "ttft_ms": ttft_ms,
+            "input_tokens": tin, "output_tokens": tout, "cost_usd": cost, "schema_ok": schema_ok,
+            "retries": o.retries, "prompt_redacted": prompt,
+        }
+        if code != BUDGET_EXCEEDED:  # a budget stop asked no variant: no evidence about either
+            self.stats.add(RequestRecord(f.ended, f.variant, status, latency_ms, ttft_ms, schema_ok, cost, tin, tout))
+        if code and code not in GATEWAY_CODES:
+            code = f"upstream_{status}"  # upstream codes are free text: keep metric labels bounded
+        self.metrics.observe(f.variant, status, f.latency_s, o.ttft_s, tin, tout, cost, schema_ok, code, o.retries)
+        return line, f.started
