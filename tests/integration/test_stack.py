@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
+from tests.integration.test_prefect_deploy import check_deployments
 from tests.support.moto import free_port
 
 STACK = ROOT / "scripts" / "stack.sh"
@@ -52,8 +53,8 @@ def stack(tmp_path: Path) -> Iterator[tuple[dict[str, str], str]]:
 
 def test_release_runs_in_the_worker_process(stack: tuple[dict[str, str], str], tmp_path: Path) -> None:
     env, api = stack
-    deployments = _api(api, "/deployments/filter", {})
-    assert {"release", "weekly-drift", "monthly-cost"} <= {d["name"] for d in deployments}
+    # prefect.yaml as deployed by `stack.sh up` (prefect deploy --all): every deployment and schedule.
+    check_deployments(_api(api, "/deployments/filter", {}), _api(api, "/flows/filter", {}))
     pool = _api(api, "/work_pools/launchgate-process")
     assert pool["type"] == "process"
 
