@@ -142,7 +142,11 @@ cmd_status() {
 }
 
 cmd_down() {
-  for name in sim-candidate sim-stable worker server postgres; do stop "$name"; done
+  # In parallel: each stop waits up to 10 s for a graceful exit, and nothing here depends on the others
+  # being up while it shuts down (the worker's last heartbeat failing is fine). PostgreSQL goes last.
+  for name in sim-candidate sim-stable worker server; do stop "$name" & done
+  wait
+  stop postgres
 }
 
 case "${1:-}" in
