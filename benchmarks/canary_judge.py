@@ -1,6 +1,6 @@
 """How good is the canary judge at telling a bad canary from a healthy one, and how fast is rollback?
 
-1. Simulated canaries, every look through the real judge (launchgate.canary.CanaryJudge):
+1. Simulated canaries, every look through the real judge (launchgate.canary.judge.CanaryJudge):
    2 req/s of canary traffic and 18 req/s of stable traffic, judged every 5 s on the cumulative
    stats since the canary started, for 10 minutes (1200 canary requests).
    * healthy canary at 0.5% errors: how often is it rolled back anyway (false_rollback_rate)?
@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from launchgate.canary import Action, CanaryJudge, JudgeConfig  # noqa: E402
+from launchgate.canary.judge import Action, CanaryJudge, JudgeConfig  # noqa: E402
 from launchgate.router.base import CANDIDATE, STABLE, WindowStats  # noqa: E402
 
 CANARY_RPS, STABLE_RPS, INTERVAL_S, DURATION_S = 2.0, 18.0, 5.0, 600.0

@@ -2,7 +2,7 @@
 
 Two simulated model servers (separate processes), the release gateway in front of them
 (tests/support/gateway.py), golden-style traffic at ``RPS`` through the gateway, and the real canary
-loop (launchgate.rollout.run_canary) watching it at a 5 s interval with 10% on the candidate. After
+loop (launchgate.canary.rollout.run_canary) watching it at a 5 s interval with 10% on the candidate. After
 ``ONSET_S`` of healthy canary traffic, the candidate's error rate jumps. Latency = the gateway's own
 timestamp of the weight change to 0 minus the moment the fault was switched on; median of ``RUNS``.
 
@@ -29,11 +29,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from launchgate.canary import CanaryJudge, JudgeConfig  # noqa: E402
-from launchgate.localsims import sim_processes  # noqa: E402
-from launchgate.rollout import CanaryPlan, run_canary  # noqa: E402
+from launchgate.canary.judge import CanaryJudge, JudgeConfig  # noqa: E402
+from launchgate.canary.rollout import CanaryPlan, run_canary  # noqa: E402
+from launchgate.canary.traffic import TrafficGenerator  # noqa: E402
 from launchgate.router.gateway import GatewayRouter  # noqa: E402
-from launchgate.traffic import TrafficGenerator  # noqa: E402
+from launchgate.sim.local import sim_processes  # noqa: E402
 
 VARIANTS = ROOT / "examples" / "support-bot" / "variants.yaml"
 RPS, CANARY_PCT, ONSET_S, RUNS, DURATION_S = 150.0, 10.0, 20.0, 3, 300.0

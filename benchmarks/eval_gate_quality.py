@@ -3,8 +3,8 @@
 Simulated paired outcomes: 500 golden cases, of which exactly 10% (50) are discordant (one
 variant passes, the other fails); the rest pass or fail for both (0.8 / 0.1, a baseline around
 0.85). The candidate wins each discordant pair with probability q, so its true score delta is
-0.1 * (2q - 1). Every trial goes through the gate's real code: ``launchgate.gate.compare``
-(paired bootstrap CI + exact McNemar, launchgate/stats.py) and ``launchgate.gate.eval_verdicts``
+0.1 * (2q - 1). Every trial goes through the gate's real code: ``launchgate.eval.gate.compare``
+(paired bootstrap CI + exact McNemar, launchgate/eval/paired_stats.py) and ``launchgate.eval.gate.eval_verdicts``
 (seed rule, significance, non-inferiority); a candidate passes when no verdict blocks.
 
 Scenarios:
@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from launchgate.config import Evaluation  # noqa: E402
-from launchgate.evaluation import PairedOutcomes, VariantSummary  # noqa: E402
-from launchgate.gate import compare, eval_verdicts  # noqa: E402
+from launchgate.eval.gate import compare, eval_verdicts  # noqa: E402
+from launchgate.eval.runner import PairedOutcomes, VariantSummary  # noqa: E402
 
 CASES = 500
 DISCORDANT = 50  # 10% of the cases

@@ -2,7 +2,7 @@
 
 Starts the simulator's ``fixed-100ms`` variant (every answer takes exactly 100 ms, no errors)
 in its own process, then drives 1000 golden cases through the real runner
-(``launchgate.evaluation.evaluate_variant``: semaphore, aiohttp client, scoring) at
+(``launchgate.eval.runner.evaluate_variant``: semaphore, aiohttp client, scoring) at
 concurrency 32. A perfect runner finishes in ideal_s = 1000 x 0.1 s / 32 = 3.125 s;
 achieved_over_ideal = ideal_s / wall_s (target >= 0.9). Prints one JSON line.
 """
@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from launchgate.config import Pricing, Variant  # noqa: E402
-from launchgate.evaluation import evaluate_variant, summarize  # noqa: E402
-from launchgate.golden import GoldenCase, load_golden_set, read_json_file  # noqa: E402
-from launchgate.localsims import sim_processes  # noqa: E402
-from launchgate.scoring import make_validator  # noqa: E402
+from launchgate.eval.golden import GoldenCase, load_golden_set, read_json_file  # noqa: E402
+from launchgate.eval.runner import evaluate_variant, summarize  # noqa: E402
+from launchgate.eval.scoring import make_validator  # noqa: E402
+from launchgate.sim.local import sim_processes  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "support-bot"
 CASES = 1000

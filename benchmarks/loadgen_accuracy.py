@@ -34,12 +34,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from launchgate.config import LoadSLO  # noqa: E402
-from launchgate.golden import load_golden_set  # noqa: E402
-from launchgate.loadengine import ensure_tokenizer, find_engine, read_export, run_engine  # noqa: E402
-from launchgate.loadtest import EngineInfo, LoadPlan, build_command, inputs_jsonl, parse_export, quantile  # noqa: E402
-from launchgate.localsims import free_port, wait_ready  # noqa: E402
+from launchgate.eval.golden import load_golden_set  # noqa: E402
+from launchgate.loadtest.analysis import EngineInfo, LoadPlan, build_command, inputs_jsonl, parse_export, quantile  # noqa: E402
+from launchgate.loadtest.engine import ensure_tokenizer, find_engine, read_export, run_engine  # noqa: E402
 from launchgate.settings import get_settings  # noqa: E402
 from launchgate.sim.behaviour import decide  # noqa: E402
+from launchgate.sim.local import free_port, wait_ready  # noqa: E402
 from launchgate.sim.variants import Knobs, index_golden, load_golden, load_variants  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "support-bot"

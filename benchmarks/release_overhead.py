@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from launchgate.localsims import sim_processes  # noqa: E402
+from launchgate.sim.local import sim_processes  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "support-bot"
 

@@ -2,7 +2,7 @@
 
 Reads the reviewed month's request log, reports daily spend, cost per request by model and
 prompt version, week-over-week variance against the 10% SLO, the next month's forecast and a
-recommended daily cap (launchgate/costs.py); optionally puts AWS Cost Explorer's bill next to it.
+recommended daily cap (launchgate/reviews/cost.py); optionally puts AWS Cost Explorer's bill next to it.
 Writes ``<service>/reviews/cost/<yyyy-mm>/`` (report.json, report.md, daily_spend.png), tells the
 budget owner, and freezes releases on a spike.
 """
@@ -16,13 +16,13 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from launchgate.costexplorer import daily_costs
-from launchgate.costs import build_report, compare_cost_explorer, cost_markdown, month_bounds, previous_month
 from launchgate.errors import ExternalError, InputError
 from launchgate.notify.base import Notice
-from launchgate.review_config import CostReviewConfig
-from launchgate.reviewcharts import cost_png
-from launchgate.reviews import REPORT_JSON, cost_prefix, open_review
+from launchgate.reviews.charts import cost_png
+from launchgate.reviews.common import REPORT_JSON, cost_prefix, open_review
+from launchgate.reviews.config import CostReviewConfig
+from launchgate.reviews.cost import build_report, compare_cost_explorer, cost_markdown, month_bounds, previous_month
+from launchgate.reviews.costexplorer import daily_costs
 from tasks.reviews import freeze_releases, notify_review, read_log, store_review
 
 CHART = "daily_spend.png"

@@ -1,7 +1,7 @@
 """The weekly drift review deployment (``weekly-drift``, Mondays 09:00).
 
 Reads the reviewed ISO week's request log and the ``drift_review.reference_weeks`` before it,
-compares them (launchgate/drift.py), runs the Great Expectations suite over the week, writes
+compares them (launchgate/reviews/drift.py), runs the Great Expectations suite over the week, writes
 ``<service>/reviews/drift/<yyyy-Www>/`` (report.json, report.md, drift.png, notifications.jsonl),
 tells the owners on Slack and, on significant drift, freezes releases.
 """
@@ -14,11 +14,18 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from launchgate.drift import build_report, drift_markdown, numeric_values, previous_week, rate_counts, week_bounds
 from launchgate.errors import InputError
 from launchgate.notify.base import Notice
-from launchgate.reviewcharts import drift_png
-from launchgate.reviews import REPORT_JSON, drift_prefix, open_review
+from launchgate.reviews.charts import drift_png
+from launchgate.reviews.common import REPORT_JSON, drift_prefix, open_review
+from launchgate.reviews.drift import (
+    build_report,
+    drift_markdown,
+    numeric_values,
+    previous_week,
+    rate_counts,
+    week_bounds,
+)
 from tasks.reviews import freeze_releases, log_expectations, notify_review, read_log, store_review
 
 CHART = "drift.png"

@@ -16,8 +16,8 @@ from prefect.cache_policies import NO_CACHE
 
 from launchgate.errors import ArtifactExistsError, InputError
 from launchgate.notify.base import Notice
-from launchgate.postlaunch import REVIEW_JSON, REVIEW_MD, Promotion, due, promotions, review, review_markdown
-from launchgate.reviews import ReviewContext, open_review
+from launchgate.reviews.common import ReviewContext, open_review
+from launchgate.reviews.postlaunch import REVIEW_JSON, REVIEW_MD, Promotion, due, promotions, review, review_markdown
 from launchgate.store.bundle import ReleaseBundle
 
 

@@ -3,7 +3,7 @@
 preflight -> release freeze -> contracts -> eval gate -> [load test] -> [rollback drill] -> go/no-go
 -> [approval] -> [canary] -> finalize
 
-``resume=<release id>`` reruns a release whose process died (launchgate/resume.py): a decided
+``resume=<release id>`` reruns a release whose process died (launchgate/release/resume.py): a decided
 release returns its stored decision, a promoted one is finalized without touching traffic, and
 anything else runs every step again as the next attempt, under ``attempts/<n>/``.
 
@@ -18,12 +18,12 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from launchgate.approvals import check_auto_approve
 from launchgate.config import ReleaseConfig, load_config
 from launchgate.errors import InputError
+from launchgate.governance.approvals import check_auto_approve
 from launchgate.notify.base import Notice
-from launchgate.preflight import ReleaseRun
-from launchgate.release import Decision, decide
+from launchgate.release.preflight import ReleaseRun
+from launchgate.release.records import Decision, decide
 from launchgate.verdicts import Phase, Verdict
 from tasks.approval import approval_step, label_flow_run
 from tasks.budget import record_release_spend

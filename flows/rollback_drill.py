@@ -2,7 +2,7 @@
 
 Outside a release there is no candidate, so the drill attaches the *stable* deployment as the
 candidate (users see no difference), shifts ``canary.drill_traffic`` to it, rolls back and probes
-that stable serves everything (launchgate/drill.py). It takes the router's lease first, so it
+that stable serves everything (launchgate/canary/drill.py). It takes the router's lease first, so it
 never touches a canary that is in flight: a held lease makes the drill an error, not a shift.
 
 Not configured (``canary.enabled`` false, or no admin token) is a clear "not_configured" result,
@@ -17,13 +17,13 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from launchgate.drill import run_drill
+from launchgate.canary.drill import run_drill
+from launchgate.canary.traffic import TrafficTally, send_requests
 from launchgate.errors import ExternalError, InputError
 from launchgate.notify.base import Notice
-from launchgate.reviews import open_review
+from launchgate.reviews.common import open_review
 from launchgate.router import make_router
 from launchgate.store.bundle import JSON_TYPE, to_json_bytes
-from launchgate.traffic import TrafficTally, send_requests
 from launchgate.verdicts import Phase
 
 PROBE_MESSAGES = [[{"role": "user", "content": "rollback drill probe: reply with an empty JSON object"}]]

@@ -66,7 +66,7 @@ def main() -> None:
 def validate(config_path: Path, overrides: tuple[str, ...]) -> None:
     """Check release.yaml and every file it names; list every problem with its field path."""
     from launchgate.config import parse_overrides
-    from launchgate.preflight import load_inputs
+    from launchgate.release.preflight import load_inputs
 
     try:
         config, _, cases, _ = load_inputs(config_path, parse_overrides(overrides))
@@ -87,16 +87,16 @@ def validate(config_path: Path, overrides: tuple[str, ...]) -> None:
 def release(config_path: Path, artifacts: str | None, overrides: tuple[str, ...], auto_approve: bool,
             resume: str | None) -> None:
     """Run the release flow for the candidate in CONFIG."""
-    from launchgate.approvals import check_auto_approve
     from launchgate.config import parse_overrides
-    from launchgate.preflight import load_inputs
+    from launchgate.governance.approvals import check_auto_approve
+    from launchgate.release.preflight import load_inputs
 
     try:
         parsed = parse_overrides(overrides)
         config, _, _, _ = load_inputs(config_path, parsed)  # fail fast, before Prefect starts
         check_auto_approve(config.approvals, auto_approve)
         if resume:
-            from launchgate.preflight import check_resume
+            from launchgate.release.preflight import check_resume
 
             click.echo(f"resume: {check_resume(config_path, resume, artifacts=artifacts, overrides=parsed).reason}",
                        err=True)
@@ -105,7 +105,7 @@ def release(config_path: Path, artifacts: str | None, overrides: tuple[str, ...]
     _prefect_defaults()
 
     from flows.release import release as release_flow
-    from launchgate import progress
+    from launchgate.notify import progress
 
     unsubscribe = progress.subscribe(_Bar())
     try:
@@ -228,8 +228,8 @@ def audit(request_id: str, config_path: Path | None, service: str | None, artifa
     Exit 0: decision reproduced from consistent evidence; 3: found, but the evidence is incomplete
     or does not match; 2: request not found or bad input.
     """
-    from launchgate.audit import audit_request, render
     from launchgate.config import load_config
+    from launchgate.governance.audit import audit_request, render
     from launchgate.settings import Settings
     from launchgate.store import open_store
 
@@ -292,7 +292,7 @@ def rollback(service: str, config_path: Path | None, artifacts: str | None, reas
 
     Exit 0 rolled back, 1 the router failed, 2 bad input.
     """
-    from launchgate.ops import manual_rollback, service_config, store_for
+    from launchgate.release.ops import manual_rollback, service_config, store_for
 
     try:
         cfg = service_config(service, config_path)
@@ -329,7 +329,7 @@ def _emit_rollback_event(record: dict[str, Any]) -> None:
 @click.option("--artifacts", default=None, help="artifact store URI (default: the config's)")
 def status(service: str, config_path: Path | None, artifacts: str | None) -> None:
     """Show SERVICE's traffic weights, the canary lease and the last-known-good release (JSON)."""
-    from launchgate.ops import service_config, service_status, store_for
+    from launchgate.release.ops import service_config, service_status, store_for
 
     try:
         cfg = service_config(service, config_path)
@@ -393,7 +393,7 @@ def _with_freeze_options(fn: Any) -> Any:
 @click.option("--json", "as_json", is_flag=True, default=False, help="print the state as JSON")
 def freeze_status(service: str, config_path: Path | None, artifacts: str | None, as_json: bool) -> None:
     """Show whether releases of SERVICE are frozen (exit 0 either way)."""
-    from launchgate.freeze import freeze_summary, freeze_verdict, read_freeze
+    from launchgate.governance.freeze import freeze_summary, freeze_verdict, read_freeze
 
     try:
         _, store = _freeze_target(service, config_path, artifacts)
@@ -408,7 +408,7 @@ def freeze_status(service: str, config_path: Path | None, artifacts: str | None,
 
 def _change_freeze(action: str, service: str, config_path: Path | None, artifacts: str | None, who: str,
                    reason: str) -> None:
-    from launchgate.freeze import FreezeRefused, freeze_log_key, lift_freeze, set_freeze
+    from launchgate.governance.freeze import FreezeRefused, freeze_log_key, lift_freeze, set_freeze
 
     try:
         config, store = _freeze_target(service, config_path, artifacts)

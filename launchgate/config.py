@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from launchgate.errors import ConfigError
-from launchgate.review_config import CostReviewConfig, DriftReviewConfig
+from launchgate.reviews.config import CostReviewConfig, DriftReviewConfig
 
 
 def _percent(value: Any) -> Any:
@@ -95,7 +95,7 @@ class Contracts(Strict):
     max_output_tokens: int = Field(default=400, gt=0)
 
 
-# How one answer field is compared with the golden value (see launchgate/scoring.py):
+# How one answer field is compared with the golden value (see launchgate/eval/scoring.py):
 # normalised (default: whitespace/case folded), exact, ignore, regex (the golden value is a
 # pattern searched in the answer), contains (golden value is a substring), numeric[:abs_tol].
 FieldRule = Annotated[str, Field(pattern=r"^(normalised|exact|ignore|regex|contains|numeric(:[0-9]+(\.[0-9]+)?)?)$")]
@@ -157,7 +157,7 @@ class LoadTest(Strict):
     streaming: bool = True
     slo: LoadSLO = LoadSLO()
     cost_cap_usd: float = Field(default=2.0, gt=0)
-    # Judged by launchgate/loadtest.py: below these the *generator* failed (phase error), not the candidate.
+    # Judged by launchgate/loadtest/analysis.py: below these the *generator* failed (phase error), not the candidate.
     min_achieved_rate: Percent = Field(default=95.0, description="achieved/target request rate, %")
     max_generator_lag_ms: float = Field(default=50.0, gt=0, description="p95 credit-to-start lag of the engine")
     seed: int = Field(default=7, description="arrival schedule seed, so a rerun sends the same load")

@@ -28,10 +28,10 @@ from prefect.runtime import flow_run as current_run
 from prefect.states import Running
 from pydantic import Field
 
-from launchgate.approvals import ApprovalLedger, approvals_markdown, check_auto_approve
 from launchgate.errors import ExternalError, InputError
+from launchgate.governance.approvals import ApprovalLedger, approvals_markdown, check_auto_approve
 from launchgate.notify.base import Notice
-from launchgate.preflight import ReleaseRun
+from launchgate.release.preflight import ReleaseRun
 from launchgate.settings import Settings
 from launchgate.verdicts import Verdict
 from tasks.notify import notify

@@ -13,9 +13,9 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from launchgate.budget import record_pipeline_spend
+from launchgate.budget.ledger import record_pipeline_spend
 from launchgate.errors import LaunchgateError
-from launchgate.preflight import ReleaseRun
+from launchgate.release.preflight import ReleaseRun
 
 EVAL_REPORT = "eval/eval_report.json"
 LOAD_REPORT = "load/loadtest_report.json"

@@ -1,4 +1,4 @@
-"""Canary step: shift traffic, watch it, then promote or roll back (launchgate.rollout does the work).
+"""Canary step: shift traffic, watch it, then promote or roll back (launchgate.canary.rollout does the work).
 
 Two tasks inside one Prefect transaction: ``canary-shift`` takes the lease and shifts the first
 step, and its on_rollback hook sets the weight back to 0; ``canary-watch`` runs the window. If the
@@ -21,18 +21,18 @@ from prefect.events import emit_event
 from prefect.transactions import Transaction, get_transaction, transaction
 from pydantic import BaseModel
 
-from launchgate import progress
-from launchgate.canary import CanaryJudge, JudgeConfig
-from launchgate.canary_report import summary, summary_markdown, tick_row, timeline_png
+from launchgate.canary.judge import CanaryJudge, JudgeConfig
+from launchgate.canary.report import summary, summary_markdown, tick_row, timeline_png
+from launchgate.canary.rollout import CanaryOutcome, CanaryPlan, CanaryStart, Tick, begin_canary, watch_canary
+from launchgate.canary.traffic import TrafficGenerator, golden_prompts
 from launchgate.config import Canary
 from launchgate.errors import ArtifactExistsError, LaunchgateError, ReleaseStateError
+from launchgate.notify import progress
 from launchgate.notify.base import Notice
-from launchgate.preflight import ReleaseRun
-from launchgate.promotion import find_promotion, record_promotion, write_last_known_good
-from launchgate.resume import holder_for, wait_out_other_attempts
-from launchgate.rollout import CanaryOutcome, CanaryPlan, CanaryStart, Tick, begin_canary, watch_canary
+from launchgate.release.preflight import ReleaseRun
+from launchgate.release.promotion import find_promotion, record_promotion, write_last_known_good
+from launchgate.release.resume import holder_for, wait_out_other_attempts
 from launchgate.router import make_router
-from launchgate.traffic import TrafficGenerator, golden_prompts
 from launchgate.verdicts import Phase, Verdict
 
 TXN_KEY = "launchgate_canary"

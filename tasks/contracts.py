@@ -6,8 +6,8 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from launchgate.contracts import contracts_markdown, run_contracts
-from launchgate.preflight import ReleaseRun
+from launchgate.eval.contracts import contracts_markdown, run_contracts
+from launchgate.release.preflight import ReleaseRun
 from launchgate.verdicts import Verdict
 
 

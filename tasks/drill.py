@@ -6,12 +6,12 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from launchgate.drill import CHECK, EVIDENCE, drill_verdict, run_drill
+from launchgate.canary.drill import CHECK, EVIDENCE, drill_verdict, run_drill
+from launchgate.canary.traffic import TrafficTally, golden_prompts, send_requests
 from launchgate.errors import ExternalError
-from launchgate.preflight import ReleaseRun
-from launchgate.resume import holder_for, wait_out_other_attempts
+from launchgate.release.preflight import ReleaseRun
+from launchgate.release.resume import holder_for, wait_out_other_attempts
 from launchgate.router import make_router
-from launchgate.traffic import TrafficTally, golden_prompts, send_requests
 from launchgate.verdicts import Phase, Verdict
 
 

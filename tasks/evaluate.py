@@ -18,10 +18,11 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
-from launchgate import progress
-from launchgate.baseline import StoredBaseline, load_last_promoted
 from launchgate.config import Variant
-from launchgate.evaluation import (
+from launchgate.eval.baseline import StoredBaseline, load_last_promoted
+from launchgate.eval.gate import Comparison, SchemaExpectation, compare, eval_verdicts
+from launchgate.eval.report import by_tag, eval_markdown, eval_report, tag_chart_png
+from launchgate.eval.runner import (
     CaseResult,
     VariantSummary,
     estimate_cost,
@@ -30,10 +31,9 @@ from launchgate.evaluation import (
     summarize,
     summarize_records,
 )
-from launchgate.gate import Comparison, SchemaExpectation, compare, eval_verdicts
-from launchgate.preflight import ReleaseRun
-from launchgate.report import by_tag, eval_markdown, eval_report, tag_chart_png
-from launchgate.scoring import FieldRules
+from launchgate.eval.scoring import FieldRules
+from launchgate.notify import progress
+from launchgate.release.preflight import ReleaseRun
 from launchgate.verdicts import Phase, Verdict
 
 
@@ -77,7 +77,7 @@ def _baseline(run: ReleaseRun) -> tuple[StoredBaseline | None, dict[str, Any]]:
 
 def _schema_expectation(run: ReleaseRun, results: list[CaseResult]) -> SchemaExpectation | None:
     """Schema validity through Great Expectations (``mostly``); evidence in eval/schema_validation.json."""
-    from launchgate.contracts import expect_schema_valid  # GX import is slow: only when the eval ran
+    from launchgate.eval.contracts import expect_schema_valid  # GX import is slow: only when the eval ran
 
     flags = [(r.case_id, r.schema_ok) for r in results if r.status == "ok"]
     if not flags:

@@ -9,11 +9,11 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 
 from launchgate.errors import LaunchgateError
-from launchgate.preflight import ReleaseRun
-from launchgate.release import Decision
-from launchgate.report import decision_markdown
-from launchgate.resume import promoted_decision
-from launchgate.review import write_review
+from launchgate.eval.report import decision_markdown
+from launchgate.governance.release_review import write_review
+from launchgate.release.preflight import ReleaseRun
+from launchgate.release.records import Decision
+from launchgate.release.resume import promoted_decision
 from launchgate.store.bundle import INDEX_NAME
 from launchgate.verdicts import Verdict
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from launchgate.budget import pipeline_budget_verdict
+from launchgate.budget.ledger import pipeline_budget_verdict
 from launchgate.config import ReleaseConfig
-from launchgate.freeze import freeze_summary, freeze_verdict, read_freeze
-from launchgate.preflight import ReleaseRun
+from launchgate.governance.freeze import freeze_summary, freeze_verdict, read_freeze
+from launchgate.release.preflight import ReleaseRun
 from launchgate.verdicts import Verdict
 
 EVIDENCE = "preflight/release_freeze.json"

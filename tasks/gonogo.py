@@ -6,9 +6,9 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from launchgate.governance.rubric import GoNoGo, apply_rubric, gonogo_markdown, read_freeze
 from launchgate.notify.base import Notice
-from launchgate.preflight import ReleaseRun
-from launchgate.rubric import GoNoGo, apply_rubric, gonogo_markdown, read_freeze
+from launchgate.release.preflight import ReleaseRun
 from launchgate.verdicts import Verdict
 from tasks.notify import notify
 

@@ -1,6 +1,6 @@
 """Load-test task: drive the candidate with aiperf (a subprocess), judge the SLOs, store the evidence.
 
-Thin on purpose: launchgate/loadengine.py does the run and launchgate/loadtest.py the judging.
+Thin on purpose: launchgate/loadtest/engine.py does the run and launchgate/loadtest/analysis.py the judging.
 Here: the Prefect progress artifact, the evidence bundle, and the notice to operations.
 """
 
@@ -16,14 +16,14 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 
-from launchgate import progress
-from launchgate.budget import pipeline_remaining_usd
+from launchgate.budget.ledger import pipeline_remaining_usd
 from launchgate.errors import StoreError
-from launchgate.loadengine import LoadOutcome, run_load_test
-from launchgate.loadreport import latency_throughput_png, report_markdown
-from launchgate.loadtest import RECORDS_FILE, SUMMARY_FILE
+from launchgate.loadtest.analysis import RECORDS_FILE, SUMMARY_FILE
+from launchgate.loadtest.engine import LoadOutcome, run_load_test
+from launchgate.loadtest.report import latency_throughput_png, report_markdown
+from launchgate.notify import progress
 from launchgate.notify.base import Notice
-from launchgate.preflight import ReleaseRun
+from launchgate.release.preflight import ReleaseRun
 from launchgate.settings import get_settings
 from launchgate.verdicts import Verdict, combine
 

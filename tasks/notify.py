@@ -6,7 +6,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from launchgate.notify.base import Notice, NotifyOutcome
-from launchgate.preflight import ReleaseRun
+from launchgate.release.preflight import ReleaseRun
 
 
 @task(name="notify", cache_policy=NO_CACHE, timeout_seconds=60)

@@ -8,7 +8,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from launchgate.preflight import ReleaseRun, prepare_release
+from launchgate.release.preflight import ReleaseRun, prepare_release
 
 
 @task(name="preflight", cache_policy=NO_CACHE, timeout_seconds=120)

@@ -12,11 +12,11 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from launchgate.drift import run_expectations
-from launchgate.freeze import FreezeRecord, Source, read_freeze, set_freeze
+from launchgate.governance.freeze import FreezeRecord, Source, read_freeze, set_freeze
 from launchgate.notify.base import Notice, NotifyOutcome
-from launchgate.requestlog import LogRead, read_requests
-from launchgate.reviews import ReviewContext, write_notifications, write_review
+from launchgate.requestlog.reader import LogRead, read_requests
+from launchgate.reviews.common import ReviewContext, write_notifications, write_review
+from launchgate.reviews.drift import run_expectations
 
 
 @task(name="read-request-log", cache_policy=NO_CACHE, timeout_seconds=900)

@@ -25,7 +25,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from launchgate.localsims import free_port, sim_processes
+from launchgate.sim.local import free_port, sim_processes
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "release.yaml"
@@ -116,7 +116,7 @@ def run_release(urls: dict[str, str], gateway: str, label: str, sim: str, model:
 
 def audit_newest_canary_request() -> None:
     """`launchgate audit` on the newest request the gateway logged for a candidate, if any."""
-    from launchgate.audit import latest_request_id
+    from launchgate.governance.audit import latest_request_id
     from launchgate.store import open_store
 
     request_id = latest_request_id(open_store(STORE), "support-bot", variant="candidate")

@@ -26,7 +26,7 @@ from launchgate.gateway.config import Upstream
 from launchgate.gateway.proxy import error_body
 from launchgate.gateway.routing import CANDIDATE, STABLE
 from launchgate.gateway.state import GatewayState, StateConflict
-from launchgate.gateway.stats import StatsWindow
+from launchgate.gateway.window import StatsWindow
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -26,16 +26,16 @@ from typing import Any
 
 from aiohttp import web
 
-from launchgate.budget import gateway_guard
+from launchgate.budget.ledger import gateway_guard
 from launchgate.gateway.admin import AdminAPI
 from launchgate.gateway.config import GatewayConfig
+from launchgate.gateway.logwriter import RequestLogWriter
 from launchgate.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from launchgate.gateway.proxy import Proxy
 from launchgate.gateway.recorder import Recorder
-from launchgate.gateway.requestlog import RequestLogWriter
 from launchgate.gateway.schemacheck import SchemaChecker
 from launchgate.gateway.state import GatewayState
-from launchgate.gateway.stats import StatsWindow
+from launchgate.gateway.window import StatsWindow
 from launchgate.store import ArtifactStore, open_store
 
 log = logging.getLogger("launchgate.gateway")

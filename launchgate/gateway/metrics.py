@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from launchgate.gateway.requestlog import RequestLogWriter
+from launchgate.gateway.logwriter import RequestLogWriter
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # LLM latencies span 50 ms to a minute; the default buckets stop at 10 s.

@@ -19,14 +19,14 @@ import logging
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from launchgate.budget import BUDGET_EXCEEDED, BudgetGuard
+from launchgate.budget.ledger import BUDGET_EXCEEDED, BudgetGuard
 from launchgate.gateway.config import GatewayConfig, Upstream
+from launchgate.gateway.logwriter import RequestLogWriter, iso_ts
 from launchgate.gateway.metrics import GatewayMetrics
 from launchgate.gateway.payload import ChatRequest, Completion, SSEAccumulator, read_completion, read_error_code
-from launchgate.gateway.requestlog import RequestLogWriter, iso_ts
 from launchgate.gateway.schemacheck import SchemaChecker
-from launchgate.gateway.stats import RequestRecord, StatsWindow
-from launchgate.redact import redact
+from launchgate.gateway.window import RequestRecord, StatsWindow
+from launchgate.privacy.redact import redact
 
 log = logging.getLogger("launchgate.gateway")
 

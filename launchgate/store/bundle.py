@@ -4,7 +4,7 @@ Bundles are write-once (``overwrite=False`` on every put), so evidence a person 
 cannot change underneath them. ``write_index`` records the sha256 of each artifact in
 ``index.json`` for the release review and ``launchgate audit``.
 
-A resumed release (``launchgate release --resume ID``, launchgate/resume.py) runs its steps
+A resumed release (``launchgate release --resume ID``, launchgate/release/resume.py) runs its steps
 again as attempt n >= 2: their artifacts go under ``attempts/<n>/`` so the first attempt's
 evidence is never overwritten, while the release's own records (``RELEASE_NAMES``: the manifest
 of attempt 1, and the decision, review, notifications and index of whichever attempt finishes)

@@ -32,7 +32,7 @@ from prefect.settings import PREFECT_API_URL
 from flows.release import release
 from launchgate.cli import main
 from launchgate.errors import InputError
-from launchgate.release import decide
+from launchgate.release.records import decide
 from tasks.approval import approval_step, find_release_runs, label_flow_run
 from tasks.preflight import preflight
 from tests.conftest import EXAMPLE, ROOT

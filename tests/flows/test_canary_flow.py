@@ -122,7 +122,7 @@ def test_transaction_undoes_the_shift_when_the_watch_task_crashes(
     from prefect import flow
 
     import tasks.canary as canary_tasks
-    from launchgate.preflight import prepare_release
+    from launchgate.release.preflight import prepare_release
 
     def crash(*_a: Any, **_k: Any) -> None:  # replaces the whole loop, so only the Prefect hook can undo
         raise RuntimeError("worker lost")

@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flows.drift_review import drift_review
-from launchgate.freeze import read_freeze
-from launchgate.requestlog import AT, read_requests, write_request_lines
+from launchgate.canary.traffic import golden_prompts, send_requests
+from launchgate.governance.freeze import read_freeze
+from launchgate.requestlog.reader import AT, read_requests, write_request_lines
 from launchgate.store import LocalStore
-from launchgate.traffic import golden_prompts, send_requests
 from tests.conftest import EXAMPLE
 from tests.support.gateway import running_gateway
 from tests.support.sim import running_sim
@@ -28,7 +28,7 @@ N = 300
 
 
 def _prompts() -> list:
-    from launchgate.golden import load_golden_set
+    from launchgate.eval.golden import load_golden_set
 
     return golden_prompts([c.input for c in load_golden_set(EXAMPLE / "golden.jsonl")])
 

@@ -12,7 +12,7 @@ import pytest
 
 from flows.release import release
 from launchgate.errors import ArtifactExistsError
-from launchgate.preflight import prepare_release
+from launchgate.release.preflight import prepare_release
 from launchgate.store.base import sha256_bytes
 from tests.conftest import EXAMPLE
 from tests.support.sim import running_sim

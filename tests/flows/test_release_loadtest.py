@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from flows.release import planned_steps, release
-from launchgate.loadengine import find_engine
+from launchgate.loadtest.engine import find_engine
 from launchgate.settings import get_settings
 from tests.conftest import EXAMPLE
 from tests.support.sim import running_sim

@@ -12,9 +12,9 @@ import pytest
 
 from flows.release import release
 from launchgate.errors import ReleaseStateError
-from launchgate.preflight import prepare_release
-from launchgate.promotion import record_promotion
-from launchgate.release import decide
+from launchgate.release.preflight import prepare_release
+from launchgate.release.promotion import record_promotion
+from launchgate.release.records import decide
 from launchgate.verdicts import Phase, Verdict
 from tests.conftest import EXAMPLE
 from tests.support.sim import running_sim

@@ -22,11 +22,11 @@ from flows.drift_review import drift_review
 from flows.post_launch_review import post_launch_review
 from flows.release import release
 from flows.rollback_drill import rollback_drill
-from launchgate.budget import BudgetEvent, BudgetState, state_key
+from launchgate.budget.ledger import BudgetEvent, BudgetState, state_key
 from launchgate.cli import main
-from launchgate.drift import week_bounds
-from launchgate.freeze import read_freeze
-from launchgate.requestlog import write_request_lines
+from launchgate.governance.freeze import read_freeze
+from launchgate.requestlog.reader import write_request_lines
+from launchgate.reviews.drift import week_bounds
 from launchgate.store import LocalStore
 from launchgate.store.bundle import to_json_bytes
 from tests.conftest import EXAMPLE

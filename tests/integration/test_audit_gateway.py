@@ -9,7 +9,7 @@ import httpx
 from click.testing import CliRunner
 
 from launchgate.cli import main
-from launchgate.golden import load_prompt
+from launchgate.eval.golden import load_prompt
 from tests.support.bundles import EXAMPLE, finalized_release
 from tests.support.gateway import running_gateway
 from tests.support.sim import running_sim

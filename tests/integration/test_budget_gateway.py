@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from launchgate.budget import BUDGET_EXCEEDED, read_state
+from launchgate.budget.ledger import BUDGET_EXCEEDED, read_state
 from launchgate.config import Budget, Owners
 from launchgate.store import LocalStore
 from tests.support.gateway import EXAMPLE, EXAMPLE_PRICING, running_gateway

@@ -65,7 +65,7 @@ def test_resume_of_an_unknown_or_changed_release_exits_2_before_prefect(cfg: Pat
     assert r.returncode == 2 and "no release with that id" in r.stderr and "Traceback" not in r.stderr
     assert not store.exists()
 
-    from launchgate.preflight import prepare_release
+    from launchgate.release.preflight import prepare_release
 
     rid = prepare_release(cfg, artifacts=str(store)).release_id
     (cfg.parent / "prompts" / "v2.txt").write_text("a different candidate prompt\n")

@@ -10,7 +10,7 @@ import sys
 
 import boto3
 
-from launchgate.localsims import sim_processes
+from launchgate.sim.local import sim_processes
 from tests.conftest import EXAMPLE
 from tests.support.moto import moto_s3_server
 

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from launchgate.contracts import (
+from launchgate.errors import DataFileError
+from launchgate.eval.contracts import (
     GoldenRules,
     contract_verdicts,
     expect_schema_valid,
     schema_verdicts,
     validate_golden_set,
 )
-from launchgate.errors import DataFileError
-from launchgate.golden import read_json_file
+from launchgate.eval.golden import read_json_file
 from launchgate.verdicts import Phase
 from tests.conftest import EXAMPLE
 

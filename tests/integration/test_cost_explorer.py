@@ -10,11 +10,11 @@ from datetime import UTC, date, datetime
 import pytest
 
 from launchgate.config import Budget
-from launchgate.costexplorer import daily_costs
-from launchgate.costs import build_report, compare_cost_explorer, month_bounds
 from launchgate.errors import ExternalError
-from launchgate.requestlog import AT, parse_ts
-from launchgate.review_config import CostReviewConfig
+from launchgate.requestlog.reader import AT, parse_ts
+from launchgate.reviews.config import CostReviewConfig
+from launchgate.reviews.cost import build_report, compare_cost_explorer, month_bounds
+from launchgate.reviews.costexplorer import daily_costs
 from tests.support.moto import moto_server, reset
 from tests.support.requestlog import PRICING, synth_requests
 

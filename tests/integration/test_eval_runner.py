@@ -10,10 +10,10 @@ from typing import Any
 from aiohttp import web
 
 from launchgate.config import Evaluation, Judge, Pricing, Variant
-from launchgate.evaluation import CaseResult, evaluate_variant, summarize
-from launchgate.gate import eval_verdicts
-from launchgate.golden import load_golden_set, read_json_file
-from launchgate.scoring import make_validator
+from launchgate.eval.gate import eval_verdicts
+from launchgate.eval.golden import load_golden_set, read_json_file
+from launchgate.eval.runner import CaseResult, evaluate_variant, summarize
+from launchgate.eval.scoring import make_validator
 from launchgate.verdicts import Phase
 from tests.conftest import EXAMPLE
 from tests.support.sim import EXAMPLE_VARIANTS, running_sim

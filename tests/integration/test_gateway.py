@@ -25,7 +25,7 @@ import pytest
 
 from launchgate.errors import GatewayError
 from launchgate.gateway.client import GatewayAdmin
-from launchgate.gateway.requestlog import FIELDS
+from launchgate.gateway.logwriter import FIELDS
 from tests.support.gateway import EXAMPLE, running_gateway
 from tests.support.sim import EXAMPLE_VARIANTS, running_sim
 

@@ -13,15 +13,15 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from launchgate.canary import CanaryJudge, JudgeConfig
+from launchgate.canary.drill import run_drill
+from launchgate.canary.judge import CanaryJudge, JudgeConfig
+from launchgate.canary.rollout import CanaryPlan, begin_canary, run_canary
+from launchgate.canary.traffic import TrafficGenerator, send_requests
 from launchgate.cli import main as cli
-from launchgate.drill import run_drill
 from launchgate.errors import RouterError
 from launchgate.gateway.client import GatewayAdmin
-from launchgate.rollout import CanaryPlan, begin_canary, run_canary
 from launchgate.router.base import MetricsSource, TrafficRouter
 from launchgate.router.gateway import GatewayRouter
-from launchgate.traffic import TrafficGenerator, send_requests
 from tests.conftest import EXAMPLE
 from tests.support.gateway import running_gateway
 from tests.support.sim import EXAMPLE_VARIANTS, running_sim, set_sim_knobs

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from launchgate.config import ReleaseConfig, load_config
-from launchgate.golden import load_golden_set, load_prompt
-from launchgate.loadengine import LoadOutcome, find_engine, run_load_test
+from launchgate.eval.golden import load_golden_set, load_prompt
+from launchgate.loadtest.engine import LoadOutcome, find_engine, run_load_test
 from launchgate.settings import get_settings
 from launchgate.verdicts import Phase, combine
 from tests.conftest import EXAMPLE

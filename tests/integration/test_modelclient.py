@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 
 from launchgate.errors import ModelHTTPError, ModelTimeout
-from launchgate.modelclient import ModelClient, RetryPolicy
+from launchgate.eval.modelclient import ModelClient, RetryPolicy
 
 OK = {"choices": [{"message": {"content": "{}"}, "finish_reason": "stop"}],
       "usage": {"prompt_tokens": 7, "completion_tokens": 3}}

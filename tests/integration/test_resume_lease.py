@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from launchgate.errors import ReleaseStateError
-from launchgate.resume import wait_for_lapsed_lease
+from launchgate.release.resume import wait_for_lapsed_lease
 from launchgate.router.gateway import GatewayRouter
 from tests.conftest import EXAMPLE
 from tests.support.gateway import running_gateway

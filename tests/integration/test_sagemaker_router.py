@@ -16,7 +16,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from launchgate.canary import Action, CanaryJudge, JudgeConfig
+from launchgate.canary.judge import Action, CanaryJudge, JudgeConfig
 from launchgate.config import SageMakerRouting
 from launchgate.errors import RouterError
 from launchgate.metrics.cloudwatch import CloudWatchMetrics

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from launchgate.approvals import ApprovalLedger
-from launchgate.preflight import ReleaseRun, prepare_release
-from launchgate.release import decide
-from launchgate.rubric import FreezeState, apply_rubric
+from launchgate.governance.approvals import ApprovalLedger
+from launchgate.governance.rubric import FreezeState, apply_rubric
+from launchgate.release.preflight import ReleaseRun, prepare_release
+from launchgate.release.records import decide
 from launchgate.verdicts import Phase, Verdict
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support-bot"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from launchgate.approvals import AUTO_APPROVER, ApprovalLedger, approvals_markdown, check_auto_approve
 from launchgate.config import Approvals
 from launchgate.errors import InputError
+from launchgate.governance.approvals import AUTO_APPROVER, ApprovalLedger, approvals_markdown, check_auto_approve
 from launchgate.verdicts import Phase
 
 CFG = Approvals(approvers={"engineering": ["alice"], "operations": ["bob", "Carol"]}, timeout_s=60)

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from launchgate.audit import audit_request, find_request, latest_request_id, render
 from launchgate.cli import main
 from launchgate.errors import InputError
-from launchgate.preflight import ReleaseRun
+from launchgate.governance.audit import audit_request, find_request, latest_request_id, render
+from launchgate.release.preflight import ReleaseRun
 from launchgate.store.local import LocalStore
 from tests.conftest import EXAMPLE
 from tests.support.bundles import finalized_release

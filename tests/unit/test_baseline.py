@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from launchgate.baseline import last_known_good_key, load_last_promoted
+from launchgate.eval.baseline import last_known_good_key, load_last_promoted
 from launchgate.store import LocalStore
 
 REPORT = "svc/releases/r1/eval/eval_report.json"

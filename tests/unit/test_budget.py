@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from launchgate.budget import (
+from launchgate.budget.ledger import (
     BUDGET_EXCEEDED,
     BudgetGuard,
     Level,
@@ -20,7 +20,7 @@ from launchgate.budget import (
 )
 from launchgate.config import Budget
 from launchgate.notify.base import Notice, NotifyOutcome
-from launchgate.requestlog import write_request_lines
+from launchgate.requestlog.reader import write_request_lines
 from launchgate.store import LocalStore
 from launchgate.verdicts import Phase
 

@@ -1,4 +1,4 @@
-"""The statistical canary judge (launchgate.canary): pure, so every case is exact."""
+"""The statistical canary judge (launchgate.canary.judge): pure, so every case is exact."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from launchgate.canary import (
+from launchgate.canary.judge import (
     Action,
     CanaryJudge,
     JudgeConfig,

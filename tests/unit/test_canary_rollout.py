@@ -1,4 +1,4 @@
-"""The canary loop (launchgate.rollout) with a fake router, fake metrics and a fake clock."""
+"""The canary loop (launchgate.canary.rollout) with a fake router, fake metrics and a fake clock."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from launchgate.canary import CanaryJudge, JudgeConfig
+from launchgate.canary.judge import CanaryJudge, JudgeConfig
+from launchgate.canary.rollout import CanaryPlan, run_canary
 from launchgate.errors import RouterError
-from launchgate.rollout import CanaryPlan, run_canary
 from launchgate.router.base import WindowStats
 
 

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from launchgate.config import Budget
-from launchgate.costs import (
+from launchgate.requestlog.reader import AT, parse_ts
+from launchgate.reviews.config import CostReviewConfig
+from launchgate.reviews.cost import (
     build_report,
     compare_cost_explorer,
     cost_markdown,
@@ -17,8 +19,6 @@ from launchgate.costs import (
     parse_cost_explorer,
     previous_month,
 )
-from launchgate.requestlog import AT, parse_ts
-from launchgate.review_config import CostReviewConfig
 from tests.support.requestlog import PRICING, synth_requests
 
 MONTH = "2026-10"

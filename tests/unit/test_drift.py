@@ -7,9 +7,17 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from launchgate.drift import build_report, compare, drift_markdown, previous_week, psi, run_expectations, week_bounds
-from launchgate.requestlog import AT, parse_ts
-from launchgate.review_config import DriftReviewConfig
+from launchgate.requestlog.reader import AT, parse_ts
+from launchgate.reviews.config import DriftReviewConfig
+from launchgate.reviews.drift import (
+    build_report,
+    compare,
+    drift_markdown,
+    previous_week,
+    psi,
+    run_expectations,
+    week_bounds,
+)
 from launchgate.verdicts import Phase
 from tests.support.requestlog import synth_requests
 

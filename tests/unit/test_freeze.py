@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from launchgate.cli import main
 from launchgate.config import ReleaseConfig, load_config
-from launchgate.freeze import (
+from launchgate.governance.freeze import (
     FreezeRefused,
     freeze_key,
     freeze_log_key,
@@ -20,7 +20,7 @@ from launchgate.freeze import (
     read_freeze,
     set_freeze,
 )
-from launchgate.rubric import read_freeze as rubric_read_freeze
+from launchgate.governance.rubric import read_freeze as rubric_read_freeze
 from launchgate.store import LocalStore
 from launchgate.verdicts import Phase
 from tests.conftest import EXAMPLE

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from launchgate.config import Evaluation
-from launchgate.evaluation import VariantSummary, percentile
-from launchgate.gate import eval_verdicts, gate_eval
-from launchgate.release import decide
+from launchgate.eval.gate import eval_verdicts, gate_eval
+from launchgate.eval.runner import VariantSummary, percentile
+from launchgate.release.records import decide
 from launchgate.verdicts import Phase, at_most, combine
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from launchgate.errors import StoreError
+from launchgate.gateway.logwriter import FIELDS, RequestLogWriter
 from launchgate.gateway.payload import PayloadError, SSEAccumulator, parse_chat_request
-from launchgate.gateway.requestlog import FIELDS, RequestLogWriter
 from launchgate.gateway.schemacheck import SchemaChecker
-from launchgate.gateway.stats import RequestRecord, StatsWindow, percentile
+from launchgate.gateway.window import RequestRecord, StatsWindow, percentile
 from launchgate.store import LocalStore
 
 SCHEMA = {"type": "object", "required": ["a"], "properties": {"a": {"type": "integer"}}}

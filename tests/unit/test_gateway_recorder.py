@@ -12,12 +12,12 @@ import pytest
 
 from launchgate.config import Pricing
 from launchgate.gateway.config import GatewayConfig, Upstream
+from launchgate.gateway.logwriter import FIELDS, RequestLogWriter
 from launchgate.gateway.metrics import GatewayMetrics
 from launchgate.gateway.payload import SSEAccumulator, parse_chat_request
 from launchgate.gateway.recorder import Finished, Outcome, Recorder
-from launchgate.gateway.requestlog import FIELDS, RequestLogWriter
 from launchgate.gateway.schemacheck import SchemaChecker
-from launchgate.gateway.stats import StatsWindow
+from launchgate.gateway.window import StatsWindow
 from launchgate.store import LocalStore
 
 SCHEMA = {"type": "object", "required": ["a"], "properties": {"a": {"type": "integer"}}}

@@ -13,18 +13,8 @@ from typing import Any
 import pytest
 
 from launchgate.config import LoadSLO, LoadTest, Pricing, Variant, load_config
-from launchgate.golden import load_golden_set, load_prompt
-from launchgate.loadengine import (
-    StageTracker,
-    engine_env,
-    find_engine,
-    probe_endpoint,
-    read_export,
-    run_engine,
-    run_load_test,
-)
-from launchgate.loadreport import latency_throughput_png, report_markdown
-from launchgate.loadtest import (
+from launchgate.eval.golden import load_golden_set, load_prompt
+from launchgate.loadtest.analysis import (
     EngineInfo,
     LoadPlan,
     LoadReport,
@@ -39,7 +29,17 @@ from launchgate.loadtest import (
     rate_floor,
     split_endpoint,
 )
-from launchgate.localsims import free_port
+from launchgate.loadtest.engine import (
+    StageTracker,
+    engine_env,
+    find_engine,
+    probe_endpoint,
+    read_export,
+    run_engine,
+    run_load_test,
+)
+from launchgate.loadtest.report import latency_throughput_png, report_markdown
+from launchgate.sim.local import free_port
 from launchgate.verdicts import Phase, combine
 from tests.conftest import EXAMPLE
 
@@ -323,7 +323,7 @@ def test_runner_reaps_what_the_engine_leaves_behind(tmp_path: Path) -> None:
 def test_engine_dies_with_its_parent(tmp_path: Path) -> None:
     pidfile = tmp_path / "engine.pid"
     engine = f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
-    parent = ("import sys; from launchgate.loadengine import run_engine; "
+    parent = ("import sys; from launchgate.loadtest.engine import run_engine; "
               f"run_engine([sys.executable, '-c', {engine!r}], timeout_s=60, duration_s=1)")
     proc = subprocess.Popen([sys.executable, "-c", parent], cwd=Path(__file__).resolve().parents[2])
     deadline = time.monotonic() + 20

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from launchgate.redact import PLACEHOLDERS, count_placeholders, iban_ok, luhn_ok, redact
+from launchgate.privacy.redact import PLACEHOLDERS, count_placeholders, iban_ok, luhn_ok, redact
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "pii_corpus.jsonl"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from launchgate.requestlog import AT, log_keys, parse_ts, read_requests, write_request_lines
+from launchgate.requestlog.reader import AT, log_keys, parse_ts, read_requests, write_request_lines
 from launchgate.store import LocalStore
 
 SERVICE = "support-bot"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from launchgate.errors import InputError, ReleaseStateError
-from launchgate.preflight import prepare_release
-from launchgate.promotion import record_promotion, write_last_known_good
-from launchgate.release import Decision
-from launchgate.resume import latest_attempt, promoted_decision, wait_for_lapsed_lease
+from launchgate.release.preflight import prepare_release
+from launchgate.release.promotion import record_promotion, write_last_known_good
+from launchgate.release.records import Decision
+from launchgate.release.resume import latest_attempt, promoted_decision, wait_for_lapsed_lease
 from launchgate.store.bundle import ReleaseBundle
 from tests.conftest import EXAMPLE
 
@@ -147,7 +147,7 @@ def test_a_dead_attempts_drill_or_earlier_resume_also_holds_the_release() -> Non
 
 
 def test_status_lists_undecided_releases_newest_first(tmp_path: Path) -> None:
-    from launchgate.resume import unfinished_releases
+    from launchgate.release.resume import unfinished_releases
 
     old = prepare_release(CONFIG, artifacts=str(tmp_path), now=datetime(2026, 11, 1, tzinfo=UTC))
     decided = prepare_release(CONFIG, artifacts=str(tmp_path), now=datetime(2026, 11, 2, tzinfo=UTC))

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from launchgate.approvals import ApprovalLedger
 from launchgate.errors import ArtifactExistsError
-from launchgate.preflight import ReleaseRun, prepare_release
-from launchgate.release import decide
-from launchgate.review import build_review, review_markdown, write_review
-from launchgate.rubric import FreezeState, apply_rubric
+from launchgate.governance.approvals import ApprovalLedger
+from launchgate.governance.release_review import build_review, review_markdown, write_review
+from launchgate.governance.rubric import FreezeState, apply_rubric
+from launchgate.release.preflight import ReleaseRun, prepare_release
+from launchgate.release.records import decide
 from launchgate.verdicts import Phase, Verdict
 from tests.conftest import EXAMPLE
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from launchgate.config import ReleaseConfig, load_config
-from launchgate.rubric import FreezeState, ItemPhase, apply_rubric, gonogo_markdown, read_freeze
+from launchgate.governance.rubric import FreezeState, ItemPhase, apply_rubric, gonogo_markdown, read_freeze
 from launchgate.store.local import LocalStore
 from launchgate.verdicts import Phase, Verdict
 from tests.conftest import EXAMPLE

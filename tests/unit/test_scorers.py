@@ -8,8 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from launchgate.config import Evaluation
-from launchgate.judge import parse_grade
-from launchgate.scoring import FieldRules, field_matches, make_validator, score_answer
+from launchgate.eval.llm_judge import parse_grade
+from launchgate.eval.scoring import FieldRules, field_matches, make_validator, score_answer
 
 SCHEMA = {
     "type": "object", "required": ["category", "reply", "refused"],

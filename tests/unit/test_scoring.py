@@ -5,7 +5,7 @@ import json
 import pytest
 
 from launchgate.errors import DataFileError
-from launchgate.scoring import canonical, make_validator, score_answer
+from launchgate.eval.scoring import canonical, make_validator, score_answer
 
 SCHEMA = {
     "type": "object", "required": ["category", "priority", "reply", "refused"], "additionalProperties": False,

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from launchgate.config import Evaluation
-from launchgate.evaluation import CaseResult, VariantSummary, flaky_cases, pair_outcomes
-from launchgate.gate import compare, eval_verdicts
-from launchgate.stats import mcnemar_exact, mean_ci, non_inferiority, paired_bootstrap, significantly_better
+from launchgate.eval.gate import compare, eval_verdicts
+from launchgate.eval.paired_stats import mcnemar_exact, mean_ci, non_inferiority, paired_bootstrap, significantly_better
+from launchgate.eval.runner import CaseResult, VariantSummary, flaky_cases, pair_outcomes
 from launchgate.verdicts import Phase
 
 

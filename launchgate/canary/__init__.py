@@ -1,0 +1,1 @@
+"""The rollback drill and canary steps: the sequential judge, the rollout loop, the drill, demo traffic and evidence."""

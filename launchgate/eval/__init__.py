@@ -1,0 +1,3 @@
+"""The contracts and eval gate steps: golden set, model client, runner, scorers, paired statistics,
+verdicts, evidence.
+"""

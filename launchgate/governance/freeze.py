@@ -1,0 +1,180 @@
+"""The release freeze: ``<service>/state/freeze.json``, set by a review or a person, lifted by a person.
+
+While it is active, the release flow's first gate (tasks/freeze.py) answers a failed
+``release_freeze`` verdict, so nothing is evaluated or shifted and ``launchgate release`` exits 3;
+the go/no-go rubric (launchgate/governance/rubric.py) reads the same file at decision time.
+
+Who may change it: the drift and cost reviews set it on their own findings. A person setting or
+lifting it must be named in ``approvals.approvers`` for engineering or operations, or be one of
+the ``owners``. Every change, and every refused attempt, is appended to
+``<service>/state/freeze_log.jsonl``; the file itself also keeps its ``history``. Names are
+self-declared (``--as NAME``), as with ``launchgate approve``: the audit log is what keeps them honest.
+
+The state file is read, changed and rewritten whole; two changes within the same few milliseconds
+could lose one, which for a flag that people and weekly jobs flip is an accepted risk.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from launchgate.config import ReleaseConfig
+from launchgate.errors import LaunchgateError, StoreError
+from launchgate.store.base import ArtifactStore
+from launchgate.store.bundle import JSON_TYPE, JSONL_TYPE, to_json_bytes
+from launchgate.verdicts import Phase, Verdict
+
+CHECK = "release_freeze"
+Source = Literal["drift_review", "cost_review", "manual"]
+AUTHORISED_APPROVER_ROLES = ("engineering", "operations")
+HISTORY_KEEP = 50  # the log keeps everything; the state file only the recent past
+
+
+class FreezeRefused(LaunchgateError):
+    """A person not authorised to change the freeze tried to (recorded in freeze_log.jsonl)."""
+
+
+class FreezeEvent(BaseModel):
+    action: Literal["set", "lift", "refused"]
+    by: str
+    at: datetime
+    reason: str
+    source: Source | None = None
+    evidence: str | None = None
+
+
+class FreezeRecord(BaseModel):
+    """The state file. ``active``/``reason``/``set_by``/``set_at`` are what rubric.FreezeState reads."""
+
+    active: bool = False
+    reason: str | None = None
+    set_by: str | None = None
+    set_at: datetime | None = None
+    source: Source | None = None
+    evidence: str | None = Field(default=None, description="store key of the report behind the freeze")
+    lifted_by: str | None = None
+    lifted_at: datetime | None = None
+    lift_reason: str | None = None
+    history: list[FreezeEvent] = Field(default_factory=list)
+
+
+def freeze_key(service: str) -> str:
+    return f"{service}/state/freeze.json"
+
+
+def freeze_log_key(service: str) -> str:
+    return f"{service}/state/freeze_log.jsonl"
+
+
+def read_freeze(store: ArtifactStore, service: str) -> FreezeRecord | None:
+    """The freeze state, or None when the file is absent. A malformed file raises StoreError:
+    an unreadable freeze must never read as "not frozen"."""
+    key = freeze_key(service)
+    if not store.exists(key):  # a store that cannot answer raises StoreError: never "not frozen"
+        return None
+    try:
+        return FreezeRecord.model_validate(json.loads(store.get(key).decode("utf-8")))
+    except (ValueError, ValidationError, UnicodeDecodeError) as exc:
+        detail = str(exc).splitlines()[0][:200]
+        raise StoreError(f"{store.location(key)} is not a valid freeze file ({type(exc).__name__}: {detail})") from exc
+
+
+def authorised_names(config: ReleaseConfig) -> set[str]:
+    names = {n for role in AUTHORISED_APPROVER_ROLES for n in config.approvals.approvers.get(role, [])}
+    for owner in config.owners.model_dump().values():
+        if owner:
+            names.add(owner)
+            names.add(owner.lstrip("@#"))  # "@support-oncall" may sign as "support-oncall"
+    return names
+
+
+def _append_log(store: ArtifactStore, service: str, event: FreezeEvent) -> None:
+    key = freeze_log_key(service)
+    existing = store.get(key) if store.exists(key) else b""
+    store.put(key, existing + (event.model_dump_json() + "\n").encode("utf-8"), JSONL_TYPE, overwrite=True)
+
+
+def _check_person(store: ArtifactStore, config: ReleaseConfig, by: str, action: str, reason: str,
+                  now: datetime) -> None:
+    if not reason.strip():
+        raise FreezeRefused(f"give a reason to {action} the freeze of {config.service}: it goes into the audit log")
+    if by in authorised_names(config):
+        return
+    _append_log(store, config.service, FreezeEvent(action="refused", by=by, at=now, reason=f"{action}: {reason}"))
+    raise FreezeRefused(
+        f"{by!r} may not {action} the release freeze of {config.service}: only approvers listed under "
+        f"approvals.approvers for {' or '.join(AUTHORISED_APPROVER_ROLES)}, or an owner, may. The attempt was "
+        f"recorded in {freeze_log_key(config.service)}."
+    )
+
+
+def _save(store: ArtifactStore, service: str, record: FreezeRecord, event: FreezeEvent) -> FreezeRecord:
+    record.history = [*record.history, event][-HISTORY_KEEP:]
+    store.put(freeze_key(service), to_json_bytes(record), JSON_TYPE, overwrite=True)
+    _append_log(store, service, event)
+    return record
+
+
+def set_freeze(store: ArtifactStore, config: ReleaseConfig, *, by: str, reason: str, source: Source = "manual",
+               evidence: str | None = None, now: datetime | None = None) -> FreezeRecord:
+    """Freeze releases of ``config.service``. A manual freeze needs an authorised ``by``.
+
+    Setting an active freeze again replaces its reason (the newest finding is the one to act on);
+    the earlier one stays in the history and the log.
+    """
+    now = now or datetime.now(UTC)
+    if source == "manual":
+        _check_person(store, config, by, "set", reason, now)
+    current = read_freeze(store, config.service) or FreezeRecord()
+    record = current.model_copy(update={
+        "active": True, "reason": reason, "set_by": by, "set_at": now, "source": source, "evidence": evidence,
+        "lifted_by": None, "lifted_at": None, "lift_reason": None,
+    })
+    return _save(store, config.service, record,
+                 FreezeEvent(action="set", by=by, at=now, reason=reason, source=source, evidence=evidence))
+
+
+def lift_freeze(store: ArtifactStore, config: ReleaseConfig, *, by: str, reason: str,
+                now: datetime | None = None) -> FreezeRecord:
+    """Lift the freeze (authorised people only). Lifting an inactive freeze is recorded but changes nothing."""
+    now = now or datetime.now(UTC)
+    _check_person(store, config, by, "lift", reason, now)
+    current = read_freeze(store, config.service) or FreezeRecord()
+    record = current.model_copy(update={"active": False, "lifted_by": by, "lifted_at": now, "lift_reason": reason})
+    return _save(store, config.service, record, FreezeEvent(action="lift", by=by, at=now, reason=reason))
+
+
+def lift_command(service: str) -> str:
+    return f"launchgate freeze lift --service {service} --as NAME --reason '...'"
+
+
+def freeze_verdict(store: ArtifactStore, service: str) -> Verdict:
+    """``release_freeze``: failed while frozen, error when the state cannot be read (never a silent pass)."""
+    key = freeze_key(service)
+    try:
+        record = read_freeze(store, service)
+    except (StoreError, OSError) as exc:
+        return Verdict(check=CHECK, phase=Phase.ERROR, evidence=key,
+                       reason=f"Cannot tell whether releases of {service} are frozen ({exc}). Fix or remove "
+                              f"{key}, then rerun.")
+    if record is None or not record.active:
+        state = "absent" if record is None else "lifted"
+        return Verdict(check=CHECK, phase=Phase.SUCCESSFUL, value=False, threshold=False, evidence=key,
+                       reason=f"No release freeze for {service} ({key} is {state}).")
+    at = f" at {record.set_at:%Y-%m-%d %H:%M}Z" if record.set_at else ""
+    source = f" ({record.source})" if record.source else ""
+    see = f" See {record.evidence}." if record.evidence else ""
+    return Verdict(check=CHECK, phase=Phase.FAILED, value=True, threshold=False, evidence=record.evidence or key,
+                   reason=f"Releases of {service} are frozen since{at} by {record.set_by}{source}: {record.reason}."
+                          f"{see} Mitigate, then lift it: {lift_command(service)}.")
+
+
+def freeze_summary(record: FreezeRecord | None) -> dict[str, Any]:
+    """A compact dict for CLI output and reports."""
+    if record is None:
+        return {"active": False, "state": "absent"}
+    return record.model_dump(mode="json", exclude={"history"}) | {"history_events": len(record.history)}

@@ -1,0 +1,1 @@
+"""The load-test step: plan and SLO verdicts (analysis), the aiperf engine runner, and its evidence."""

@@ -1,0 +1,1 @@
+"""PII and secret redaction for text that leaves the request path."""

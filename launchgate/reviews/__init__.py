@@ -1,0 +1,1 @@
+"""The scheduled reviews: weekly drift, monthly cost, post-launch; their config sections, charts and shared writing."""

@@ -1,0 +1,198 @@
+"""Post-launch review: a week after a promotion, what happened? (store reads + pure assembly)
+
+For a promoted release it gathers, over ``[promoted_at, promoted_at + days)``:
+
+* incidents: releases rolled back during the canary, manual rollbacks (``state/rollbacks/``),
+  budget alerts and stops (``state/budget/<day>.json``), freezes set (``state/freeze_log.jsonl``);
+* the cost change: cost per request and spend per day, the week after vs the week before;
+* drift: the week after vs the week before, with the weekly review's statistics (launchgate/reviews/drift.py).
+
+The result goes into the release's own bundle as ``post_launch/review.json`` + ``review.md``, new
+files in a write-once bundle: a release is reviewed once, and the review cannot be rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from launchgate.budget.ledger import read_state
+from launchgate.errors import StoreError
+from launchgate.governance.freeze import freeze_log_key
+from launchgate.requestlog.reader import num, parse_ts, read_requests
+from launchgate.reviews.config import DriftReviewConfig
+from launchgate.reviews.drift import compare
+from launchgate.store.base import ArtifactStore
+
+REVIEW_JSON = "post_launch/review.json"
+REVIEW_MD = "post_launch/review.md"
+
+
+class Incident(BaseModel):
+    kind: Literal["rollback", "manual_rollback", "budget_alert", "budget_stop", "freeze"]
+    at: datetime
+    summary: str
+    evidence: str
+
+
+class CostWindow(BaseModel):
+    requests: int
+    usd: float
+    usd_per_day: float
+    cost_per_request: float | None
+
+
+class Promotion(BaseModel):
+    release_id: str
+    promoted_at: datetime
+
+
+class PostLaunchReview(BaseModel):
+    service: str
+    release_id: str
+    promoted_at: datetime
+    window_start: datetime
+    window_end: datetime
+    incidents: list[Incident]
+    cost_before: CostWindow
+    cost_after: CostWindow
+    cost_per_request_change_pct: float | None
+    spend_per_day_change_pct: float | None
+    drift_significant: bool
+    drift: list[dict[str, Any]]
+    notes: list[str] = Field(default_factory=list)
+    summary: str
+    reviewed_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+def _json(store: ArtifactStore, key: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(store.get(key))
+    except (StoreError, OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def decisions(store: ArtifactStore, service: str) -> list[dict[str, Any]]:
+    """Every release's decision.json (with its key), oldest first."""
+    prefix = f"{service}/releases/"
+    out = []
+    for key in store.list(prefix):
+        if key.count("/") == 3 and key.endswith("/decision.json"):
+            d = _json(store, key)
+            if d is not None and parse_ts(str(d.get("decided_at"))) is not None:
+                out.append({**d, "_key": key})
+    return sorted(out, key=lambda d: str(d["decided_at"]))
+
+
+def promotions(store: ArtifactStore, service: str) -> list[Promotion]:
+    return [Promotion(release_id=d["release_id"], promoted_at=parse_ts(str(d["decided_at"])))  # type: ignore[arg-type]
+            for d in decisions(store, service) if d.get("decision") == "promoted" and d.get("release_id")]
+
+
+def due(store: ArtifactStore, service: str, now: datetime, days: int = 7) -> list[Promotion]:
+    """Promotions at least ``days`` old whose bundle has no post-launch review yet."""
+    return [p for p in promotions(store, service) if p.promoted_at + timedelta(days=days) <= now
+            and not store.exists(f"{service}/releases/{p.release_id}/{REVIEW_JSON}")]
+
+
+def incidents(store: ArtifactStore, service: str, start: datetime, end: datetime) -> list[Incident]:
+    found: list[Incident] = []
+    for d in decisions(store, service):
+        at = parse_ts(str(d["decided_at"]))
+        if d.get("decision") == "rolled_back" and at is not None and start <= at < end:
+            found.append(Incident(kind="rollback", at=at, evidence=d["_key"],
+                                  summary=f"{d.get('release_id')} rolled back during its canary: "
+                                          f"{d.get('summary', '')}"))
+    for key in store.list(f"{service}/state/rollbacks/"):
+        r = _json(store, key) or {}
+        at = parse_ts(str(r.get("at")))
+        if at is not None and start <= at < end:
+            found.append(Incident(kind="manual_rollback", at=at, evidence=key,
+                                  summary=f"manual rollback by {r.get('by') or r.get('actor') or 'someone'}: "
+                                          f"{r.get('reason', '')}".strip()))
+    day = start.date()
+    while day <= (end - timedelta(microseconds=1)).date():
+        try:
+            state = read_state(store, service, day)
+        except StoreError:
+            state = None
+        for e in state.events if state else []:
+            if e.kind in ("alert", "stop") and start <= e.at < end:
+                found.append(Incident(kind=f"budget_{e.kind}", at=e.at, evidence=f"{service}/state/budget/{day}.json",
+                                      summary=f"budget {e.kind} at ${e.spend_usd:.2f} (threshold "
+                                              f"${e.threshold_usd:.2f})"))
+        day += timedelta(days=1)
+    log_key = freeze_log_key(service)
+    if store.exists(log_key):
+        for line in store.get(log_key).decode("utf-8", "replace").splitlines():
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            at = parse_ts(ev.get("at"))
+            if ev.get("action") == "set" and at is not None and start <= at < end:
+                found.append(Incident(kind="freeze", at=at, evidence=log_key,
+                                      summary=f"releases frozen by {ev.get('by')}: {ev.get('reason')}"))
+    return sorted(found, key=lambda i: i.at)
+
+
+def cost_window(records: Sequence[dict[str, Any]], days: int) -> CostWindow:
+    usd = sum(num(r, "cost_usd") or 0.0 for r in records)
+    return CostWindow(requests=len(records), usd=round(usd, 6), usd_per_day=round(usd / days, 6),
+                      cost_per_request=round(usd / len(records), 8) if records else None)
+
+
+def _change(before: float | None, after: float | None) -> float | None:
+    if not before or after is None:
+        return None
+    return round((after / before - 1) * 100, 2)
+
+
+def review(store: ArtifactStore, service: str, promotion: Promotion, cfg: DriftReviewConfig,
+           days: int = 7) -> PostLaunchReview:
+    start = promotion.promoted_at
+    end = start + timedelta(days=days)
+    before = read_requests(store, service, start - timedelta(days=days), start).records
+    after = read_requests(store, service, start, end).records
+    cb, ca = cost_window(before, days), cost_window(after, days)
+    features, notes = compare(before, after, cfg)
+    drifted = [f for f in features if f.significant]
+    found = incidents(store, service, start, end)
+    cpr = _change(cb.cost_per_request, ca.cost_per_request)
+    parts = [f"{len(found)} incident(s)" + (f" ({', '.join(sorted({i.kind for i in found}))})" if found else "")]
+    parts.append(f"cost per request {cpr:+.1f}%" if cpr is not None else "cost per request not comparable")
+    parts.append(f"drift in {', '.join(f.title.lower() for f in drifted)}" if drifted else "no significant drift")
+    return PostLaunchReview(
+        service=service, release_id=promotion.release_id, promoted_at=start, window_start=start, window_end=end,
+        incidents=found, cost_before=cb, cost_after=ca, cost_per_request_change_pct=cpr,
+        spend_per_day_change_pct=_change(cb.usd_per_day, ca.usd_per_day), drift_significant=bool(drifted),
+        drift=[{"name": f.name, "phase": f.phase.value, "reason": f.reason} for f in features], notes=notes,
+        summary=f"Post-launch review of {promotion.release_id}, {days} days after promotion: " + "; ".join(parts) + ".",
+    )
+
+
+def review_markdown(r: PostLaunchReview) -> str:
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{x:+.1f}%"
+
+    lines = [f"# Post-launch review {r.release_id}", "", r.summary, "",
+             f"Promoted {r.promoted_at:%Y-%m-%d %H:%M}Z; window until {r.window_end:%Y-%m-%d %H:%M}Z.", "",
+             "## Incidents", ""]
+    lines += [f"- {i.at:%Y-%m-%d %H:%M}Z {i.kind}: {i.summary} ({i.evidence})" for i in r.incidents] or ["- none"]
+    cpr_b = "-" if r.cost_before.cost_per_request is None else f"${r.cost_before.cost_per_request:.6f}"
+    cpr_a = "-" if r.cost_after.cost_per_request is None else f"${r.cost_after.cost_per_request:.6f}"
+    lines += ["", "## Cost", "", "| | week before | week after | change |", "|---|---|---|---|",
+              f"| requests | {r.cost_before.requests} | {r.cost_after.requests} | |",
+              f"| spend/day | ${r.cost_before.usd_per_day:.2f} | ${r.cost_after.usd_per_day:.2f} | "
+              f"{pct(r.spend_per_day_change_pct)} |",
+              f"| cost/request | {cpr_b} | {cpr_a} | {pct(r.cost_per_request_change_pct)} |",
+              "", "## Drift (week after vs week before)", ""]
+    lines += [f"- {d['phase']}: {d['reason']}" for d in r.drift]
+    if r.notes:
+        lines += ["", "## Notes", "", *(f"- {n}" for n in r.notes)]
+    return "\n".join(lines) + "\n"
