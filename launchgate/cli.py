@@ -65,14 +65,15 @@ def main() -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a config field")
 def validate(config_path: Path, overrides: tuple[str, ...]) -> None:
     """Check release.yaml and every file it names; list every problem with its field path."""
-    from launchgate.config import parse_overrides
+    from launchgate.config import load_config, parse_overrides
     from launchgate.release.preflight import load_inputs
 
     try:
-        config, _, cases, _ = load_inputs(config_path, parse_overrides(overrides))
+        config = load_config(config_path, parse_overrides(overrides))
+        inputs = load_inputs(config, config_path)
     except InputError as exc:
         _fail_input(exc)
-    click.echo(f"ok: {config_path} is valid (service {config.service}, {len(cases)} golden cases)")
+    click.echo(f"ok: {config_path} is valid (service {config.service}, {len(inputs.cases)} golden cases)")
 
 
 @main.command()
@@ -87,13 +88,14 @@ def validate(config_path: Path, overrides: tuple[str, ...]) -> None:
 def release(config_path: Path, artifacts: str | None, overrides: tuple[str, ...], auto_approve: bool,
             resume: str | None) -> None:
     """Run the release flow for the candidate in CONFIG."""
-    from launchgate.config import parse_overrides
+    from launchgate.config import load_config, parse_overrides
     from launchgate.governance.approvals import check_auto_approve
     from launchgate.release.preflight import load_inputs
 
     try:
         parsed = parse_overrides(overrides)
-        config, _, _, _ = load_inputs(config_path, parsed)  # fail fast, before Prefect starts
+        config = load_config(config_path, parsed)
+        load_inputs(config, config_path)  # fail fast, before Prefect starts
         check_auto_approve(config.approvals, auto_approve)
         if resume:
             from launchgate.release.preflight import check_resume

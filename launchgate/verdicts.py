@@ -7,6 +7,7 @@ so ``blocks`` is true for every phase but SUCCESSFUL.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -85,10 +86,41 @@ def at_least(
                     fix=fix, unit="cases")
 
 
+# The one severity order: failed (the candidate is bad) > error (the measuring broke) > inconclusive
+# (too little data) > successful. Every "worst of" and every "worst first" listing uses it.
+SEVERITY: tuple[Phase, ...] = (Phase.FAILED, Phase.ERROR, Phase.INCONCLUSIVE, Phase.SUCCESSFUL)
+
+
+def worst(phases: Iterable[Phase]) -> Phase:
+    """The most severe phase present; SUCCESSFUL when there is none."""
+    present = set(phases)
+    return next((p for p in SEVERITY if p in present), Phase.SUCCESSFUL)
+
+
 def combine(verdicts: list[Verdict]) -> Phase:
     """Worst phase wins: failed > error > inconclusive > successful."""
-    order = [Phase.FAILED, Phase.ERROR, Phase.INCONCLUSIVE]
-    for phase in order:
-        if any(v.phase is phase for v in verdicts):
-            return phase
-    return Phase.SUCCESSFUL
+    return worst(v.phase for v in verdicts)
+
+
+def by_severity(verdicts: list[Verdict]) -> list[Verdict]:
+    """Worst first (stable within a phase), so a summary names the check that decided."""
+    return sorted(verdicts, key=lambda v: SEVERITY.index(v.phase))
+
+
+class StepResult(BaseModel):
+    """What one pipeline step returns: its verdicts, the evidence it wrote, and what to show a person.
+
+    ``markdown`` and ``tables`` are for the orchestrator to publish (Prefect artifacts); the core
+    never publishes anything itself.
+    """
+
+    step: str
+    verdicts: list[Verdict] = Field(default_factory=list)
+    evidence: list[str] = Field(default_factory=list, description="bundle names this step wrote")
+    summary: str = ""
+    markdown: str = ""
+    tables: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
+
+    @property
+    def blocks(self) -> bool:
+        return any(v.blocks for v in self.verdicts)

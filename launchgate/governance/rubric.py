@@ -25,7 +25,7 @@ from launchgate.errors import StoreError
 from launchgate.governance import freeze
 from launchgate.governance.freeze import freeze_key
 from launchgate.store.base import ArtifactStore
-from launchgate.verdicts import Phase, Verdict
+from launchgate.verdicts import Phase, Verdict, worst
 
 GONOGO_EVIDENCE = "gonogo.json"
 # The seed's floor. Config may be stricter (evaluation.min_schema_valid_rate), never looser:
@@ -82,7 +82,7 @@ class GoNoGo(BaseModel):
     def verdict(self) -> Verdict:
         """The one verdict the flow appends: the rubric's own checks are already in the list."""
         blocking = [i for i in self.items if i.blocks]
-        phase = _worst([_as_phase(i.phase) for i in blocking]) if blocking else Phase.SUCCESSFUL
+        phase = worst([_as_phase(i.phase) for i in blocking]) if blocking else Phase.SUCCESSFUL
         return Verdict(check="go_no_go", phase=phase, value=self.decision, threshold="every rubric item passes",
                        reason=self.summary, evidence=GONOGO_EVIDENCE)
 
@@ -100,16 +100,6 @@ def read_freeze(store: ArtifactStore, service: str) -> FreezeState:
                        key=key, found=True)
 
 
-_SEVERITY = [Phase.FAILED, Phase.ERROR, Phase.INCONCLUSIVE]
-
-
-def _worst(phases: list[Phase]) -> Phase:
-    for phase in _SEVERITY:
-        if phase in phases:
-            return phase
-    return Phase.SUCCESSFUL
-
-
 def _as_phase(phase: ItemPhase) -> Phase:
     return Phase.SUCCESSFUL if phase is ItemPhase.NOT_APPLICABLE else Phase(phase.value)
 
@@ -120,12 +110,12 @@ def _from_verdicts(item: str, title: str, found: list[Verdict], primary: str | N
     When all pass, the ``primary`` check's reason is the headline (the eval score, not its
     budget estimate); without one every reason is quoted, a reviewer wants every number.
     """
-    worst = _worst([v.phase for v in found])
-    head = next((v for v in found if v.check == primary), None) if worst is Phase.SUCCESSFUL else None
-    pick = head or next((v for v in found if v.phase is worst), found[0])
-    reason = pick.reason if head or worst is not Phase.SUCCESSFUL else " ".join(v.reason for v in found)
+    phase = worst([v.phase for v in found])
+    head = next((v for v in found if v.check == primary), None) if phase is Phase.SUCCESSFUL else None
+    pick = head or next((v for v in found if v.phase is phase), found[0])
+    reason = pick.reason if head or phase is not Phase.SUCCESSFUL else " ".join(v.reason for v in found)
     evidence = pick.evidence or next((v.evidence for v in found if v.evidence), None)
-    return RubricItem(item=item, title=title, phase=ItemPhase(worst.value), reason=reason,
+    return RubricItem(item=item, title=title, phase=ItemPhase(phase.value), reason=reason,
                       evidence=evidence, checks=[v.check for v in found])
 
 

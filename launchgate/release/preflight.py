@@ -18,34 +18,71 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from launchgate.config import ReleaseConfig, load_config
+from launchgate.config import ReleaseConfig
+from launchgate.context import ServiceContext
 from launchgate.errors import ArtifactExistsError, ReleaseStateError
 from launchgate.eval.golden import GoldenCase, load_golden_set, load_prompt, read_json_file
 from launchgate.eval.scoring import make_validator
-from launchgate.notify import Dispatcher, make_notifier
+from launchgate.notify import Dispatcher
 from launchgate.release.records import Manifest, VariantRecord, candidate_sha256, hash_inputs, make_release_id
 from launchgate.release.resume import ResumeState, plan_resume
 from launchgate.settings import Settings
-from launchgate.store import open_store
 from launchgate.store.base import ArtifactStore
 from launchgate.store.bundle import ReleaseBundle
 
 
-@dataclass
-class ReleaseRun:
-    config: ReleaseConfig
-    config_path: Path
-    release_id: str
-    hashes: dict[str, str]
+@dataclass(frozen=True)
+class ReleaseInputs:
+    """What preflight read and checked: the prompts, the golden set, the output validator, the hashes."""
+
     prompts: dict[str, str]
     cases: list[GoldenCase]
     validator: Draft202012Validator
-    store: ArtifactStore
+    hashes: dict[str, str]
+
+
+@dataclass
+class ReleaseRun:
+    """One release attempt: the service's context, its checked inputs, and where its evidence goes."""
+
+    ctx: ServiceContext
+    inputs: ReleaseInputs
     bundle: ReleaseBundle
-    dispatcher: Dispatcher
     manifest: Manifest
     steps: list[str] = field(default_factory=list)
     resume: ResumeState | None = None
+
+    @property
+    def config(self) -> ReleaseConfig:
+        return self.ctx.config
+
+    @property
+    def store(self) -> ArtifactStore:
+        return self.ctx.store
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self.ctx.dispatcher
+
+    @property
+    def release_id(self) -> str:
+        return self.bundle.release_id
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        return self.inputs.prompts
+
+    @property
+    def cases(self) -> list[GoldenCase]:
+        return self.inputs.cases
+
+    @property
+    def validator(self) -> Draft202012Validator:
+        return self.inputs.validator
+
+    @property
+    def hashes(self) -> dict[str, str]:
+        return self.inputs.hashes
 
     @property
     def attempt(self) -> int:
@@ -56,11 +93,8 @@ class ReleaseRun:
         return self.store.location(self.bundle.base.rstrip("/")) + "/"
 
 
-def load_inputs(config_path: str | Path, overrides: dict[str, Any] | None = None) -> tuple[
-    ReleaseConfig, dict[str, str], list[GoldenCase], Draft202012Validator
-]:
-    """Validate config and every file it names; raises InputError naming the file or field."""
-    config = load_config(config_path, overrides)
+def load_inputs(config: ReleaseConfig, config_path: Path) -> ReleaseInputs:
+    """Read and check every file the config names; raises InputError naming the file or field."""
     prompts = {
         "candidate": load_prompt(config.candidate.prompt.file),
         "stable": load_prompt(config.stable.prompt.file),
@@ -70,17 +104,15 @@ def load_inputs(config_path: str | Path, overrides: dict[str, Any] | None = None
     in_path = config.contracts.input_schema
     make_validator(read_json_file(in_path, "input schema"), str(in_path))
     cases = load_golden_set(config.evaluation.golden_set)
-    return config, prompts, cases, validator
+    return ReleaseInputs(prompts=prompts, cases=cases, validator=validator, hashes=hash_inputs(config, config_path))
 
 
 def check_resume(config_path: str | Path, resume: str, *, artifacts: str | None = None,
                  overrides: dict[str, Any] | None = None, settings: Settings | None = None) -> ResumeState:
     """What ``--resume`` would do, without writing anything (the CLI's fail-fast check)."""
-    settings = settings or Settings()
-    config = load_config(config_path, overrides)
-    store = open_store(artifacts or settings.artifacts_uri or config.artifacts.uri, settings)
-    hashes = hash_inputs(config, Path(config_path))
-    state, _ = plan_resume(store, config.service, resume, candidate_sha256=candidate_sha256(config, hashes),
+    ctx = ServiceContext.open(config_path, artifacts=artifacts, overrides=overrides, settings=settings)
+    hashes = hash_inputs(ctx.config, Path(config_path))
+    state, _ = plan_resume(ctx.store, ctx.service, resume, candidate_sha256=candidate_sha256(ctx.config, hashes),
                            hashes=hashes)
     return state
 
@@ -90,19 +122,15 @@ def prepare_release(
     settings: Settings | None = None, now: datetime | None = None, steps: list[str] | None = None,
     resume: str | None = None,
 ) -> ReleaseRun:
-    settings = settings or Settings()
     config_path = Path(config_path)
-    config, prompts, cases, validator = load_inputs(config_path, overrides)
-    uri = artifacts or settings.artifacts_uri or config.artifacts.uri
-    store = open_store(uri, settings)
-    notifier = make_notifier(settings.notifier or config.notifications.notifier, settings)
-    dispatcher = Dispatcher(notifier, config.owners, config.notifications.mute)
-
-    hashes = hash_inputs(config, config_path)
+    ctx = ServiceContext.open(config_path, artifacts=artifacts, overrides=overrides, settings=settings)
+    config, store = ctx.config, ctx.store
+    inputs = load_inputs(config, config_path)
+    ctx.dispatcher  # noqa: B018 - opened now: a notifier that cannot start is bad input (exit 2), found first
+    hashes = inputs.hashes
     content = candidate_sha256(config, hashes)
     steps = steps or ["preflight"]  # callers outside the flow (tests, tools) run no later step
-    common = dict(config=config, config_path=config_path, hashes=hashes, prompts=prompts, cases=cases,
-                  validator=validator, store=store, dispatcher=dispatcher, steps=steps)
+    common = dict(ctx=ctx, inputs=inputs, steps=steps)
     if resume:
         state, stored = plan_resume(store, config.service, resume, candidate_sha256=content, hashes=hashes)
         bundle = ReleaseBundle(store, config.service, resume, attempt=state.attempt)
@@ -115,7 +143,7 @@ def prepare_release(
                     f"same moment; let it finish (or, if it died, resume again for attempt "
                     f"{state.attempt + 1}).") from exc
         manifest = Manifest.model_validate({**stored, "steps": steps})
-        return ReleaseRun(release_id=resume, bundle=bundle, manifest=manifest, resume=state, **common)
+        return ReleaseRun(bundle=bundle, manifest=manifest, resume=state, **common)
 
     now = now or datetime.now(UTC)
     release_id = make_release_id(config.service, now, content)
@@ -132,4 +160,4 @@ def prepare_release(
     bundle = ReleaseBundle(store, config.service, release_id)
     # overwrite=False inside the bundle: a second run with the same id fails here, before any work.
     bundle.put_json("manifest.json", manifest.model_dump(mode="json"))
-    return ReleaseRun(release_id=release_id, bundle=bundle, manifest=manifest, **common)
+    return ReleaseRun(bundle=bundle, manifest=manifest, **common)
