@@ -18,6 +18,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from launchgate.canary.step import CanaryStepResult
 from launchgate.config import ReleaseConfig, load_config
 from launchgate.errors import InputError
 from launchgate.governance.approvals import check_auto_approve
@@ -27,7 +28,7 @@ from launchgate.release.records import Decision, decide
 from launchgate.verdicts import Phase, Verdict
 from tasks.approval import approval_step, label_flow_run
 from tasks.budget import record_release_spend
-from tasks.canary import CanaryStepResult, canary
+from tasks.canary import canary
 from tasks.contracts import contracts
 from tasks.drill import rollback_drill
 from tasks.evaluate import eval_gate

@@ -23,6 +23,7 @@ from launchgate.errors import ExternalError, InputError
 from launchgate.notify.base import Notice
 from launchgate.reviews.common import open_review
 from launchgate.router import make_router
+from launchgate.store import layout
 from launchgate.store.bundle import JSON_TYPE, to_json_bytes
 from launchgate.verdicts import Phase
 
@@ -63,7 +64,7 @@ def rollback_drill(service_config: str, artifacts: str | None = None) -> dict[st
         phase = Phase.ERROR
         reason = f"Rollback drill could not run: {exc}. Check the {canary.router} router (or a canary holding it)."
         payload = {"phase": phase.value, "reason": reason, "router": canary.router}
-    key = f"{ctx.service}/reviews/drills/{now:%Y%m%dT%H%M%SZ}.json"
+    key = layout.drill_record(ctx.service, now)
     ctx.store.put(key, to_json_bytes(payload), JSON_TYPE, overwrite=False)
     ok = phase is Phase.SUCCESSFUL
     ctx.dispatcher.send(Notice(

@@ -18,7 +18,8 @@ so the original error stays on ``__cause__`` for debugging but never leaks secre
     │   ├── RouterError            traffic router / metrics source (release gateway, SageMaker, CloudWatch)
     │   ├── GatewayError           the release gateway's admin API (carries the HTTP status, if any)
     │   ├── StoreError             artifact store (local dir or S3)
-    │   │   └── ArtifactExistsError   a release bundle is never overwritten
+    │   │   ├── ArtifactExistsError   a release bundle is never overwritten
+    │   │   └── StoreConflict         a state update kept losing to concurrent writers (bounded retries)
     │   └── NotifyError            Slack / console; caught by the notifier, never fails a release
 """
 
@@ -87,8 +88,17 @@ class StoreError(ExternalError):
     pass
 
 
+class MalformedObjectError(StoreError):
+    """A stored object that should be JSON is not (truncated, hand-edited, another tool's file)."""
+
+
 class ArtifactExistsError(StoreError):
     pass
+
+
+class StoreConflict(StoreError):
+    """A conditional update of a state file lost to other writers on every attempt (S3), or could not
+    take the file's lock in time (local store). Nothing was written; the same update may succeed later."""
 
 
 class NotifyError(ExternalError):

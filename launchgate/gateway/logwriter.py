@@ -29,7 +29,7 @@ from typing import Any
 
 from launchgate.errors import LaunchgateError
 from launchgate.gateway import jsoncodec
-from launchgate.store import ArtifactStore, LocalStore
+from launchgate.store import ArtifactStore, LocalStore, layout
 
 log = logging.getLogger("launchgate.gateway.requestlog")
 
@@ -154,7 +154,7 @@ class RequestLogWriter:
     def key_for(self, hour: str, part: int = 0) -> str:
         day, hh = hour.split("/")
         suffix = f"-{part}" if part else ""
-        return f"{self.service}/logs/requests/{day}/{hh}-{self.writer}{suffix}.jsonl"
+        return layout.request_log(self.service, day, hh, self.writer, suffix)
 
     def _write(self, hour: str, data: bytes) -> None:
         if isinstance(self.store, LocalStore):

@@ -16,8 +16,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from launchgate.errors import InputError, StoreError
+from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
 from launchgate.store.bundle import attempt_prefix
+from launchgate.store.jsonio import find_object
 
 CANDIDATE_VARIANTS = ("candidate", "canary")
 
@@ -52,19 +54,17 @@ class AuditReport(BaseModel):
 
 
 def _get_json(store: ArtifactStore, key: str) -> dict[str, Any] | None:
+    """A record the audit can read, else None: an unreadable record is itself what the audit reports."""
     try:
-        if not store.exists(key):
-            return None
-        data = json.loads(store.get(key).decode("utf-8"))
-    except (StoreError, ValueError, UnicodeDecodeError):
+        return find_object(store, key)
+    except StoreError:
         return None
-    return data if isinstance(data, dict) else None
 
 
 def find_request(store: ArtifactStore, service: str, request_id: str, *, day: str | None = None
                  ) -> tuple[str, int, dict[str, Any]] | None:
     """(log key, 1-based line number, record) of the request, newest log file first."""
-    prefix = f"{service}/logs/requests/" + (f"{day}/" if day else "")
+    prefix = layout.requests_prefix(service, day)
     needle = request_id.encode("utf-8")
     # Keys sort by day then hour, so reversed order finds recent requests without reading old days.
     for key in reversed(store.list(prefix)):
@@ -87,7 +87,7 @@ def find_request(store: ArtifactStore, service: str, request_id: str, *, day: st
 
 def latest_request_id(store: ArtifactStore, service: str, *, variant: str | None = None) -> str | None:
     """The newest logged request id (of ``variant``, if given): what the demo audits."""
-    for key in reversed(store.list(f"{service}/logs/requests/")):
+    for key in reversed(store.list(layout.requests_prefix(service))):
         if not key.endswith(".jsonl"):
             continue
         for raw in reversed(store.get(key).splitlines()):
@@ -104,7 +104,7 @@ def latest_request_id(store: ArtifactStore, service: str, *, variant: str | None
 def _manifest(store: ArtifactStore, service: str, release_id: str | None) -> dict[str, Any] | None:
     if not release_id:
         return None
-    return _get_json(store, f"{service}/releases/{release_id}/manifest.json")
+    return _get_json(store, layout.release_key(service, release_id, "manifest.json"))
 
 
 def _prompt_of(manifest: dict[str, Any] | None, side: str) -> str | None:
@@ -125,11 +125,11 @@ def resolve_release(store: ArtifactStore, service: str, record: dict[str, Any]) 
         return None, "the log line carries no release_id", "unknown", notes
     # Stable traffic: its release promoted what is now stable, so that release's *candidate*
     # prompt hash must equal the request's. Try the ids we can know, in order of directness.
-    lkg = _get_json(store, f"{service}/state/last_known_good.json") or {}
+    lkg = _get_json(store, layout.last_known_good(service)) or {}
     options = [
         (record.get("stable_release_id"), "stable_release_id in the request log line"),
         (rid, "release_id in the request log line"),
-        (lkg.get("release_id"), f"{service}/state/last_known_good.json"),
+        (lkg.get("release_id"), layout.last_known_good(service)),
     ]
     for cand, how in options:
         manifest = _manifest(store, service, cand)
@@ -188,7 +188,7 @@ def audit_request(store: ArtifactStore, service: str, request_id: str, *, day: s
     """Raises InputError when the request id is not in the log."""
     found = find_request(store, service, request_id, day=day)
     if found is None:
-        where = store.location(f"{service}/logs/requests" + (f"/{day}" if day else ""))
+        where = store.location(layout.requests_prefix(service, day).rstrip("/"))
         raise InputError(f"request id {request_id!r} not found in the request log under {where}: "
                          f"check the id, the service and the artifact store (and --date, if given).")
     key, line, record = found
@@ -198,7 +198,7 @@ def audit_request(store: ArtifactStore, service: str, request_id: str, *, day: s
     if rid is None:
         report.notes.append("No launchgate release could be tied to this request, so no decision can be shown.")
         return report
-    base = f"{service}/releases/{rid}/"
+    base = layout.release_prefix(service, rid)
     report.bundle = store.location(base.rstrip("/"))
     report.manifest = _get_json(store, base + "manifest.json")
     report.decision = _get_json(store, base + "decision.json")

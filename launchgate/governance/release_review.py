@@ -9,7 +9,6 @@ review.json before index.json, so the index carries the review's sha256 too.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +17,7 @@ from pydantic import BaseModel, Field
 from launchgate.errors import StoreError
 from launchgate.release.records import Decision
 from launchgate.store.bundle import ReleaseBundle
+from launchgate.store.jsonio import find_object
 from launchgate.verdicts import Verdict
 
 
@@ -49,15 +49,11 @@ class Review(BaseModel):
 
 
 def _load(bundle: ReleaseBundle, name: str, unreadable: list[str]) -> dict[str, Any] | None:
-    key = bundle.key(name)
     try:
-        if not bundle.store.exists(key):
-            return None
-        data = json.loads(bundle.store.get(key).decode("utf-8"))
-    except (StoreError, ValueError, UnicodeDecodeError):
+        return find_object(bundle.store, bundle.key(name))
+    except StoreError:  # listed in the review as unreadable, never a crash of finalize
         unreadable.append(name)
         return None
-    return data if isinstance(data, dict) else None
 
 
 def _find(verdicts: list[Verdict], check: str) -> Verdict | None:

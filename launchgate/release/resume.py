@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 from launchgate.errors import ReleaseStateError, StoreError
 from launchgate.release.promotion import find_promotion, read_json
 from launchgate.release.records import EXIT_CODES, Decision
+from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
 from launchgate.store.bundle import ReleaseBundle
 from launchgate.verdicts import Phase, Verdict
@@ -187,7 +188,7 @@ def unfinished_releases(store: ArtifactStore, service: str, *, limit: int = 10) 
 
     A release still running also shows here; the gateway's lease (``launchgate status``) tells the two apart.
     """
-    prefix = f"{service}/releases/"
+    prefix = layout.releases_prefix(service)
     per_release: dict[str, list[str]] = {}
     for key in store.list(prefix):
         rid, _, name = key.removeprefix(prefix).partition("/")

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from launchgate.errors import StoreError
+from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
 
 JSONL_TYPE = "application/x-ndjson"
@@ -71,7 +72,7 @@ def num(record: Mapping[str, Any], name: str) -> float | None:
 
 
 def day_prefix(service: str, day: date) -> str:
-    return f"{service}/logs/requests/{day:%Y-%m-%d}/"
+    return layout.requests_prefix(service, day)
 
 
 def days_between(start: datetime, end: datetime) -> list[date]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from launchgate.config import ReleaseConfig, load_config
 from launchgate.notify import Dispatcher, make_notifier
 from launchgate.settings import Settings
-from launchgate.store import open_store
+from launchgate.store import layout, open_store
 from launchgate.store.base import ArtifactStore
 from launchgate.store.bundle import JSON_TYPE, JSONL_TYPE, to_json_bytes
 
@@ -45,11 +45,11 @@ def open_review(config_path: str | Path, artifacts: str | None = None,
 
 
 def drift_prefix(service: str, week: str) -> str:
-    return f"{service}/reviews/drift/{week}/"
+    return layout.drift_review(service, week)
 
 
 def cost_prefix(service: str, month: str) -> str:
-    return f"{service}/reviews/cost/{month}/"
+    return layout.cost_review(service, month)
 
 
 def write_review(store: ArtifactStore, prefix: str, report: object, markdown: str,

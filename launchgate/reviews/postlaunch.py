@@ -26,7 +26,9 @@ from launchgate.governance.freeze import freeze_log_key
 from launchgate.requestlog.reader import num, parse_ts, read_requests
 from launchgate.reviews.config import DriftReviewConfig
 from launchgate.reviews.drift import compare
+from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
+from launchgate.store.jsonio import get_object
 
 REVIEW_JSON = "post_launch/review.json"
 REVIEW_MD = "post_launch/review.md"
@@ -70,16 +72,16 @@ class PostLaunchReview(BaseModel):
 
 
 def _json(store: ArtifactStore, key: str) -> dict[str, Any] | None:
+    """A record the review can use, else None: one unreadable decision must not hide the others."""
     try:
-        data = json.loads(store.get(key))
-    except (StoreError, OSError, ValueError):
+        return get_object(store, key)
+    except StoreError:
         return None
-    return data if isinstance(data, dict) else None
 
 
 def decisions(store: ArtifactStore, service: str) -> list[dict[str, Any]]:
     """Every release's decision.json (with its key), oldest first."""
-    prefix = f"{service}/releases/"
+    prefix = layout.releases_prefix(service)
     out = []
     for key in store.list(prefix):
         if key.count("/") == 3 and key.endswith("/decision.json"):
@@ -97,7 +99,7 @@ def promotions(store: ArtifactStore, service: str) -> list[Promotion]:
 def due(store: ArtifactStore, service: str, now: datetime, days: int = 7) -> list[Promotion]:
     """Promotions at least ``days`` old whose bundle has no post-launch review yet."""
     return [p for p in promotions(store, service) if p.promoted_at + timedelta(days=days) <= now
-            and not store.exists(f"{service}/releases/{p.release_id}/{REVIEW_JSON}")]
+            and not store.exists(layout.release_key(service, p.release_id, REVIEW_JSON))]
 
 
 def incidents(store: ArtifactStore, service: str, start: datetime, end: datetime) -> list[Incident]:
@@ -108,7 +110,7 @@ def incidents(store: ArtifactStore, service: str, start: datetime, end: datetime
             found.append(Incident(kind="rollback", at=at, evidence=d["_key"],
                                   summary=f"{d.get('release_id')} rolled back during its canary: "
                                           f"{d.get('summary', '')}"))
-    for key in store.list(f"{service}/state/rollbacks/"):
+    for key in store.list(layout.rollbacks_prefix(service)):
         r = _json(store, key) or {}
         at = parse_ts(str(r.get("at")))
         if at is not None and start <= at < end:
@@ -123,7 +125,7 @@ def incidents(store: ArtifactStore, service: str, start: datetime, end: datetime
             state = None
         for e in state.events if state else []:
             if e.kind in ("alert", "stop") and start <= e.at < end:
-                found.append(Incident(kind=f"budget_{e.kind}", at=e.at, evidence=f"{service}/state/budget/{day}.json",
+                found.append(Incident(kind=f"budget_{e.kind}", at=e.at, evidence=layout.budget_day(service, day),
                                       summary=f"budget {e.kind} at ${e.spend_usd:.2f} (threshold "
                                               f"${e.threshold_usd:.2f})"))
         day += timedelta(days=1)

@@ -122,12 +122,13 @@ def test_transaction_undoes_the_shift_when_the_watch_task_crashes(
     from prefect import flow
 
     import tasks.canary as canary_tasks
+    from launchgate.canary import step
     from launchgate.release.preflight import prepare_release
 
     def crash(*_a: Any, **_k: Any) -> None:  # replaces the whole loop, so only the Prefect hook can undo
         raise RuntimeError("worker lost")
 
-    monkeypatch.setattr(canary_tasks, "watch_canary", crash)
+    monkeypatch.setattr(step, "watch_canary", crash)
 
     @flow(name="canary-only")
     def canary_only(store: str) -> None:
@@ -140,4 +141,4 @@ def test_transaction_undoes_the_shift_when_the_watch_task_crashes(
     assert state["weights"]["candidate"] == 0 and state["lease"] is None
     reasons = [e["reason"] for e in state["events"]]
     assert any("-> 50%" in r for r in reasons), reasons
-    assert "Prefect transaction rolled the shift back" in reasons[-2], reasons
+    assert "canary step failed: the shift was rolled back" in reasons[-2], reasons

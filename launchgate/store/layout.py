@@ -1,0 +1,116 @@
+"""Every key launchgate writes or reads in the artifact store, built in one place.
+
+The shared layout (DESIGN.md), under the configured prefix::
+
+    <service>/releases/<release_id>/             a release's evidence bundle (store/bundle.py)
+    <service>/state/                             last_known_good.json, freeze.json, budget/<day>.json, ...
+    <service>/logs/requests/<yyyy-mm-dd>/        the gateway's request log, <hh>-<writer>[-<n>].jsonl
+    <service>/reviews/drift/<yyyy-Www>/          the weekly drift review
+    <service>/reviews/cost/<yyyy-mm>/            the monthly cost review
+    <service>/reviews/drills/<stamp>.json        the scheduled rollback drill
+
+Renaming a key here moves data that other versions still read: add keys freely, rename none.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from launchgate.store.keys import check_key
+
+
+def service_prefix(service: str) -> str:
+    return f"{check_key(service)}/"
+
+
+# ---------------------------------------------------------------------------------------- releases
+
+
+def releases_prefix(service: str) -> str:
+    return f"{service_prefix(service)}releases/"
+
+
+def release_prefix(service: str, release_id: str) -> str:
+    """The bundle's base: every artifact of one release sits under it."""
+    return f"{releases_prefix(service)}{check_key(release_id)}/"
+
+
+def release_key(service: str, release_id: str, name: str) -> str:
+    """One top-level artifact of a bundle, e.g. ``manifest.json`` or ``eval/eval_report.json``."""
+    return release_prefix(service, release_id) + check_key(name)
+
+
+def release_id_of(service: str, key: str) -> str | None:
+    """The release id of a key under ``releases/``, else None."""
+    rest = key.removeprefix(releases_prefix(service))
+    return rest.split("/", 1)[0] if rest != key and "/" in rest else None
+
+
+# ------------------------------------------------------------------------------------------- state
+
+
+def state_prefix(service: str) -> str:
+    return f"{service_prefix(service)}state/"
+
+
+def last_known_good(service: str) -> str:
+    return state_prefix(service) + "last_known_good.json"
+
+
+def promotions_prefix(service: str) -> str:
+    return state_prefix(service) + "promotions/"
+
+
+def promotion(service: str, release_id: str) -> str:
+    return promotions_prefix(service) + f"{check_key(release_id)}.json"
+
+
+def rollbacks_prefix(service: str) -> str:
+    return state_prefix(service) + "rollbacks/"
+
+
+def rollback(service: str, at: datetime) -> str:
+    return rollbacks_prefix(service) + f"{at:%Y%m%dT%H%M%S%fZ}.json"
+
+
+def freeze(service: str) -> str:
+    return state_prefix(service) + "freeze.json"
+
+
+def freeze_log(service: str) -> str:
+    return state_prefix(service) + "freeze_log.jsonl"
+
+
+def budget_day(service: str, day: date) -> str:
+    return state_prefix(service) + f"budget/{day:%Y-%m-%d}.json"
+
+
+# -------------------------------------------------------------------------------------------- logs
+
+
+def requests_prefix(service: str, day: date | str | None = None) -> str:
+    """The request log, or one UTC day of it (``day`` as a date or ``yyyy-mm-dd``)."""
+    base = f"{service_prefix(service)}logs/requests/"
+    if day is None:
+        return base
+    return base + (f"{day:%Y-%m-%d}/" if isinstance(day, date) else f"{check_key(day)}/")
+
+
+def request_log(service: str, day: str, hour: str, writer: str, suffix: str = "") -> str:
+    """One writer's file for one hour: ``<hh>-<writer>[-<n>].jsonl``."""
+    return requests_prefix(service, day) + f"{hour}-{check_key(writer)}{suffix}.jsonl"
+
+
+# ----------------------------------------------------------------------------------------- reviews
+
+
+def drift_review(service: str, week: str) -> str:
+    return f"{service_prefix(service)}reviews/drift/{check_key(week)}/"
+
+
+def cost_review(service: str, month: str) -> str:
+    return f"{service_prefix(service)}reviews/cost/{check_key(month)}/"
+
+
+def drill_record(service: str, at: datetime) -> str:
+    return f"{service_prefix(service)}reviews/drills/{at:%Y%m%dT%H%M%SZ}.json"
