@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
 from prefect import get_run_logger
@@ -29,12 +29,11 @@ from prefect.states import Running
 from pydantic import Field
 
 from launchgate.errors import ExternalError, InputError
-from launchgate.governance.approvals import ApprovalLedger, approvals_markdown, check_auto_approve
-from launchgate.notify.base import Notice
+from launchgate.governance.approvals import ApprovalLedger, check_auto_approve
+from launchgate.governance.signoff import finish_signoff, request_signoff, tell_refused
 from launchgate.release.preflight import ReleaseRun
 from launchgate.settings import Settings
 from launchgate.verdicts import Verdict
-from tasks.notify import notify
 
 RELEASE_TAG = "release:"
 
@@ -91,41 +90,10 @@ def _reclaim_after_timeout(flow_run_id: str) -> None:
                                   force=True)
 
 
-def _summary(verdicts: list[Verdict]) -> str:
-    gonogo = next((v for v in verdicts if v.check == "go_no_go"), None)
-    score = next((v for v in verdicts if v.check == "eval_score"), None)
-    parts = [p.reason for p in (gonogo, score) if p is not None]
-    return " ".join(parts) or f"{len(verdicts)} checks passed."
-
-
-def _notice(run: ReleaseRun, event: str, role: str, status: Any, title: str, text: str, *,
-            link: str | None, fields: dict[str, str] | None = None) -> Notice:
-    return Notice(event=event, role=role, service=run.config.service, release_id=run.release_id, status=status,
-                  title=title, text=text, link=link or run.evidence_uri,
-                  link_label="Open paused run" if link else None, fields=fields or {})
-
-
-def _request(run: ReleaseRun, ledger: ApprovalLedger, verdicts: list[Verdict]) -> None:
-    for role in ledger.required_roles:
-        who = ", ".join(ledger.approvers.get(role, [])) or "nobody listed"
-        notify(run, _notice(
-            run, "approval_requested", role, "info", f"Sign-off needed ({role}): {run.release_id}",
-            f"{_summary(verdicts)} Evidence: {run.evidence_uri}", link=ledger.run_url,
-            fields={"Approvers": who, "Waits up to": f"{ledger.timeout_s:.0f} s",
-                    "Approve with": f"launchgate approve {run.release_id} --role {role} --as <name> [--reject]"}))
-
-
 def _finish(run: ReleaseRun, ledger: ApprovalLedger) -> list[Verdict]:
-    verdict = ledger.verdict()
-    run.bundle.put_json("approvals/approvals.json", ledger)
-    md = approvals_markdown(ledger)
-    run.bundle.put_text("approvals/approvals.md", md, "text/markdown")
-    create_markdown_artifact(key="approvals", markdown=md, description=verdict.reason[:250])
-    status = "passed" if not verdict.blocks else "blocked"
-    for role in ledger.required_roles:
-        notify(run, _notice(run, "approval", role, status, f"Approval {ledger.outcome.replace('_', ' ')}",
-                            verdict.reason, link=None))
-    return [verdict]
+    done = finish_signoff(run, ledger)
+    create_markdown_artifact(key="approvals", markdown=done.markdown, description=done.summary[:250])
+    return done.verdicts
 
 
 def approval_step(run: ReleaseRun, verdicts: list[Verdict], *, auto_approve: bool = False) -> list[Verdict]:
@@ -143,7 +111,7 @@ def approval_step(run: ReleaseRun, verdicts: list[Verdict], *, auto_approve: boo
     if ledger.close_if_unstaffed():
         return _finish(run, ledger)
 
-    _request(run, ledger, verdicts)
+    request_signoff(run, ledger, verdicts)
     started = time.monotonic()
     while ledger.outcome == "pending":
         remaining = cfg.timeout_s - (time.monotonic() - started)
@@ -164,11 +132,7 @@ def approval_step(run: ReleaseRun, verdicts: list[Verdict], *, auto_approve: boo
         log.info("approval submission: %s %s for %s -> %s (%s)", entry.approver, entry.decision, entry.role,
                  entry.status, entry.note)
         if entry.status == "refused":
-            notify(run, _notice(run, "approval_refused", entry.role if entry.role in ledger.required_roles
-                                else ledger.required_roles[0], "info",
-                                f"Approval refused: {entry.approver or '(empty)'} for {entry.role}",
-                                f"{entry.note}. The release keeps waiting for a listed approver.",
-                                link=ledger.run_url))
+            tell_refused(run, ledger, entry)
     return _finish(run, ledger)
 
 
