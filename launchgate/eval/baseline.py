@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from launchgate.config import ReleaseConfig
 from launchgate.errors import StoreError
 from launchgate.eval.runner import CaseResult
 from launchgate.store.base import ArtifactStore
@@ -80,3 +81,21 @@ def load_last_promoted(store: ArtifactStore, service: str, dataset_sha256: str) 
         model=str(variant.get("model", "?")), prompt_version=str(variant.get("prompt_version", "?")),
         results=results,
     ), ""
+
+
+def choose_baseline(store: ArtifactStore, config: ReleaseConfig, dataset_sha256: str
+                    ) -> tuple[StoredBaseline | None, dict[str, Any]]:
+    """The baseline policy: the stored last-promoted record when asked for and usable, else a fresh
+    run of the stable endpoint. Returns the record (None: run stable) and the report's ``baseline``
+    entry, which says which one it is and, after a fallback, why (``fallback_reason``).
+    """
+    fresh = {"kind": "stable", "endpoint": config.stable.endpoint, "model": config.stable.model,
+             "prompt_version": config.stable.prompt.version}
+    if config.evaluation.baseline != "last_promoted":
+        return None, {**fresh, "note": "fresh run of the stable endpoint on the same cases"}
+    stored, why = load_last_promoted(store, config.service, dataset_sha256)
+    if stored is None:
+        return None, {**fresh, "fallback_from": "last_promoted", "fallback_reason": why,
+                      "note": f"fresh run of the stable endpoint: last_promoted was asked for, but {why}"}
+    return stored, {**stored.source(),
+                    "note": f"last promoted release {stored.release_id} (stored eval record, not re-run)"}

@@ -32,12 +32,17 @@ from jsonschema.validators import validator_for
 
 from launchgate.errors import DataFileError
 from launchgate.eval.golden import read_json_file, render_messages
-from launchgate.verdicts import Phase, Verdict
+from launchgate.verdicts import Phase, StepResult, Verdict
 
 if TYPE_CHECKING:  # preflight pulls in the store and notifier stacks; only the type is needed here
     from launchgate.release.preflight import ReleaseRun
 
+STEP = "contracts"
 EVIDENCE = "contracts/validation_result.json"
+SUMMARY = "contracts/summary.json"
+MARKDOWN = "contracts/contracts.md"
+FAILING_ROWS_TABLE = "contracts-failing-rows"
+SHOWN_TABLE_ROWS = 50  # per expectation, in the orchestrator's table; the evidence lists every row
 DOCS_PREFIX = "contracts/data_docs/"
 SUITE = "golden_set"
 ROW_KEYS = ["line", "id"]
@@ -420,12 +425,14 @@ def contracts_markdown(report: ContractsReport | None, verdicts: list[Verdict]) 
     return "\n".join(lines)
 
 
-def run_contracts(run: ReleaseRun) -> tuple[list[Verdict], ContractsReport | None]:
-    """The contracts step of a release: verdicts, and evidence written to the bundle."""
+def contracts_step(run: ReleaseRun) -> StepResult:
+    """The contracts step of a release: verdicts, evidence written to the bundle, and what to publish
+    (the Markdown summary and a table of the golden-set rows that break a contract)."""
     cfg = run.config
     schemas = load_schemas(cfg.contracts.output_schema, cfg.contracts.input_schema)
     verdicts = schema_verdicts(schemas)
     report: ContractsReport | None = None
+    written: list[str] = []
     if not any(v.blocks for v in verdicts):  # an invalid schema would make the GX suite itself error
         rules = GoldenRules(
             output_schema=schemas["output"][1],
@@ -444,13 +451,23 @@ def run_contracts(run: ReleaseRun) -> tuple[list[Verdict], ContractsReport | Non
             ))
         verdicts += contract_verdicts(report, path)
         run.bundle.put_json(EVIDENCE, report.validation_result)
+        written.append(EVIDENCE)
         for rel, data in report.docs.items():
             run.bundle.put_bytes(DOCS_PREFIX + rel, data, mimetypes.guess_type(rel)[0] or "application/octet-stream")
-    run.bundle.put_json("contracts/summary.json", {
+            written.append(DOCS_PREFIX + rel)
+    run.bundle.put_json(SUMMARY, {
         "verdicts": verdicts,
         "rows": report.rows if report else None,
         "golden_set_sha256": report.sha256 if report else None,
         "expectations": [asdict(o) for o in report.outcomes] if report else [],
     })
-    run.bundle.put_text("contracts/contracts.md", contracts_markdown(report, verdicts), "text/markdown")
-    return verdicts, report
+    md = contracts_markdown(report, verdicts)
+    run.bundle.put_text(MARKDOWN, md, "text/markdown")
+    written += [SUMMARY, MARKDOWN]
+    failing = [{"expectation": o.expectation, "line": r.get("line"), "case": r.get("id") or ""}
+               for o in (report.failed if report else []) for r in o.rows[:SHOWN_TABLE_ROWS]]
+    blocking = [v for v in verdicts if v.blocks]
+    summary = (f"{len(blocking)} check(s) failed; first: {blocking[0].reason}" if blocking else
+               f"golden set ({report.rows if report else '?'} rows) and schemas are valid")
+    return StepResult(step=STEP, verdicts=verdicts, evidence=written, summary=summary, markdown=md,
+                      tables={FAILING_ROWS_TABLE: failing} if failing else {})
