@@ -1,22 +1,27 @@
 """Service state written by the canary and the CLI under ``<service>/state/`` (outside any bundle).
 
 ``last_known_good.json`` names the release that last finished a canary and serves all traffic; it
-is overwritten on each promotion (the bundles keep the history). ``promotions/<release_id>.json`` is
-written once per promoted release and never again: it is how a resumed release knows it was
-already promoted (last_known_good.json may name a later release by then), and a second promotion
-of the same id fails on it instead of happening. Manual rollbacks are appended as
-one file each under ``state/rollbacks/``, so two operators rolling back at once never collide.
+is replaced on each promotion (the bundles keep the history) by a conditional update, so the
+``previous_release_id`` it records is the release it really replaced, even when two promotions
+write at once. ``promotions/<release_id>.json`` is written once per promoted release and never
+again (an atomic create): it is how a resumed release knows it was already promoted
+(last_known_good.json may name a later release by then), and a second promotion of the same id
+fails on it instead of happening. Manual rollbacks are appended as one file each under
+``state/rollbacks/``, so two operators rolling back at once never collide.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from launchgate.errors import StoreError
-from launchgate.store.base import ArtifactStore
+from launchgate.store.base import ArtifactStore, StoreUnavailable
 from launchgate.store.bundle import JSON_TYPE, to_json_bytes
+
+log = logging.getLogger(__name__)
 
 
 def lkg_key(service: str) -> str:
@@ -48,26 +53,48 @@ def find_promotion(store: ArtifactStore, service: str, release_id: str) -> dict[
 def read_json(store: ArtifactStore, key: str) -> dict[str, Any] | None:
     if not store.exists(key):
         return None
+    return _parse(store, key, store.get(key))
+
+
+def _parse(store: ArtifactStore, key: str, data: bytes) -> dict[str, Any] | None:
     try:
-        data = json.loads(store.get(key))
+        parsed = json.loads(data)
     except ValueError as exc:
         raise StoreError(f"{store.location(key)} is not valid JSON: {exc}") from exc
-    return data if isinstance(data, dict) else None
+    return parsed if isinstance(parsed, dict) else None
 
 
 def write_last_known_good(store: ArtifactStore, service: str, release_id: str, candidate: dict[str, Any],
                           *, promoted_at: datetime | None = None, eval_report: str | None = None) -> dict[str, Any]:
-    previous = read_json(store, lkg_key(service))
-    record = {
+    """Point last_known_good.json at ``release_id``, recording the release it replaces.
+
+    While S3 is down (StoreUnavailable) the traffic has still moved, and the release must go on to
+    its evidence and notices: the pointer is then written with ``put``, which a spooling store
+    keeps until S3 is back. That write is unconditional and its ``previous_release_id`` is
+    unknown (null), the one case where a concurrent promotion could be overwritten; it is logged.
+    """
+    key = lkg_key(service)
+    record: dict[str, Any] = {
         "release_id": release_id,
         "promoted_at": (promoted_at or datetime.now(UTC)).isoformat(),
         # A resumed release's eval report lives under attempts/<n>/: the caller passes its key.
         "eval_report": eval_report or f"{service}/releases/{release_id}/eval/eval_report.json",
         "candidate": candidate,
-        "previous_release_id": (previous or {}).get("release_id"),
+        "previous_release_id": None,
     }
-    store.put(lkg_key(service), to_json_bytes(record), JSON_TYPE, overwrite=True)
-    return record
+
+    def replace(current: bytes | None) -> bytes:
+        previous = _parse(store, key, current) if current is not None else None
+        return to_json_bytes(record | {"previous_release_id": (previous or {}).get("release_id")})
+
+    try:
+        written = store.update(key, replace, JSON_TYPE)
+    except StoreUnavailable as exc:
+        stored = store.put(key, to_json_bytes(record), JSON_TYPE, overwrite=True)
+        log.warning("%s now names %s, written unconditionally (%s; previous release unknown) because the "
+                    "store could not take a conditional update: %s", key, release_id, stored.state, exc)
+        return record
+    return _parse(store, key, written) or record
 
 
 def record_rollback(store: ArtifactStore, service: str, record: dict[str, Any]) -> str:

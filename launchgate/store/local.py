@@ -4,6 +4,12 @@ Readers never see a half-written file: bytes go to a temp file in the target fol
 then appear under their key in one step (``os.replace`` to overwrite, ``os.link`` to create).
 ``link`` fails if the key already exists, so two writers racing on ``overwrite=False`` cannot
 both win, which is what keeps a release bundle write-once.
+
+``update`` (state files) holds an exclusive file lock (``.lg-lock-<name>`` next to the key, an
+flock the OS drops if the holder dies) across read, change and replace, so writers in other
+threads and processes on this machine take turns instead of overwriting each other. A lock only
+coordinates writers that share the filesystem's locking: a local store on NFS shared by several
+hosts is not covered.
 """
 
 from __future__ import annotations
@@ -14,19 +20,26 @@ import os
 import tempfile
 from pathlib import Path
 
-from launchgate.errors import ArtifactExistsError, StoreError
-from launchgate.store.base import StoredArtifact, sha256_bytes
+from filelock import FileLock, Timeout
+
+from launchgate.errors import ArtifactExistsError, StoreConflict, StoreError
+from launchgate.store.base import Change, StoredArtifact, sha256_bytes
 from launchgate.store.keys import check_key, check_prefix
 
-# Temp files live next to their target (same filesystem, so link/replace are atomic);
-# list() hides them.
+# Temp and lock files live next to their target (same filesystem, so link/replace are atomic);
+# list() hides both.
 _TMP_PREFIX = ".lg-tmp-"
+_LOCK_PREFIX = ".lg-lock-"
+_HIDDEN = (_TMP_PREFIX, _LOCK_PREFIX)
+# Long enough for any sane change of a state file, short enough that a stuck writer surfaces.
+LOCK_TIMEOUT_S = 30.0
 
 
 class LocalStore:
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, *, lock_timeout_s: float = LOCK_TIMEOUT_S) -> None:
         self.root = Path(root).expanduser().resolve()
         self.uri = self.root.as_uri()
+        self.lock_timeout_s = lock_timeout_s
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key).split("/"))
@@ -40,9 +53,40 @@ class LocalStore:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
+            self._write(path, data, key, overwrite)
+        except ArtifactExistsError:
+            raise
         except OSError as exc:
             raise StoreError(f"cannot write {key} under {self.root}: {exc.strerror or exc}") from exc
+        return StoredArtifact(
+            key=key, uri=str(path), sha256=sha256_bytes(data), size=len(data), content_type=content_type
+        )
+
+    def update(self, key: str, change: Change, content_type: str = "application/json") -> bytes:
+        path = self._path(key)
+        lock = FileLock(path.parent / f"{_LOCK_PREFIX}{path.name}", timeout=self.lock_timeout_s)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with lock:
+                try:
+                    current: bytes | None = path.read_bytes()
+                except FileNotFoundError:
+                    current = None
+                data = change(current)
+                if data != current:
+                    self._write(path, data, key, overwrite=True)
+                return data
+        except Timeout as exc:  # a TimeoutError, so an OSError: caught first
+            raise StoreConflict(
+                f"cannot update {key} under {self.root}: another writer held its lock for over "
+                f"{self.lock_timeout_s:g}s (lock file {lock.lock_file})"
+            ) from exc
+        except OSError as exc:
+            raise StoreError(f"cannot update {key} under {self.root}: {exc.strerror or exc}") from exc
+
+    def _write(self, path: Path, data: bytes, key: str, overwrite: bool) -> None:
+        """Bytes to a temp file next to ``path``, then into place in one step."""
+        fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -53,16 +97,9 @@ class LocalStore:
                 os.replace(tmp, path)
             else:
                 self._create_exclusive(tmp, path, key)
-        except ArtifactExistsError:
-            raise
-        except OSError as exc:
-            raise StoreError(f"cannot write {key} under {self.root}: {exc.strerror or exc}") from exc
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-        return StoredArtifact(
-            key=key, uri=str(path), sha256=sha256_bytes(data), size=len(data), content_type=content_type
-        )
 
     def _create_exclusive(self, tmp: Path, path: Path, key: str) -> None:
         try:
@@ -111,7 +148,7 @@ class LocalStore:
             for dirpath, _dirnames, filenames in os.walk(start):
                 rel_dir = Path(dirpath).relative_to(self.root).as_posix()
                 for name in filenames:
-                    if name.startswith(_TMP_PREFIX):
+                    if name.startswith(_HIDDEN):
                         continue
                     key = name if rel_dir == "." else f"{rel_dir}/{name}"
                     if key.startswith(prefix):

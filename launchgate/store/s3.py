@@ -10,6 +10,12 @@ hex sha256 we store as ``x-amz-meta-sha256``. Transient failures (unreachable, 5
 throttling, timeouts, a failed verification) raise StoreUnavailable, which SpoolingStore
 turns into a local spool entry instead of a lost artifact.
 
+State files (``update``) are changed with optimistic concurrency: read the object and its ETag,
+compute the new bytes, ``put_object`` with ``IfMatch=<etag>`` (or ``IfNoneMatch="*"`` when the key
+did not exist). If another writer got there first, S3 answers 412 (or 409 while a concurrent
+conditional write is in flight, or 404 when the key vanished) and the whole read-change-write
+runs again after a short random pause, up to ``update_attempts`` times, then StoreConflict.
+
 The endpoint is whatever boto3 resolves on its own (``AWS_ENDPOINT_URL``,
 ``AWS_ENDPOINT_URL_S3``, profile ``endpoint_url``), which is how moto_server and MinIO are
 targeted; launchgate adds no variable of its own for it.
@@ -20,7 +26,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from typing import Any
+import random
+import time
+import uuid
+from typing import Any, NamedTuple
 
 import boto3
 from botocore.config import Config
@@ -39,18 +48,29 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from launchgate.errors import ArtifactExistsError, InputError, StoreError
+from launchgate.errors import ArtifactExistsError, InputError, StoreConflict, StoreError
 from launchgate.settings import Settings
-from launchgate.store.base import StoredArtifact, StoreUnavailable, UploadVerificationError, sha256_bytes
+from launchgate.store.base import Change, StoredArtifact, StoreUnavailable, UploadVerificationError, sha256_bytes
 from launchgate.store.keys import check_key, check_prefix
 
 _SSE_MODES = {"AES256", "aws:kms", "aws:kms:dsse"}
 _NO_SSE = {"", "none", "off"}
-# Codes S3 uses when IfNoneMatch="*" loses: 412 = the key exists, 409 = a concurrent
-# conditional write to the same key is still in flight. Either way, someone else won.
+# Codes S3 uses when a conditional write loses: 412 = the key exists (IfNoneMatch) or has another
+# ETag (IfMatch), 409 = a concurrent conditional write to the same key is still in flight.
+# Either way, someone else won.
 _EXISTS_CODES = {"PreconditionFailed", "ConditionalRequestConflict"}
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
+# An update's IfMatch also loses when the object was deleted since it was read.
+_UPDATE_LOST_CODES = _EXISTS_CODES | _NOT_FOUND_CODES
+# Attempts of one update, and the random pause between them (full jitter, doubling up to the cap):
+# two busy writers on one key settle within a few attempts; ten bound a hopeless fight to ~5 s.
+UPDATE_ATTEMPTS = 10
+_BACKOFF_FIRST_S = 0.02
+_BACKOFF_CAP_S = 1.0
 _SHA256_META = "sha256"
+# A random id per update write: after a lost answer, it tells our own landed write apart from
+# another writer's object that happens to hold the same bytes.
+_WRITE_ID_META = "write-id"
 # Error codes that mean "try again later" rather than "your request is wrong". BadDigest and
 # XAmzContentSHA256Mismatch: the body was damaged in transit, so S3 refused it.
 _TRANSIENT_CODES = {
@@ -61,6 +81,12 @@ _TRANSIENT_CODES = {
 VERIFY_OK, VERIFY_ABSENT, VERIFY_FOREIGN, VERIFY_CORRUPT = "ok", "absent", "foreign", "corrupt"
 
 
+class _Object(NamedTuple):
+    data: bytes | None
+    etag: str | None
+    write_id: str | None
+
+
 class S3Store:
     def __init__(
         self,
@@ -69,10 +95,12 @@ class S3Store:
         settings: Settings | None = None,
         *,
         conditional_put: bool = True,
+        update_attempts: int = UPDATE_ATTEMPTS,
         client: Any | None = None,
     ) -> None:
-        """``conditional_put=False`` is for S3-compatible servers without If-None-Match support;
-        the head_object check still refuses overwrites, just not atomically."""
+        """``conditional_put=False`` is for S3-compatible servers without conditional writes: the
+        head_object check still refuses overwrites, just not atomically, and ``update`` refuses
+        to run (it cannot be made safe without If-Match)."""
         settings = settings or Settings()
         if len(bucket) < 3 or "/" in bucket:
             raise InputError(f"invalid S3 bucket name {bucket!r} (need 3-63 characters, no '/')")
@@ -80,6 +108,10 @@ class S3Store:
         self.prefix = check_prefix(prefix.strip("/"))
         self.uri = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self.conditional_put = conditional_put
+        if update_attempts < 1:
+            raise InputError(f"update_attempts must be at least 1, got {update_attempts}")
+        self.update_attempts = update_attempts
+        self.conflicts = 0  # updates retried because another writer won (for tests and diagnostics)
         self.max_attempts = settings.s3_max_attempts
         self.verify_uploads = settings.s3_verify_uploads
         self._sse_args = _sse_args(settings)
@@ -118,21 +150,9 @@ class S3Store:
             # Cheap early refusal; the conditional put below is what makes it race-free.
             raise self._exists_error(key)
         digest = hashlib.sha256(data)
-        args: dict[str, Any] = {
-            "Bucket": self.bucket,
-            "Key": full,
-            "Body": data,
-            "ContentType": content_type,
-            # S3 recomputes this and rejects the upload (BadDigest) if the bytes were mangled.
-            "ChecksumSHA256": base64.b64encode(digest.digest()).decode("ascii"),
-            # Hex copy readable by people and by get(), independent of the checksum feature.
-            "Metadata": {_SHA256_META: digest.hexdigest()},
-            **self._sse_args,
-        }
-        if not overwrite and self.conditional_put:
-            args["IfNoneMatch"] = "*"
+        condition = {"IfNoneMatch": "*"} if not overwrite and self.conditional_put else {}
         try:
-            response = self._client.put_object(**args)
+            response = self._put_object(full, data, content_type, condition)
         except ClientError as exc:
             if _code(exc) not in _EXISTS_CODES:
                 raise self._translate(exc, "write", full) from exc
@@ -159,6 +179,99 @@ class S3Store:
             size=len(data),
             content_type=content_type,
         )
+
+    def update(self, key: str, change: Change, content_type: str = "application/json") -> bytes:
+        full = self._full(key)
+        if not self.conditional_put:
+            raise StoreError(f"cannot update {self.location(key)} safely: this store was opened without "
+                             "conditional writes (If-Match), so a concurrent update could be lost")
+        sent: str | None = None  # write id of our last attempt that failed its condition
+        for attempt in range(self.update_attempts):
+            if attempt:
+                self.conflicts += 1
+                time.sleep(random.uniform(0, min(_BACKOFF_CAP_S, _BACKOFF_FIRST_S * 2 ** attempt)))
+            current = self._read(full)
+            if sent is not None and current.write_id == sent:
+                # Our last write did land: botocore retried it after its answer was lost, and the
+                # retry failed its condition on our own write. Running change again would apply it twice.
+                assert current.data is not None
+                return current.data
+            data = change(current.data)
+            if data == current.data:
+                return data
+            if current.data is None:
+                condition = {"IfNoneMatch": "*"}
+            elif current.etag:
+                condition = {"IfMatch": current.etag}
+            else:
+                raise StoreError(f"cannot update {self.location(key)} safely: the store sent no ETag for it")
+            write_id = uuid.uuid4().hex
+            try:
+                response = self._put_object(full, data, content_type, condition, write_id)
+            except ClientError as exc:
+                if _code(exc) not in _UPDATE_LOST_CODES:
+                    raise self._translate(exc, "update", full) from exc
+                sent = write_id
+                continue
+            except BotoCoreError as exc:
+                raise self._translate(exc, "update", full) from exc
+            self._verify_put(response, data, full)
+            # A later writer may already have replaced our object (VERIFY_FOREIGN): that is an update
+            # after ours, not a failed upload. Only bytes that claim to be ours and are not count.
+            if self.verify_uploads and self.verify(key, data) == VERIFY_CORRUPT:
+                raise UploadVerificationError(
+                    f"update of s3://{self.bucket}/{full} did not verify: the stored object does not "
+                    "match the sha256 of the bytes sent"
+                )
+            return data
+        if sent is not None and (last := self._read(full)).write_id == sent and last.data is not None:
+            return last.data  # the last attempt landed after all, only its answer was lost
+        raise StoreConflict(
+            f"cannot update {self.location(key)}: another writer changed it first on each of "
+            f"{self.update_attempts} attempts; nothing was written, try again"
+        )
+
+    def _put_object(self, full: str, data: bytes, content_type: str, condition: dict[str, str],
+                    write_id: str | None = None) -> dict[str, Any]:
+        """One PutObject with our checksums; botocore errors pass through for the caller to read."""
+        digest = hashlib.sha256(data)
+        metadata = {_SHA256_META: digest.hexdigest()}
+        if write_id is not None:
+            metadata[_WRITE_ID_META] = write_id
+        response: dict[str, Any] = self._client.put_object(
+            Bucket=self.bucket,
+            Key=full,
+            Body=data,
+            ContentType=content_type,
+            # S3 recomputes this and rejects the upload (BadDigest) if the bytes were mangled.
+            ChecksumSHA256=base64.b64encode(digest.digest()).decode("ascii"),
+            # Hex copy readable by people and by get(), independent of the checksum feature.
+            Metadata=metadata,
+            **self._sse_args,
+            **condition,
+        )
+        return response
+
+    def _read(self, full: str, *, missing_ok: bool = True) -> _Object:
+        """The object at ``full``; all None for a missing key if ``missing_ok``, else StoreError.
+        Checks the bytes against the sha256 recorded at write time."""
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=full)
+            data: bytes = response["Body"].read()
+        except ClientError as exc:
+            if missing_ok and _code(exc) in _NOT_FOUND_CODES:
+                return _Object(None, None, None)
+            raise self._translate(exc, "read", full) from exc
+        except BotoCoreError as exc:
+            raise self._translate(exc, "read", full) from exc
+        metadata = response.get("Metadata") or {}
+        expected = metadata.get(_SHA256_META)
+        if expected and expected != sha256_bytes(data):
+            raise StoreError(
+                f"integrity check failed reading s3://{self.bucket}/{full}: "
+                "content does not match the sha256 recorded at write time"
+            )
+        return _Object(data, str(response.get("ETag") or "") or None, metadata.get(_WRITE_ID_META))
 
     def _verify_put(self, response: dict[str, Any], data: bytes, full: str) -> None:
         # Belt and braces on top of ChecksumSHA256: if S3 echoes a checksum, or the ETag is
@@ -210,20 +323,8 @@ class S3Store:
         return VERIFY_OK if sha256_bytes(stored) == digest.hexdigest() else VERIFY_CORRUPT
 
     def get(self, key: str) -> bytes:
-        full = self._full(key)
-        try:
-            response = self._client.get_object(Bucket=self.bucket, Key=full)
-            data: bytes = response["Body"].read()
-        except ClientError as exc:
-            raise self._translate(exc, "read", full) from exc
-        except BotoCoreError as exc:
-            raise self._translate(exc, "read", full) from exc
-        expected = (response.get("Metadata") or {}).get(_SHA256_META)
-        if expected and expected != sha256_bytes(data):
-            raise StoreError(
-                f"integrity check failed reading s3://{self.bucket}/{full}: "
-                "content does not match the sha256 recorded at write time"
-            )
+        data = self._read(self._full(key), missing_ok=False).data
+        assert data is not None  # missing_ok=False raised instead
         return data
 
     def exists(self, key: str) -> bool:

@@ -10,6 +10,12 @@ The spool is flushed, oldest first, before each later put and by ``flush()`` (fi
 ``launchgate flush-spool``). After a failure, puts spool straight away for ``retry_s``
 seconds, so an outage costs one round of retries, not one per artifact.
 
+State updates (``update``) are never spooled: their new bytes are computed from the current ones,
+which only S3 has, and a spooled copy flushed later would overwrite whatever other writers stored
+meanwhile, which is the lost update ``update`` exists to prevent. While S3 is down they raise
+StoreUnavailable at once, without a network call; while an unflushable spooled version of the
+same key waits, StoreError.
+
 Layout (one namespace per store URI, so several buckets/prefixes can share a spool dir)::
 
     <spool_dir>/<sha256(uri)[:16]>/store.json            {"uri": "s3://bucket/prefix"}
@@ -41,7 +47,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from launchgate.errors import ArtifactExistsError, StoreError
-from launchgate.store.base import ArtifactStore, StoredArtifact, StoreUnavailable, sha256_bytes
+from launchgate.store.base import ArtifactStore, Change, StoredArtifact, StoreUnavailable, sha256_bytes
 from launchgate.store.keys import check_key, check_prefix
 
 log = logging.getLogger(__name__)
@@ -263,6 +269,23 @@ class SpoolingStore:
         except StoreUnavailable as exc:
             self._mark_down(exc)
             return self._to_spool(key, data, content_type, overwrite, str(exc))
+
+    def update(self, key: str, change: Change, content_type: str = "application/json") -> bytes:
+        check_key(key)
+        if self._is_down():
+            raise StoreUnavailable(f"cannot update {self.location(key)} now: {self._last_error}")
+        if self.spool.entries() and not self.flush().reachable:
+            raise StoreUnavailable(f"cannot update {self.location(key)} now: {self._last_error}")
+        if self.spool.latest(key) is not None:
+            # The newest bytes of this key wait in the spool (a conflict or error flush() could not
+            # settle): an update based on the stored object would silently drop them.
+            raise StoreError(f"cannot update {self.location(key)}: an older version of it is still spooled "
+                             f"under {self.spool.dir} and did not flush; see `launchgate flush-spool`")
+        try:
+            return self.inner.update(key, change, content_type)
+        except StoreUnavailable as exc:
+            self._mark_down(exc)
+            raise
 
     def get(self, key: str) -> bytes:
         entry = self.spool.latest(check_key(key))

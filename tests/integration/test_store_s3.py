@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
-from launchgate.errors import ArtifactExistsError, InputError, StoreError
+from launchgate.errors import ArtifactExistsError, InputError, StoreConflict, StoreError
+from launchgate.release.promotion import lkg_key, write_last_known_good
 from launchgate.settings import Settings
-from launchgate.store import ReleaseBundle, SpoolingStore, open_store, sha256_bytes
+from launchgate.store import ReleaseBundle, SpoolingStore, StoreUnavailable, open_store, sha256_bytes
 from launchgate.store.s3 import S3Store
 from tests.support.moto import free_port, moto_s3_server
 
@@ -116,6 +121,156 @@ def test_conditional_put_refuses_even_when_the_existence_check_misses(
     with pytest.raises(ArtifactExistsError):
         store.put("race/key", b"second writer", overwrite=False)
     assert store.get("race/key") == b"first writer"
+
+
+def _increment(current: bytes | None) -> bytes:
+    count = json.loads(current)["n"] if current is not None else 0
+    return json.dumps({"n": count + 1}).encode()
+
+
+def test_update_creates_then_changes_the_object(bucket: str) -> None:
+    store = S3Store(bucket, "p", fast_settings())
+    assert store.update("svc/state/n.json", _increment) == b'{"n": 1}'  # If-None-Match: *
+    assert store.update("svc/state/n.json", _increment) == b'{"n": 2}'  # If-Match: <etag>
+    assert store.get("svc/state/n.json") == b'{"n": 2}'
+    head = boto3.client("s3").head_object(Bucket=bucket, Key="p/svc/state/n.json")
+    assert head["Metadata"]["sha256"] == sha256_bytes(b'{"n": 2}') and head["ContentType"] == "application/json"
+    assert store.conflicts == 0
+
+
+def test_update_retries_on_the_newer_object_when_another_writer_wins(bucket: str) -> None:
+    store, other = S3Store(bucket, "", fast_settings()), S3Store(bucket, "", fast_settings())
+    seen: list[bytes | None] = []
+
+    def change(current: bytes | None) -> bytes:
+        seen.append(current)
+        if len(seen) == 1:  # another process writes between our read and our write
+            other.update("n.json", _increment)
+        return _increment(current)
+
+    # Our create lost to other's create of the very same bytes, and still counts once more.
+    assert store.update("n.json", change) == b'{"n": 2}'
+    assert seen == [None, b'{"n": 1}'] and store.conflicts == 1
+
+    seen.clear()
+    assert store.update("n.json", change) == b'{"n": 4}'  # an If-Match lost, then won: both counted
+    assert seen == [b'{"n": 2}', b'{"n": 3}'] and store.conflicts == 2
+    assert store.get("n.json") == b'{"n": 4}'
+
+
+def test_update_that_loses_every_attempt_raises_store_conflict_and_writes_nothing(bucket: str) -> None:
+    store, other = S3Store(bucket, "", fast_settings(), update_attempts=3), S3Store(bucket, "", fast_settings())
+
+    def change(current: bytes | None) -> bytes:
+        other.update("n.json", _increment)
+        return b"never stored"
+
+    with pytest.raises(StoreConflict, match="3 attempts") as info:
+        store.update("n.json", change)
+    assert isinstance(info.value, StoreError)
+    assert store.conflicts == 2
+    assert store.get("n.json") == b'{"n": 3}'
+
+
+class LostAnswerS3:
+    """An in-memory S3 client whose first conditional write lands but answers 412, which is what
+    botocore's retry of a write whose answer was lost on the network gets back."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, dict[str, str]]] = {}
+        self.lose_next_answer = True
+
+    @staticmethod
+    def _etag(body: bytes) -> str:
+        return f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'
+
+    @staticmethod
+    def _error(code: str, status: int, op: str) -> ClientError:
+        return ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, op)
+
+    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+        if Key not in self.objects:
+            raise self._error("NoSuchKey", 404, "GetObject")
+        body, metadata = self.objects[Key]
+        return {"Body": io.BytesIO(body), "ETag": self._etag(body), "Metadata": metadata}
+
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes, Metadata: dict[str, str],
+                   IfMatch: str | None = None, IfNoneMatch: str | None = None, **_: Any) -> dict[str, Any]:
+        current = self.objects.get(Key)
+        if (IfNoneMatch == "*" and current is not None) or (
+                IfMatch is not None and (current is None or self._etag(current[0]) != IfMatch)):
+            raise self._error("PreconditionFailed", 412, "PutObject")
+        self.objects[Key] = (Body, Metadata)
+        if self.lose_next_answer:
+            self.lose_next_answer = False
+            raise self._error("PreconditionFailed", 412, "PutObject")
+        return {"ETag": self._etag(Body)}
+
+
+def test_update_whose_write_landed_but_answer_was_lost_applies_the_change_once() -> None:
+    client = LostAnswerS3()
+    store = S3Store("lg-bucket", "", fast_settings(s3_verify_uploads=False), client=client)
+    client.objects["log.jsonl"] = (b"first\n", {})
+    assert store.update("log.jsonl", lambda current: (current or b"") + b"second\n") == b"first\nsecond\n"
+    assert client.objects["log.jsonl"][0] == b"first\nsecond\n"  # not "second" twice
+    assert store.conflicts == 1
+
+
+def test_update_whose_last_attempt_landed_unanswered_is_not_a_conflict() -> None:
+    client = LostAnswerS3()
+    store = S3Store("lg-bucket", "", fast_settings(s3_verify_uploads=False), client=client, update_attempts=1)
+    assert store.update("n.json", _increment) == b'{"n": 1}'
+    assert client.objects["n.json"][0] == b'{"n": 1}'
+
+
+def test_update_needs_conditional_writes(bucket: str) -> None:
+    store = S3Store(bucket, "", fast_settings(), conditional_put=False)
+    with pytest.raises(StoreError, match="conditional writes"):
+        store.update("n.json", _increment)
+
+
+def test_spooling_store_updates_through_s3_when_it_is_up(bucket: str) -> None:
+    store = open_store(f"s3://{bucket}/lg", fast_settings())
+    assert isinstance(store, SpoolingStore)
+    assert store.update("svc/state/n.json", _increment) == b'{"n": 1}'
+    assert store.update("svc/state/n.json", _increment) == b'{"n": 2}'
+    assert store.pending() == []
+
+
+def test_spooling_store_never_spools_a_state_update_while_s3_is_down(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    store = SpoolingStore(S3Store("lg-bucket", "p", fast_settings()), tmp_path / "spool", retry_s=60)
+    with pytest.raises(StoreUnavailable, match="cannot reach"):
+        store.update("svc/state/n.json", _increment)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable):  # known down: refused at once, no second round of retries
+        store.update("svc/state/n.json", _increment)
+    assert time.monotonic() - started < 0.5
+    assert store.pending() == []
+    assert store.put("svc/releases/r1/x.json", b"{}").state == "spooled"  # evidence still spools
+
+
+def test_last_known_good_records_the_release_it_replaced(bucket: str) -> None:
+    store = open_store(f"s3://{bucket}/lg", fast_settings())
+    write_last_known_good(store, "svc", "svc-r1", {"model": "a"})
+    record = write_last_known_good(store, "svc", "svc-r2", {"model": "b"})
+    assert record["release_id"] == "svc-r2" and record["previous_release_id"] == "svc-r1"
+    assert json.loads(store.get(lkg_key("svc"))) == record
+
+
+def test_last_known_good_during_an_outage_is_spooled_without_a_previous_release(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The canary has moved the traffic already: the pointer must not be lost with S3 down, so it
+    # falls back to the spool (an unconditional write, delivered when S3 is back).
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    store = SpoolingStore(S3Store("lg-bucket", "p", fast_settings()), tmp_path / "spool", retry_s=60)
+    record = write_last_known_good(store, "svc", "svc-r2", {"model": "b"})
+    assert record["release_id"] == "svc-r2" and record["previous_release_id"] is None
+    assert store.pending() == [lkg_key("svc")]
+    assert json.loads(store.get(lkg_key("svc"))) == record
 
 
 def test_get_detects_tampering_via_recorded_sha256(bucket: str) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from launchgate.errors import ArtifactExistsError, InputError, StoreError
+from launchgate.errors import ArtifactExistsError, InputError, StoreConflict, StoreError
 from launchgate.store import LocalStore, ReleaseBundle, open_store, sha256_bytes
 from launchgate.store.base import ArtifactStore
 
@@ -63,6 +63,77 @@ def test_concurrent_exclusive_writers_exactly_one_wins(store: LocalStore) -> Non
     winners = [r for r in results if r.startswith("won")]
     assert len(winners) == 1
     assert store.get("race/key") == f"writer {winners[0].split()[1]}".encode()
+
+
+def _increment(current: bytes | None) -> bytes:
+    count = json.loads(current)["n"] if current is not None else 0
+    return json.dumps({"n": count + 1}).encode()
+
+
+def test_update_creates_then_changes_and_hides_its_lock(store: LocalStore) -> None:
+    assert store.update("svc/state/counter.json", _increment) == b'{"n": 1}'
+    assert store.update("svc/state/counter.json", _increment) == b'{"n": 2}'
+    assert store.get("svc/state/counter.json") == b'{"n": 2}'
+    assert store.list("svc/") == ["svc/state/counter.json"]  # no lock or temp file listed
+    assert any(p.name.startswith(".lg-lock-") for p in (store.root / "svc" / "state").iterdir())
+
+
+def test_update_that_changes_nothing_writes_nothing(store: LocalStore) -> None:
+    store.update("k.json", lambda _current: b"same")
+    path = store.root / "k.json"
+    before = path.stat().st_ino
+    assert store.update("k.json", lambda current: current or b"") == b"same"
+    assert path.stat().st_ino == before  # os.replace would have brought a new inode
+
+
+def test_update_from_many_threads_loses_nothing(store: LocalStore) -> None:
+    barrier = threading.Barrier(8)
+
+    def writer() -> None:
+        barrier.wait()
+        for _ in range(25):
+            store.update("svc/state/counter.json", _increment)
+
+    threads = [threading.Thread(target=writer) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert json.loads(store.get("svc/state/counter.json")) == {"n": 200}
+
+
+def test_update_waits_for_the_lock_then_gives_up_with_store_conflict(tmp_path: Path) -> None:
+    holder, impatient = LocalStore(tmp_path), LocalStore(tmp_path, lock_timeout_s=0.2)
+    holding, release = threading.Event(), threading.Event()
+
+    def slow_change(current: bytes | None) -> bytes:
+        holding.set()
+        release.wait(5)
+        return b"slow writer"
+
+    thread = threading.Thread(target=holder.update, args=("state.json", slow_change))
+    thread.start()
+    try:
+        assert holding.wait(5)
+        with pytest.raises(StoreConflict, match="state.json"):
+            impatient.update("state.json", lambda _current: b"impatient writer")
+    finally:
+        release.set()
+        thread.join()
+    assert holder.get("state.json") == b"slow writer"
+    assert impatient.update("state.json", lambda current: (current or b"") + b"!") == b"slow writer!"
+
+
+def test_update_whose_change_raises_writes_nothing_and_frees_the_lock(store: LocalStore) -> None:
+    store.put("state.json", b"kept")
+
+    def broken(current: bytes | None) -> bytes:
+        raise StoreError("not a valid state file")
+
+    with pytest.raises(StoreError, match="not a valid state file"):
+        store.update("state.json", broken)
+    assert store.get("state.json") == b"kept"
+    assert LocalStore(store.root, lock_timeout_s=0.5).update("state.json", lambda _c: b"next") == b"next"
 
 
 def test_get_missing_names_the_key(store: LocalStore) -> None:
