@@ -26,8 +26,8 @@ from typing import Any
 
 from aiohttp import web
 
-from launchgate.budget.ledger import gateway_guard
 from launchgate.gateway.admin import AdminAPI
+from launchgate.gateway.budget import gateway_guard
 from launchgate.gateway.config import GatewayConfig
 from launchgate.gateway.logwriter import RequestLogWriter
 from launchgate.gateway.metrics import CONTENT_TYPE, GatewayMetrics

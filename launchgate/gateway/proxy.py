@@ -14,7 +14,7 @@ Errors the gateway itself produces use OpenAI's error shape with these codes:
     no_upstream       503  the chosen variant has no upstream configured
     upstream_error    502  connection refused/reset, or an unreadable answer
     upstream_timeout  504  no answer (or no next chunk) within upstream_timeout_s
-    budget_exceeded   429  the day's budget (budget.daily_usd) is spent: see launchgate/budget/ledger.py
+    budget_exceeded   429  the day's budget (budget.daily_usd) is spent: see launchgate/gateway/budget.py
     gateway_error     500  a bug in the gateway (logged with its traceback)
 
 Upstream HTTP errors (429, 500, ...) are relayed unchanged, since they already speak OpenAI.
@@ -33,7 +33,7 @@ from typing import Any
 
 from aiohttp import web
 
-from launchgate.budget.ledger import BUDGET_EXCEEDED, BudgetGuard
+from launchgate.gateway.budget import BUDGET_EXCEEDED, BudgetGuard
 from launchgate.gateway.config import GatewayConfig, Upstream
 from launchgate.gateway.httpclient import (
     UpstreamClient,

@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from launchgate.budget.ledger import BUDGET_EXCEEDED, BudgetGuard
+from launchgate.gateway.budget import BUDGET_EXCEEDED, BudgetGuard
 from launchgate.gateway.config import GatewayConfig, Upstream
 from launchgate.gateway.logwriter import RequestLogWriter, iso_ts
 from launchgate.gateway.metrics import GatewayMetrics

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,9 +10,6 @@ import pytest
 
 from launchgate.budget.ledger import (
     BUDGET_EXCEEDED,
-    BudgetGuard,
-    Level,
-    level,
     pipeline_budget_verdict,
     pipeline_remaining_usd,
     read_state,
@@ -19,6 +17,7 @@ from launchgate.budget.ledger import (
     state_key,
 )
 from launchgate.config import Budget
+from launchgate.gateway.budget import BudgetGuard, Level, level
 from launchgate.notify.base import Notice, NotifyOutcome
 from launchgate.requestlog.reader import write_request_lines
 from launchgate.store import LocalStore
@@ -143,6 +142,26 @@ def test_pipeline_and_gateway_ledgers_share_the_day_file(tmp_path: Path) -> None
     assert state is not None and state.gateway.spend_usd == 0.25 and state.pipeline_spend_usd == 0.5
     store.put(state_key(SERVICE, NOON.date()), b"[]", "application/json")
     assert pipeline_budget_verdict(store, SERVICE, BUDGET, 0.1, now=NOON).phase is Phase.ERROR
+
+
+def test_gateway_persists_and_pipeline_bookings_at_once_lose_nothing(tmp_path: Path) -> None:
+    # The gateway persists after every request (persist_s=0) on its worker thread while a release
+    # books its spend on the same day file: every booking and the gateway's total must survive.
+    store = LocalStore(tmp_path)
+    big = Budget(daily_usd=100.0, alert_usd=90.0, pipeline_daily_usd=100.0)
+    g = BudgetGuard(store, SERVICE, big, dispatcher=Recorder(), persist_s=0.0).load(T0)
+    booker = threading.Thread(target=lambda: [
+        record_pipeline_spend(store, SERVICE, big, usd=0.25, release_id="r1", step=f"step-{i}", now=NOON)
+        for i in range(20)])
+    booker.start()
+    for i in range(100):
+        g.record(0.25, T0 + i / 1000)
+    booker.join()
+    g.close(T0 + 1)
+    state = read_state(store, SERVICE, NOON.date())
+    assert state is not None
+    assert len(state.pipeline) == 20 and state.pipeline_spend_usd == 5.0
+    assert state.gateway.spend_usd == 25.0 and state.gateway.requests == 100
 
 
 @pytest.mark.parametrize("cost", [None, 0.0])
