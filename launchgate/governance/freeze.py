@@ -10,8 +10,9 @@ the ``owners``. Every change, and every refused attempt, is appended to
 ``<service>/state/freeze_log.jsonl``; the file itself also keeps its ``history``. Names are
 self-declared (``--as NAME``), as with ``launchgate approve``: the audit log is what keeps them honest.
 
-The state file is read, changed and rewritten whole; two changes within the same few milliseconds
-could lose one, which for a flag that people and weekly jobs flip is an accepted risk.
+The state file and the log are changed with the store's conditional update (``ArtifactStore.update``):
+each change is applied to the file as stored at that moment, so two changes at once (a review's
+freeze and a person's lift) both land, in some order, and both reach the log and the history.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from launchgate.config import ReleaseConfig
 from launchgate.errors import LaunchgateError, StoreError
+from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
 from launchgate.store.bundle import JSON_TYPE, JSONL_TYPE, to_json_bytes
 from launchgate.verdicts import Phase, Verdict
@@ -63,11 +65,11 @@ class FreezeRecord(BaseModel):
 
 
 def freeze_key(service: str) -> str:
-    return f"{service}/state/freeze.json"
+    return layout.freeze(service)
 
 
 def freeze_log_key(service: str) -> str:
-    return f"{service}/state/freeze_log.jsonl"
+    return layout.freeze_log(service)
 
 
 def read_freeze(store: ArtifactStore, service: str) -> FreezeRecord | None:
@@ -76,8 +78,12 @@ def read_freeze(store: ArtifactStore, service: str) -> FreezeRecord | None:
     key = freeze_key(service)
     if not store.exists(key):  # a store that cannot answer raises StoreError: never "not frozen"
         return None
+    return _parse(store, key, store.get(key))
+
+
+def _parse(store: ArtifactStore, key: str, data: bytes) -> FreezeRecord:
     try:
-        return FreezeRecord.model_validate(json.loads(store.get(key).decode("utf-8")))
+        return FreezeRecord.model_validate(json.loads(data.decode("utf-8")))
     except (ValueError, ValidationError, UnicodeDecodeError) as exc:
         detail = str(exc).splitlines()[0][:200]
         raise StoreError(f"{store.location(key)} is not a valid freeze file ({type(exc).__name__}: {detail})") from exc
@@ -93,9 +99,8 @@ def authorised_names(config: ReleaseConfig) -> set[str]:
 
 
 def _append_log(store: ArtifactStore, service: str, event: FreezeEvent) -> None:
-    key = freeze_log_key(service)
-    existing = store.get(key) if store.exists(key) else b""
-    store.put(key, existing + (event.model_dump_json() + "\n").encode("utf-8"), JSONL_TYPE, overwrite=True)
+    line = (event.model_dump_json() + "\n").encode("utf-8")
+    store.update(freeze_log_key(service), lambda existing: (existing or b"") + line, JSONL_TYPE)
 
 
 def _check_person(store: ArtifactStore, config: ReleaseConfig, by: str, action: str, reason: str,
@@ -112,11 +117,20 @@ def _check_person(store: ArtifactStore, config: ReleaseConfig, by: str, action: 
     )
 
 
-def _save(store: ArtifactStore, service: str, record: FreezeRecord, event: FreezeEvent) -> FreezeRecord:
-    record.history = [*record.history, event][-HISTORY_KEEP:]
-    store.put(freeze_key(service), to_json_bytes(record), JSON_TYPE, overwrite=True)
+def _save(store: ArtifactStore, service: str, event: FreezeEvent, fields: dict[str, Any]) -> FreezeRecord:
+    """Set ``fields`` on the freeze as stored right now and add ``event`` to its history (the store
+    runs this again on the newer file if someone wrote in between), then log the event."""
+    key = freeze_key(service)
+
+    def apply(current: bytes | None) -> bytes:
+        record = _parse(store, key, current) if current is not None else FreezeRecord()
+        record = record.model_copy(update=fields)
+        record.history = [*record.history, event][-HISTORY_KEEP:]
+        return to_json_bytes(record)
+
+    saved = _parse(store, key, store.update(key, apply, JSON_TYPE))
     _append_log(store, service, event)
-    return record
+    return saved
 
 
 def set_freeze(store: ArtifactStore, config: ReleaseConfig, *, by: str, reason: str, source: Source = "manual",
@@ -129,13 +143,10 @@ def set_freeze(store: ArtifactStore, config: ReleaseConfig, *, by: str, reason: 
     now = now or datetime.now(UTC)
     if source == "manual":
         _check_person(store, config, by, "set", reason, now)
-    current = read_freeze(store, config.service) or FreezeRecord()
-    record = current.model_copy(update={
-        "active": True, "reason": reason, "set_by": by, "set_at": now, "source": source, "evidence": evidence,
-        "lifted_by": None, "lifted_at": None, "lift_reason": None,
-    })
-    return _save(store, config.service, record,
-                 FreezeEvent(action="set", by=by, at=now, reason=reason, source=source, evidence=evidence))
+    fields = {"active": True, "reason": reason, "set_by": by, "set_at": now, "source": source,
+              "evidence": evidence, "lifted_by": None, "lifted_at": None, "lift_reason": None}
+    return _save(store, config.service,
+                 FreezeEvent(action="set", by=by, at=now, reason=reason, source=source, evidence=evidence), fields)
 
 
 def lift_freeze(store: ArtifactStore, config: ReleaseConfig, *, by: str, reason: str,
@@ -143,9 +154,8 @@ def lift_freeze(store: ArtifactStore, config: ReleaseConfig, *, by: str, reason:
     """Lift the freeze (authorised people only). Lifting an inactive freeze is recorded but changes nothing."""
     now = now or datetime.now(UTC)
     _check_person(store, config, by, "lift", reason, now)
-    current = read_freeze(store, config.service) or FreezeRecord()
-    record = current.model_copy(update={"active": False, "lifted_by": by, "lifted_at": now, "lift_reason": reason})
-    return _save(store, config.service, record, FreezeEvent(action="lift", by=by, at=now, reason=reason))
+    fields = {"active": False, "lifted_by": by, "lifted_at": now, "lift_reason": reason}
+    return _save(store, config.service, FreezeEvent(action="lift", by=by, at=now, reason=reason), fields)
 
 
 def lift_command(service: str) -> str:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from launchgate.errors import StoreError
+from launchgate.store import layout
 from launchgate.store.base import ArtifactStore, StoreUnavailable
 from launchgate.store.bundle import JSON_TYPE, to_json_bytes
 
@@ -25,11 +26,11 @@ log = logging.getLogger(__name__)
 
 
 def lkg_key(service: str) -> str:
-    return f"{service}/state/last_known_good.json"
+    return layout.last_known_good(service)
 
 
 def promotion_key(service: str, release_id: str) -> str:
-    return f"{service}/state/promotions/{release_id}.json"
+    return layout.promotion(service, release_id)
 
 
 def record_promotion(store: ArtifactStore, service: str, release_id: str, attempt: int,
@@ -100,6 +101,6 @@ def write_last_known_good(store: ArtifactStore, service: str, release_id: str, c
 def record_rollback(store: ArtifactStore, service: str, record: dict[str, Any]) -> str:
     """Write one manual-rollback record; returns its key."""
     now = datetime.now(UTC)
-    key = f"{service}/state/rollbacks/{now:%Y%m%dT%H%M%S%fZ}.json"
+    key = layout.rollback(service, now)
     store.put(key, to_json_bytes({"at": now.isoformat(), **record}), JSON_TYPE, overwrite=False)
     return key

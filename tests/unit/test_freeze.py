@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,33 @@ def test_malformed_state_is_an_error_never_a_pass(tmp_path: Path) -> None:
     store.put(freeze_key(SERVICE), b"{not json", "application/json")
     v = freeze_verdict(store, SERVICE)
     assert v.phase is Phase.ERROR and v.blocks
+
+
+def test_simultaneous_changes_all_reach_the_history_and_the_log(tmp_path: Path, cfg: ReleaseConfig) -> None:
+    # Reviews setting the freeze while people lift it, all at once: none of the changes may be lost.
+    store = LocalStore(tmp_path)
+    barrier = threading.Barrier(6)
+
+    def change(i: int) -> None:
+        barrier.wait()
+        for n in range(5):
+            if i % 2:
+                lift_freeze(store, cfg, by="alice", reason=f"lift {i}.{n}")
+            else:
+                set_freeze(store, cfg, by="launchgate:drift-review", reason=f"set {i}.{n}", source="drift_review")
+
+    threads = [threading.Thread(target=change, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    record = read_freeze(store, SERVICE)
+    assert record is not None
+    expected = {f"{verb} {i}.{n}" for i in range(6) for n in range(5) for verb in (("lift",) if i % 2 else ("set",))}
+    assert {e.reason for e in record.history} == expected
+    assert {line["reason"] for line in log_lines(store)} == expected and len(log_lines(store)) == 30
+    last = record.history[-1]
+    assert record.active is (last.action == "set")  # the file agrees with the last change it records
 
 
 def test_cli_lift_status_and_refusal(tmp_path: Path, cfg: ReleaseConfig) -> None:
