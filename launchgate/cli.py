@@ -77,6 +77,73 @@ def validate(config_path: Path, overrides: tuple[str, ...]) -> None:
 
 
 @main.command()
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="release.yaml of the service")
+@click.option("--artifacts", default=None,
+              help="where the check's evidence goes (a folder, file:///path or s3://bucket/prefix), under "
+                   "<service>/checks/<id>/; default: a new temporary directory, never the release store")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a config field")
+@click.option("--junit", "junit_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="also write a JUnit XML report: one test case per verdict, for the CI to display")
+@click.option("--json", "as_json", is_flag=True, default=False,
+              help="the last line also carries every step's verdicts, the skipped steps and the timings")
+def check(config_path: Path, artifacts: str | None, overrides: tuple[str, ...], junit_path: Path | None,
+          as_json: bool) -> None:
+    """Run preflight, contracts and the eval gate in this process (no Prefect): the release's gates as a
+    CI check for every prompt or schema change.
+
+    Same verdicts, evidence files and exit codes as in a release: 0 passed, 2 invalid input, 3 blocked
+    by a gate, 1 internal error. The last stdout line is one JSON object: release_id (the check's id),
+    decision (passed, blocked, invalid or error), reasons and evidence.
+
+    The evidence goes to a temporary directory unless --artifacts names a store: a check is not a
+    release, so it stays out of the release history (audit, resume, the last-promoted baseline) and
+    needs no write access to the release store. A last_promoted baseline is read from the service's
+    store (LAUNCHGATE_ARTIFACTS_URI, else the config's artifacts.uri). Nothing is notified, nothing
+    is booked on the pipeline ledger, no traffic moves.
+    """
+    from launchgate.notify import progress
+    from launchgate.release.check import EXIT_CODES, CheckResult, run_check
+    from launchgate.release.junit import junit_xml
+
+    def finish(result: CheckResult) -> None:
+        if result.traceback and os.environ.get("LAUNCHGATE_DEBUG"):
+            click.echo(result.traceback, err=True, nl=False)
+        code = result.exit_code
+        if junit_path is not None:
+            props = {k: str(v) for k, v in (("decision", result.decision), ("release_id", result.release_id),
+                                            ("evidence", result.evidence)) if v}
+            try:
+                junit_path.write_bytes(junit_xml(result.suites(), name="launchgate check", properties=props))
+            except OSError as exc:
+                click.echo(f"error: cannot write --junit {junit_path}: {exc.strerror or exc}", err=True)
+                code = code or EXIT_CODES["error"]
+        line = result.model_dump(mode="json") if as_json else result.line()
+        click.echo(json.dumps(line))
+        sys.exit(code)
+
+    if junit_path is not None and not junit_path.parent.is_dir():  # fail before any model is called
+        problem = f"--junit {junit_path}: folder {junit_path.parent} does not exist"
+        click.echo(f"error: {problem}", err=True)
+        junit_path = None
+        finish(CheckResult(decision="invalid", exit_code=EXIT_CODES["invalid"], summary=problem,
+                           reasons=[problem]))
+
+    def on_step(step: Any) -> None:
+        state = "blocked" if step.blocks else "passed"
+        click.echo(f"{step.step}: {state} ({len(step.verdicts)} checks) {step.summary}", err=True)
+
+    unsubscribe = progress.subscribe(_Bar())
+    try:
+        result = run_check(config_path, artifacts=artifacts, sets=overrides, on_progress=progress.emit,
+                           on_step=on_step)
+    finally:
+        unsubscribe()
+    click.echo(f"\n{result.summary}" + (f"\nevidence: {result.evidence}" if result.evidence else ""), err=True)
+    finish(result)
+
+
+@main.command()
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--artifacts", default=None, help="artifact store URI: a folder, file:///path or s3://bucket/prefix")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a config field")
