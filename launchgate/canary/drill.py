@@ -9,16 +9,22 @@ began). The drill holds the router's lease throughout, so a crash mid-drill stil
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
-from launchgate.canary.traffic import TrafficTally
+from launchgate.canary.traffic import TrafficTally, golden_prompts, send_requests
 from launchgate.errors import ExternalError
+from launchgate.release.preflight import ReleaseRun
+from launchgate.release.resume import holder_for, wait_out_other_attempts
+from launchgate.router import make_router
 from launchgate.router.base import CANDIDATE, STABLE, MetricsSource, TrafficRouter
-from launchgate.verdicts import Phase, Verdict
+from launchgate.verdicts import Phase, StepResult, Verdict
+
+log = logging.getLogger(__name__)
 
 EVIDENCE = "drill/drill_record.json"
 CHECK = "rollback_tested"
@@ -136,3 +142,41 @@ def _judge(pct: float, during: dict[str, float], after: dict[str, float], probe:
 def drill_verdict(record: DrillRecord) -> Verdict:
     return Verdict(check=CHECK, phase=record.phase, value=record.rollback_s, threshold=None, reason=record.reason,
                    evidence=EVIDENCE)
+
+
+def drill_step(run: ReleaseRun) -> StepResult:
+    """The release's drill: attach the candidate, shift ``drill_traffic``, roll back, probe; write the record."""
+    cfg = run.config
+    canary = cfg.canary
+    router, metrics = make_router(canary)  # a missing admin token is an InputError: exit 2
+    probe = None
+    if router.name == "gateway":
+        prompts = golden_prompts([c.input for c in run.cases])
+
+        def probe() -> TrafficTally:
+            return send_requests(f"{canary.gateway_url.rstrip('/')}/v1", cfg.stable.model, prompts,
+                                 canary.drill_requests, timeout_s=cfg.stable.timeout_s,
+                                 max_tokens=cfg.contracts.max_output_tokens)
+    holder = holder_for(run.release_id, run.attempt, "drill")
+    try:
+        if run.attempt > 1:  # a resumed release: the dead attempt's lease must lapse before any shift
+            waited = wait_out_other_attempts(router, run.release_id, holder)
+            if waited:
+                log.info("rollback drill: %s", waited)
+        router.attach_candidate(cfg.candidate.endpoint, cfg.candidate.model, cfg.candidate.prompt.version,
+                                run.release_id)
+        record = run_drill(router, pct=canary.drill_traffic, holder=holder,
+                           ttl_s=canary.lease_ttl_s, probe=probe, metrics=metrics)
+    except ExternalError as exc:
+        # The router being down is a finding about the release setup, not a launchgate bug.
+        verdict = Verdict(check=CHECK, phase=Phase.ERROR, evidence=EVIDENCE,
+                          reason=f"Rollback drill could not run: {exc}. Fix the {canary.router} router and rerun.")
+        run.bundle.put_json(EVIDENCE, {"phase": "error", "reason": verdict.reason, "router": canary.router})
+        return StepResult(step="rollback_drill", verdicts=[verdict], evidence=[EVIDENCE], summary=verdict.reason)
+    run.bundle.put_json(EVIDENCE, record)
+    verdict = drill_verdict(record)
+    md = (f"# Rollback drill: {record.phase.value}\n\n{record.reason}\n\n"
+          f"| shift | rollback | total |\n|---|---|---|\n"
+          f"| {record.shift_s:.3f} s | {record.rollback_s:.3f} s | {record.total_s:.3f} s |\n")
+    return StepResult(step="rollback_drill", verdicts=[verdict], evidence=[EVIDENCE], summary=verdict.reason,
+                      markdown=md)

@@ -24,8 +24,10 @@ from launchgate.config import ReleaseConfig
 from launchgate.errors import StoreError
 from launchgate.governance import freeze
 from launchgate.governance.freeze import freeze_key
+from launchgate.notify.base import Notice
+from launchgate.release.preflight import ReleaseRun
 from launchgate.store.base import ArtifactStore
-from launchgate.verdicts import Phase, Verdict, worst
+from launchgate.verdicts import Phase, StepResult, Verdict, worst
 
 GONOGO_EVIDENCE = "gonogo.json"
 # The seed's floor. Config may be stricter (evaluation.min_schema_valid_rate), never looser:
@@ -264,3 +266,19 @@ def gonogo_markdown(record: GoNoGo) -> str:
         lines.append(f"| {_cell(i.title)} | {_MARK[i.phase]} {i.phase.value.replace('_', ' ')} | {_cell(i.reason)} "
                      f"| {_cell(i.evidence or '-')} |")
     return "\n".join(lines) + "\n"
+
+
+def gonogo_step(run: ReleaseRun, verdicts: list[Verdict]) -> tuple[GoNoGo, StepResult]:
+    """Apply the rubric to every verdict so far; write gonogo.json + gonogo.md; tell engineering."""
+    # Read at decision time: a freeze set while the eval ran still stops this release.
+    record = apply_rubric(run.release_id, run.config, list(verdicts), read_freeze(run.store, run.config.service))
+    md = gonogo_markdown(record)
+    run.bundle.put_json("gonogo.json", record)
+    run.bundle.put_text("gonogo.md", md, "text/markdown")
+    go = record.decision == "go"
+    run.dispatcher.send(Notice(
+        event="go_no_go", role="engineering", service=run.config.service, release_id=run.release_id,
+        status="passed" if go else "blocked", text=record.summary, link=run.evidence_uri,
+        title="Go/no-go: go" if go else f"Go/no-go: no-go on {', '.join(record.failed_items)}"))
+    return record, StepResult(step="go_no_go", verdicts=[record.verdict()], evidence=["gonogo.json", "gonogo.md"],
+                              summary=record.summary, markdown=md)

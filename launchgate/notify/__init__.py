@@ -7,7 +7,7 @@ the release evidence as ``notifications.jsonl``: a reviewer can see who was told
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
 from launchgate.errors import InputError
@@ -58,8 +58,12 @@ class Dispatcher:
         notifier: Notifier,
         owners: _Owners | None = None,
         mute: Mapping[str, Iterable[str]] | None = None,
+        journal: Callable[[NotifyOutcome], None] | None = None,
     ) -> None:
         self.notifier = notifier
+        # Where each outcome is kept as it happens (a release's bundle): the record survives the
+        # process, and steps in other processes never need this object's memory.
+        self.journal = journal
         self.owners = owners
         # role -> muted event types; "*" mutes every event for that role.
         self.mute: dict[str, frozenset[str]] = {
@@ -100,6 +104,11 @@ class Dispatcher:
         if not outcome.ok:
             log.warning("notice %s for %s not delivered: %s", notice.event, notice.role, outcome.error)
         self.outcomes.append(outcome)
+        if self.journal is not None:
+            try:
+                self.journal(outcome)
+            except Exception as exc:  # noqa: BLE001 - a lost record is logged, the notice itself went out
+                log.warning("notice %s for %s not journaled: %s", notice.event, notice.role, exc)
         return outcome
 
     def jsonl(self) -> str:

@@ -11,6 +11,8 @@ what this run does (launchgate/release/resume.py), and a rerun claims its attemp
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +26,7 @@ from launchgate.errors import ArtifactExistsError, ReleaseStateError
 from launchgate.eval.golden import GoldenCase, load_golden_set, load_prompt, read_json_file
 from launchgate.eval.scoring import make_validator
 from launchgate.notify import Dispatcher
+from launchgate.notify.base import NotifyOutcome
 from launchgate.release.records import Manifest, VariantRecord, candidate_sha256, hash_inputs, make_release_id
 from launchgate.release.resume import ResumeState, plan_resume
 from launchgate.settings import Settings
@@ -93,6 +96,32 @@ class ReleaseRun:
         return self.store.location(self.bundle.base.rstrip("/")) + "/"
 
 
+JOURNAL = "notifications/"
+
+
+def manifest_markdown(run: ReleaseRun) -> str:
+    """The release at a glance: what is compared with what, on which golden set, evidence where."""
+    m = run.manifest
+    resumed = f"\n**Resumed (attempt {run.attempt}, {run.resume.path}):** {run.resume.reason}\n" if run.resume else ""
+    return (
+        f"# Release {run.release_id}\n\n| | candidate | stable |\n|---|---|---|\n"
+        f"| model | {m.candidate.model} | {m.stable.model} |\n"
+        f"| prompt | {m.candidate.prompt_version} (`{m.candidate.prompt_sha256[:12]}`) | "
+        f"{m.stable.prompt_version} (`{m.stable.prompt_sha256[:12]}`) |\n"
+        f"| endpoint | {m.candidate.endpoint} | {m.stable.endpoint} |\n\n"
+        f"Golden set sha256 `{run.hashes['golden_set'][:16]}`, {len(run.cases)} cases. "
+        f"Evidence: `{run.evidence_uri}`\n{resumed}"
+    )
+
+
+def journal_to(bundle: ReleaseBundle) -> Callable[[NotifyOutcome], None]:
+    """A Dispatcher journal keeping each outcome in the bundle as it is sent (write-once, unique names)."""
+    def keep(outcome: NotifyOutcome) -> None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        bundle.put_json(f"{JOURNAL}{stamp}-{uuid.uuid4().hex[:8]}.json", outcome.model_dump(mode="json"))
+    return keep
+
+
 def load_inputs(config: ReleaseConfig, config_path: Path) -> ReleaseInputs:
     """Read and check every file the config names; raises InputError naming the file or field."""
     prompts = {
@@ -143,6 +172,7 @@ def prepare_release(
                     f"same moment; let it finish (or, if it died, resume again for attempt "
                     f"{state.attempt + 1}).") from exc
         manifest = Manifest.model_validate({**stored, "steps": steps})
+        ctx.dispatcher.journal = journal_to(bundle)
         return ReleaseRun(bundle=bundle, manifest=manifest, resume=state, **common)
 
     now = now or datetime.now(UTC)
@@ -160,4 +190,5 @@ def prepare_release(
     bundle = ReleaseBundle(store, config.service, release_id)
     # overwrite=False inside the bundle: a second run with the same id fails here, before any work.
     bundle.put_json("manifest.json", manifest.model_dump(mode="json"))
+    ctx.dispatcher.journal = journal_to(bundle)
     return ReleaseRun(bundle=bundle, manifest=manifest, **common)
