@@ -40,8 +40,10 @@ demo: $(STAMP) $(AIPERF_STAMP)
 test: $(STAMP) $(AIPERF_STAMP)
 	$(VENV)/bin/pytest -q
 
+# ruff, and the import contract (pyproject's [tool.importlinter]): launchgate/ never imports prefect, tasks or flows.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(PY) benchmarks/release_overhead.py
