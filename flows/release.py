@@ -113,7 +113,7 @@ def release(config: str, artifacts: str | None = None, overrides: dict[str, Any]
                         f"against {cfg.stable.model}."))
     verdicts: list[Verdict] = []
     crashed: list[str] = []
-    # Release freeze + pipeline budget (issue 7): first, so a frozen service never calls a model.
+    # Release freeze + pipeline budget first, so a frozen service never calls a model.
     go = _gate(run, "release_freeze", freeze_check, verdicts, crashed)
     if go:
         go = _gate(run, "contracts", contracts, verdicts, crashed)
@@ -122,19 +122,19 @@ def release(config: str, artifacts: str | None = None, overrides: dict[str, Any]
         notify(run, _notice(run, "eval_gate", "engineering", "passed" if go else "blocked",
                             f"Eval gate {'passed' if go else 'failed'}",
                             next((v.reason for v in verdicts if v.blocks), "All eval checks passed.")))
-    if go and cfg.load_test.enabled:  # load test (issue 4): the SLOs at 2x peak, before anyone signs off
+    if go and cfg.load_test.enabled:  # the SLOs at 2x peak, before anyone signs off
         go = _gate(run, "load_test", load_test, verdicts, crashed)
-    if go and cfg.canary.enabled:  # rollback drill (issue 5): rollback is proven before anyone signs off
+    if go and cfg.canary.enabled:  # rollback is proven before anyone signs off
         go = _gate(run, "rollback_drill", rollback_drill, verdicts, crashed)
 
-    record_release_spend(run)  # book the eval/load-test spend on the daily pipeline ledger (issue 7)
+    record_release_spend(run)  # the next release's budget check sees this one's spend
     # The rubric always runs, so every release has a decision record saying which item failed;
     # only a "go" pauses for sign-off.
     go = _gate(run, "go_no_go", lambda r: go_no_go_verdicts(r, verdicts), verdicts, crashed) and go
     if go:
         go = _gate(run, "approval", lambda r: approval_step(r, verdicts, auto_approve=auto_approve),
                    verdicts, crashed)
-    # canary + promote (issue 5): FAILED rolls back at once; success promotes and records last-known-good.
+    # The canary: FAILED rolls back at once; success promotes and records last-known-good.
     canary_done: list[CanaryStepResult] = []
     if go and cfg.canary.enabled:
         def _canary(r: ReleaseRun) -> list[Verdict]:

@@ -347,7 +347,7 @@ def flush_spool(spool_dir: str | None) -> None:
 
 
 
-# ------------------------------------------------------------------ traffic: rollback / status (issue 5)
+# ------------------------------------------------------------------ traffic: rollback / status
 
 
 @main.command()
@@ -413,7 +413,7 @@ def status(service: str, config_path: Path | None, artifacts: str | None) -> Non
         sys.exit(1)
 
 
-# ------------------------------------------------------------------ release freeze (issue 7)
+# ------------------------------------------------------------------ release freeze
 
 
 @main.group()

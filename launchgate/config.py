@@ -41,7 +41,6 @@ def _percent(value: Any) -> Any:
 
 
 Percent = Annotated[float, BeforeValidator(_percent), Field(ge=0, le=100)]
-Role = Literal["product", "engineering", "operations", "oncall", "budget"]
 
 
 class Strict(BaseModel):

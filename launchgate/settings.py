@@ -1,7 +1,6 @@
 """Machine settings (not per release): env vars with the LAUNCHGATE_ prefix.
 
-Secrets are SecretStr so they never print; a Slack token may also come from a Prefect
-Secret block, resolved by tasks/ (the core library does not import Prefect).
+Secrets are SecretStr so they never print.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ class Settings(BaseSettings):
     slack_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("LAUNCHGATE_SLACK_TOKEN", "SLACK_BOT_TOKEN")
     )
-    slack_token_block: str | None = Field(default=None, description="name of a Prefect Secret block")
     slack_base_url: str = "https://slack.com/api/"
     slack_timeout_s: float = 10.0
     slack_max_retries: int = 3

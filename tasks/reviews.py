@@ -12,7 +12,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from launchgate.governance.freeze import FreezeRecord, Source, read_freeze, set_freeze
+from launchgate.governance.freeze import FreezeRecord, Source, set_freeze
 from launchgate.notify.base import Notice, NotifyOutcome
 from launchgate.requestlog.reader import LogRead, read_requests
 from launchgate.reviews.common import ReviewContext, write_notifications, write_review
@@ -54,11 +54,6 @@ def freeze_releases(ctx: ReviewContext, *, by: str, reason: str, source: Source,
     record = set_freeze(ctx.store, ctx.config, by=by, reason=reason, source=source, evidence=evidence)
     get_run_logger().warning("releases of %s frozen: %s", ctx.service, reason)
     return record
-
-
-@task(name="freeze-state", cache_policy=NO_CACHE, timeout_seconds=60)
-def freeze_state(ctx: ReviewContext) -> FreezeRecord | None:
-    return read_freeze(ctx.store, ctx.service)
 
 
 @task(name="notify-review", cache_policy=NO_CACHE, timeout_seconds=120)

@@ -59,7 +59,7 @@ class Gateway:
         self.stats = StatsWindow(cfg.stats_capacity)
         self.recorder = Recorder(cfg, self.stats, self.writer, self.metrics, SchemaChecker(cfg.load_output_schema()))
         self.proxy = Proxy(cfg, self.state, self.recorder, rng)
-        if cfg.budget is not None:  # budget guard (issue 7): alert at alert_usd, 429 budget_exceeded at daily_usd
+        if cfg.budget is not None:  # alert at alert_usd, 429 budget_exceeded at daily_usd
             self.proxy.budget = self.recorder.budget = gateway_guard(self.writer.store, cfg.service, cfg.budget,
                                                                      cfg.owners, cfg.notifier)
         self.app = self._build(admin_token)

@@ -88,7 +88,7 @@ class Proxy:
         self.cfg = cfg
         self.state = state
         self.recorder = recorder
-        self.budget: BudgetGuard | None = None  # set by Gateway when cfg.budget is set (issue 7)
+        self.budget: BudgetGuard | None = None  # set by Gateway when cfg.budget is set
         self.rng = rng or random.Random()
         self.client: UpstreamClient | None = None
 

@@ -155,7 +155,7 @@ class Recorder:
         cost = None
         if tin is not None and tout is not None:
             cost = round(self._cost(tin, tout), 8)
-        if self.budget is not None:  # the budget guard's per-request hook (issue 7)
+        if self.budget is not None:  # the budget guard's per-request hook
             self.budget.record(cost, f.started)
         upstream, chat = f.upstream, f.chat
         prompt = ""

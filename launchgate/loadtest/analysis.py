@@ -476,7 +476,3 @@ def load_verdicts(report: LoadReport, lt: LoadTest, evidence: str | None = None)
                             "load_generator_lag)."
     return [*out, rate, lag]
 
-
-def engine_verdict(check: str, phase: Phase, reason: str, evidence: str | None = None) -> Verdict:
-    """A verdict for a run that produced no measurements (engine missing, endpoint down, crash)."""
-    return Verdict(check=check, phase=phase, reason=reason, evidence=evidence)

@@ -172,7 +172,7 @@ def test_last_promoted_baseline_falls_back_then_reads_the_stored_record(
     assert report["baseline"]["kind"] == "stable" and "last_known_good.json is missing" in report["baseline"]["note"]
     assert report["comparison"]["mcnemar"]["p_value"] < 0.05 and report["comparison"]["bootstrap_ci"]["low"] > 0
 
-    # What promotion records (issue 5 writes it): the promoted release's eval report.
+    # What promotion records: the promoted release's eval report.
     state = store / "support-bot" / "state"
     state.mkdir(parents=True, exist_ok=True)
     (state / "last_known_good.json").write_text(json.dumps({

@@ -1,6 +1,6 @@
 """The scheduled reviews as Prefect flows, on synthetic request logs with known shifts (and without).
 
-Acceptance of issue 7: a shifted week is flagged, reported (JSON + Markdown + PNG), freezes
+The scheduled reviews end to end: a shifted week is flagged, reported (JSON + Markdown + PNG), freezes
 releases, and the next `launchgate release` is refused with exit 3 until an authorised person
 lifts the freeze; an unshifted week raises no flag; the cost review writes its report and its
 Slack summary reaches the stand-in.
