@@ -16,10 +16,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from launchgate.context import ServiceContext
 from launchgate.errors import ExternalError, InputError
 from launchgate.notify.base import Notice
 from launchgate.reviews.charts import cost_png
-from launchgate.reviews.common import REPORT_JSON, cost_prefix, open_review
+from launchgate.reviews.common import REPORT_JSON, cost_prefix
 from launchgate.reviews.config import CostReviewConfig
 from launchgate.reviews.cost import build_report, compare_cost_explorer, cost_markdown, month_bounds, previous_month
 from launchgate.reviews.costexplorer import daily_costs
@@ -34,10 +35,10 @@ def cost_explorer(cfg: CostReviewConfig, start: datetime, end: datetime) -> dict
 
 
 @flow(name="cost-review", log_prints=True)
-def cost_review(service_config: str, month: str | None = None, artifacts: str | None = None) -> dict[str, Any]:
-    """Review one calendar month (``2026-10``; default: the last complete month) of ``service_config``'s spend."""
+def cost_review(config: str, month: str | None = None, artifacts: str | None = None) -> dict[str, Any]:
+    """Review one calendar month (``2026-10``; default: the last complete month) of ``config``'s spend."""
     log = get_run_logger()
-    ctx = open_review(service_config, artifacts)
+    ctx = ServiceContext.open(config, artifacts=artifacts, check_files=False)
     cfg = ctx.config
     month = month or previous_month(datetime.now(UTC))
     try:

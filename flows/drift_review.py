@@ -14,10 +14,11 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
+from launchgate.context import ServiceContext
 from launchgate.errors import InputError
 from launchgate.notify.base import Notice
 from launchgate.reviews.charts import drift_png
-from launchgate.reviews.common import REPORT_JSON, drift_prefix, open_review
+from launchgate.reviews.common import REPORT_JSON, drift_prefix
 from launchgate.reviews.drift import (
     build_report,
     drift_markdown,
@@ -32,10 +33,10 @@ CHART = "drift.png"
 
 
 @flow(name="drift-review", log_prints=True)
-def drift_review(service_config: str, week: str | None = None, artifacts: str | None = None) -> dict[str, Any]:
-    """Review one ISO week (``2026-W45``; default: the last complete week) of ``service_config``'s traffic."""
+def drift_review(config: str, week: str | None = None, artifacts: str | None = None) -> dict[str, Any]:
+    """Review one ISO week (``2026-W45``; default: the last complete week) of ``config``'s traffic."""
     log = get_run_logger()
-    ctx = open_review(service_config, artifacts)
+    ctx = ServiceContext.open(config, artifacts=artifacts, check_files=False)
     cfg = ctx.config.drift_review
     week = week or previous_week(datetime.now(UTC))
     try:

@@ -14,15 +14,15 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from launchgate.context import ServiceContext
 from launchgate.errors import ArtifactExistsError, InputError
 from launchgate.notify.base import Notice
-from launchgate.reviews.common import ReviewContext, open_review
 from launchgate.reviews.postlaunch import REVIEW_JSON, REVIEW_MD, Promotion, due, promotions, review, review_markdown
 from launchgate.store.bundle import ReleaseBundle
 
 
 @task(name="post-launch-review", cache_policy=NO_CACHE, timeout_seconds=900)
-def review_one(ctx: ReviewContext, promotion: Promotion, days: int) -> dict[str, Any]:
+def review_one(ctx: ServiceContext, promotion: Promotion, days: int) -> dict[str, Any]:
     r = review(ctx.store, ctx.service, promotion, ctx.config.drift_review, days)
     bundle = ReleaseBundle(ctx.store, ctx.service, promotion.release_id)
     try:
@@ -46,10 +46,10 @@ def review_one(ctx: ReviewContext, promotion: Promotion, days: int) -> dict[str,
 
 
 @flow(name="post-launch-review", log_prints=True)
-def post_launch_review(service_config: str, release_id: str | None = None, artifacts: str | None = None,
+def post_launch_review(config: str, release_id: str | None = None, artifacts: str | None = None,
                        days: int = 7) -> list[dict[str, Any]]:
     """Review every promotion at least ``days`` old that has no review yet (or just ``release_id``)."""
-    ctx = open_review(service_config, artifacts)
+    ctx = ServiceContext.open(config, artifacts=artifacts, check_files=False)
     now = datetime.now(UTC)
     if release_id is None:
         todo = due(ctx.store, ctx.service, now, days)

@@ -19,9 +19,9 @@ from prefect import flow, get_run_logger
 
 from launchgate.canary.drill import run_drill
 from launchgate.canary.traffic import TrafficTally, send_requests
+from launchgate.context import ServiceContext
 from launchgate.errors import ExternalError, InputError
 from launchgate.notify.base import Notice
-from launchgate.reviews.common import open_review
 from launchgate.router import make_router
 from launchgate.store import layout
 from launchgate.store.bundle import JSON_TYPE, to_json_bytes
@@ -31,9 +31,9 @@ PROBE_MESSAGES = [[{"role": "user", "content": "rollback drill probe: reply with
 
 
 @flow(name="rollback-drill", log_prints=True)
-def rollback_drill(service_config: str, artifacts: str | None = None) -> dict[str, Any]:
+def rollback_drill(config: str, artifacts: str | None = None) -> dict[str, Any]:
     log = get_run_logger()
-    ctx = open_review(service_config, artifacts)
+    ctx = ServiceContext.open(config, artifacts=artifacts, check_files=False)
     cfg, canary = ctx.config, ctx.config.canary
     if not canary.enabled:
         reason = (f"Rollback drill not configured for {ctx.service}: canary.enabled is false in {ctx.config_path}, "

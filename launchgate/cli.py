@@ -297,21 +297,20 @@ def audit(request_id: str, config_path: Path | None, service: str | None, artifa
     Exit 0: decision reproduced from consistent evidence; 3: found, but the evidence is incomplete
     or does not match; 2: request not found or bad input.
     """
-    from launchgate.config import load_config
+    from launchgate.context import ServiceContext, store_uri
     from launchgate.governance.audit import audit_request, render
     from launchgate.settings import Settings
     from launchgate.store import open_store
 
     try:
-        settings = Settings()
-        uri = artifacts or settings.artifacts_uri
         if config_path is not None:
-            config = load_config(config_path, check_files=False)
-            service = service or config.service
-            uri = uri or config.artifacts.uri
-        if not service:
+            ctx = ServiceContext.open(config_path, artifacts=artifacts, check_files=False)
+            service, store = service or ctx.service, ctx.store
+        elif not service:
             raise InputError("give --config or --service so the audit knows whose request log to search")
-        store = open_store(uri or ".launchgate/store", settings)
+        else:  # no config: the store from --artifacts or the machine's setting, else the local default
+            settings = Settings()
+            store = open_store(store_uri(None, artifacts, settings), settings)
         report = audit_request(store, service, request_id, day=day)
     except InputError as exc:
         _fail_input(exc)
@@ -361,11 +360,11 @@ def rollback(service: str, config_path: Path | None, artifacts: str | None, reas
 
     Exit 0 rolled back, 1 the router failed, 2 bad input.
     """
-    from launchgate.release.ops import manual_rollback, service_config, store_for
+    from launchgate.context import ServiceContext
+    from launchgate.release.ops import manual_rollback
 
     try:
-        cfg = service_config(service, config_path)
-        record = manual_rollback(cfg, store_for(cfg, artifacts), reason=reason)
+        record = manual_rollback(ServiceContext.for_service(service, config_path, artifacts=artifacts), reason=reason)
     except InputError as exc:
         _fail_input(exc)
     except LaunchgateError as exc:
@@ -398,11 +397,11 @@ def _emit_rollback_event(record: dict[str, Any]) -> None:
 @click.option("--artifacts", default=None, help="artifact store URI (default: the config's)")
 def status(service: str, config_path: Path | None, artifacts: str | None) -> None:
     """Show SERVICE's traffic weights, the canary lease and the last-known-good release (JSON)."""
-    from launchgate.release.ops import service_config, service_status, store_for
+    from launchgate.context import ServiceContext
+    from launchgate.release.ops import service_status
 
     try:
-        cfg = service_config(service, config_path)
-        out = service_status(cfg, store_for(cfg, artifacts))
+        out = service_status(ServiceContext.for_service(service, config_path, artifacts=artifacts))
     except InputError as exc:
         _fail_input(exc)
     except LaunchgateError as exc:
@@ -428,19 +427,10 @@ def freeze() -> None:
 
 def _freeze_target(service: str, config_path: Path | None, artifacts: str | None) -> tuple[Any, Any]:
     """(config, store) for a freeze command; the config defaults to services/<service>/release.yaml."""
-    from launchgate.config import load_config
-    from launchgate.settings import Settings
-    from launchgate.store import open_store
+    from launchgate.context import ServiceContext
 
-    path = config_path or Path("services") / service / "release.yaml"
-    if not path.is_file():
-        raise InputError(f"{path} not found: give --config, the service's release.yaml (it names who may change "
-                         f"the freeze and where the store is)")
-    config = load_config(path, check_files=False)
-    if config.service != service:
-        raise InputError(f"{path} is the config of {config.service!r}, not of {service!r}")
-    settings = Settings()
-    return config, open_store(artifacts or settings.artifacts_uri or config.artifacts.uri, settings)
+    ctx = ServiceContext.for_service(service, config_path, artifacts=artifacts)
+    return ctx.config, ctx.store
 
 
 _freeze_options = [

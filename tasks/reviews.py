@@ -12,15 +12,16 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from launchgate.context import ServiceContext
 from launchgate.governance.freeze import FreezeRecord, Source, set_freeze
 from launchgate.notify.base import Notice, NotifyOutcome
 from launchgate.requestlog.reader import LogRead, read_requests
-from launchgate.reviews.common import ReviewContext, write_notifications, write_review
+from launchgate.reviews.common import write_notifications, write_review
 from launchgate.reviews.drift import run_expectations
 
 
 @task(name="read-request-log", cache_policy=NO_CACHE, timeout_seconds=900)
-def read_log(ctx: ReviewContext, start: datetime, end: datetime) -> LogRead:
+def read_log(ctx: ServiceContext, start: datetime, end: datetime) -> LogRead:
     read = read_requests(ctx.store, ctx.service, start, end)
     log = get_run_logger()
     log.info("request log %s .. %s: %d requests from %d files", f"{start:%Y-%m-%d}", f"{end:%Y-%m-%d}",
@@ -31,7 +32,7 @@ def read_log(ctx: ReviewContext, start: datetime, end: datetime) -> LogRead:
 
 
 @task(name="log-expectations", cache_policy=NO_CACHE, timeout_seconds=600)
-def log_expectations(ctx: ReviewContext, records: list[dict[str, Any]]) -> dict[str, Any]:
+def log_expectations(ctx: ServiceContext, records: list[dict[str, Any]]) -> dict[str, Any]:
     """The Great Expectations suite; a GX failure is reported in the review, never fails it."""
     cfg = ctx.config
     try:
@@ -44,20 +45,20 @@ def log_expectations(ctx: ReviewContext, records: list[dict[str, Any]]) -> dict[
 
 
 @task(name="write-review", cache_policy=NO_CACHE, timeout_seconds=300)
-def store_review(ctx: ReviewContext, prefix: str, report: object, markdown: str,
+def store_review(ctx: ServiceContext, prefix: str, report: object, markdown: str,
                  charts: dict[str, bytes]) -> dict[str, str]:
     return write_review(ctx.store, prefix, report, markdown, charts)
 
 
 @task(name="set-freeze", cache_policy=NO_CACHE, timeout_seconds=120)
-def freeze_releases(ctx: ReviewContext, *, by: str, reason: str, source: Source, evidence: str) -> FreezeRecord:
+def freeze_releases(ctx: ServiceContext, *, by: str, reason: str, source: Source, evidence: str) -> FreezeRecord:
     record = set_freeze(ctx.store, ctx.config, by=by, reason=reason, source=source, evidence=evidence)
     get_run_logger().warning("releases of %s frozen: %s", ctx.service, reason)
     return record
 
 
 @task(name="notify-review", cache_policy=NO_CACHE, timeout_seconds=120)
-def notify_review(ctx: ReviewContext, notices: list[Notice], prefix: str) -> list[NotifyOutcome]:
+def notify_review(ctx: ServiceContext, notices: list[Notice], prefix: str) -> list[NotifyOutcome]:
     """Send the summary notices and keep who was told what next to the review."""
     outcomes = [ctx.dispatcher.send(n) for n in notices]
     for o in outcomes:

@@ -8,38 +8,18 @@ from __future__ import annotations
 
 import getpass
 import time
-from pathlib import Path
 from typing import Any
 
-from launchgate.config import ReleaseConfig, load_config
-from launchgate.errors import ExternalError, InputError
+from launchgate.context import ServiceContext
+from launchgate.errors import ExternalError
 from launchgate.release.promotion import lkg_key, read_json, record_rollback
 from launchgate.release.resume import unfinished_releases
 from launchgate.router import make_router
-from launchgate.settings import Settings
-from launchgate.store import open_store
-from launchgate.store.base import ArtifactStore
 
 
-def service_config(service: str, config_path: Path | None) -> ReleaseConfig:
-    """The release.yaml of ``service``: --config, else services/<service>/release.yaml."""
-    path = config_path or Path("services") / service / "release.yaml"
-    if config_path is None and not path.is_file():
-        raise InputError(f"no config for service {service!r}: give --config path/to/release.yaml "
-                         f"(looked for {path})")
-    cfg = load_config(path, check_files=False)
-    if cfg.service != service:
-        raise InputError(f"{path} is the config of service {cfg.service!r}, not {service!r}")
-    return cfg
-
-
-def store_for(cfg: ReleaseConfig, artifacts: str | None) -> ArtifactStore:
-    settings = Settings()
-    return open_store(artifacts or settings.artifacts_uri or cfg.artifacts.uri, settings)
-
-
-def manual_rollback(cfg: ReleaseConfig, store: ArtifactStore, *, reason: str | None = None) -> dict[str, Any]:
+def manual_rollback(ctx: ServiceContext, *, reason: str | None = None) -> dict[str, Any]:
     """Candidate weight 0 now, then the record. The router call comes first: it is the point."""
+    cfg, store = ctx.config, ctx.store
     router, _ = make_router(cfg.canary)
     who = getpass.getuser()
     why = reason or "manual rollback"
@@ -56,7 +36,8 @@ def manual_rollback(cfg: ReleaseConfig, store: ArtifactStore, *, reason: str | N
     return record
 
 
-def service_status(cfg: ReleaseConfig, store: ArtifactStore) -> dict[str, Any]:
+def service_status(ctx: ServiceContext) -> dict[str, Any]:
+    cfg, store = ctx.config, ctx.store
     router, _ = make_router(cfg.canary)
     out: dict[str, Any] = {"service": cfg.service, "router": cfg.canary.router}
     try:

@@ -1,4 +1,4 @@
-"""What the scheduled reviews share: opening a service's config/store/notifier, and writing a review folder.
+"""What the scheduled reviews share: where a review lives, and writing a review folder.
 
 Reviews live outside release bundles (``<service>/reviews/drift/<yyyy-Www>/``,
 ``<service>/reviews/cost/<yyyy-mm>/``) and a rerun of the same period replaces its files: the
@@ -7,41 +7,13 @@ review is about the period, not about one run (a versioned bucket keeps the earl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
-from launchgate.config import ReleaseConfig, load_config
-from launchgate.notify import Dispatcher, make_notifier
-from launchgate.settings import Settings
-from launchgate.store import layout, open_store
+from launchgate.notify import Dispatcher
+from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
 from launchgate.store.bundle import JSON_TYPE, JSONL_TYPE, to_json_bytes
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
-
-
-@dataclass
-class ReviewContext:
-    config: ReleaseConfig
-    config_path: Path
-    store: ArtifactStore
-    dispatcher: Dispatcher
-
-    @property
-    def service(self) -> str:
-        return self.config.service
-
-
-def open_review(config_path: str | Path, artifacts: str | None = None,
-                settings: Settings | None = None) -> ReviewContext:
-    """Load release.yaml without checking its files (a review needs no prompt or golden set)."""
-    settings = settings or Settings()
-    config = load_config(config_path, check_files=False)
-    store = open_store(artifacts or settings.artifacts_uri or config.artifacts.uri, settings)
-    notifier = make_notifier(settings.notifier or config.notifications.notifier, settings)
-    dispatcher = Dispatcher(notifier, config.owners, config.notifications.mute)
-    return ReviewContext(config=config, config_path=Path(config_path), store=store, dispatcher=dispatcher)
 
 
 def drift_prefix(service: str, week: str) -> str:

@@ -62,7 +62,7 @@ def test_known_shift_through_the_gateway_is_flagged_and_freezes(tmp_path: Path) 
     year, week, _ = datetime.now(UTC).isocalendar()
     label = f"{year}-W{week:02d}"
 
-    result = drift_review(service_config=CONFIG, week=label, artifacts=str(store))
+    result = drift_review(config=CONFIG, week=label, artifacts=str(store))
     assert result["significant"] and result["frozen"], result["reasons"]
     assert any("Output length (tokens) shifted" in r for r in result["reasons"]), result["reasons"]
     report_dir = store / SERVICE / "reviews" / "drift" / label

@@ -52,7 +52,7 @@ def review_files(store: Path, week: str) -> set[str]:
 def test_shifted_week_freezes_releases_until_an_authorised_lift(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
     write_weeks(store, output_tokens_mean=220)  # answers ~80% longer than the weeks before
-    result = drift_review(service_config=CONFIG, week=WEEK, artifacts=str(tmp_path))
+    result = drift_review(config=CONFIG, week=WEEK, artifacts=str(tmp_path))
     assert result["significant"] and result["frozen"]
     assert any("Output length (tokens) shifted" in r for r in result["reasons"])
     assert review_files(tmp_path, WEEK) >= {"report.json", "report.md", "drift.png", "notifications.jsonl"}
@@ -91,7 +91,7 @@ def test_shifted_week_freezes_releases_until_an_authorised_lift(tmp_path: Path) 
 def test_unshifted_week_raises_no_flag(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
     write_weeks(store)
-    result = drift_review(service_config=CONFIG, week=WEEK, artifacts=str(tmp_path))
+    result = drift_review(config=CONFIG, week=WEEK, artifacts=str(tmp_path))
     assert not result["significant"] and not result["frozen"] and result["reasons"] == []
     assert read_freeze(store, SERVICE) is None
     md = (tmp_path / SERVICE / "reviews" / "drift" / WEEK / "report.md").read_text()
@@ -110,7 +110,7 @@ def test_cost_review_writes_its_report_and_tells_the_budget_owner(tmp_path: Path
         monkeypatch.setenv("LAUNCHGATE_NOTIFIER", "slack")
         monkeypatch.setenv("LAUNCHGATE_SLACK_TOKEN", "xoxb-test")
         monkeypatch.setenv("LAUNCHGATE_SLACK_BASE_URL", url)
-        result = cost_review(service_config=CONFIG, month="2026-09", artifacts=str(tmp_path))
+        result = cost_review(config=CONFIG, month="2026-09", artifacts=str(tmp_path))
         posts = slack.posts()
     folder = tmp_path / SERVICE / "reviews" / "cost" / "2026-09"
     assert {p.name for p in folder.iterdir()} >= {"report.json", "report.md", "daily_spend.png"}
@@ -139,13 +139,13 @@ def test_post_launch_review_lands_in_the_bundle_once(tmp_path: Path) -> None:
                     spend_usd=45.2, threshold_usd=45)])
     store.put(state_key(SERVICE, day), to_json_bytes(state), "application/json")
 
-    results = post_launch_review(service_config=CONFIG, artifacts=str(tmp_path))
+    results = post_launch_review(config=CONFIG, artifacts=str(tmp_path))
     assert [r["status"] for r in results] == ["reviewed"] and results[0]["drift_significant"]
     review = json.loads((tmp_path / SERVICE / "releases" / rid / "post_launch" / "review.json").read_text())
     assert [i["kind"] for i in review["incidents"]] == ["budget_alert"]
     assert 15 < review["cost_per_request_change_pct"] < 25  # 50% longer answers: +19% per request
     assert (tmp_path / SERVICE / "releases" / rid / "post_launch" / "review.md").is_file()
-    assert post_launch_review(service_config=CONFIG, artifacts=str(tmp_path)) == []  # reviewed once
+    assert post_launch_review(config=CONFIG, artifacts=str(tmp_path)) == []  # reviewed once
 
 
 def test_rollback_drill_says_when_it_is_not_configured(tmp_path: Path) -> None:
@@ -153,5 +153,5 @@ def test_rollback_drill_says_when_it_is_not_configured(tmp_path: Path) -> None:
     data["canary"] = {**(data.get("canary") or {}), "enabled": False}
     config = tmp_path / "release.yaml"  # the review loads it without its files: paths need not resolve
     config.write_text(yaml.safe_dump(data))
-    result = rollback_drill(service_config=str(config), artifacts=str(tmp_path))
+    result = rollback_drill(config=str(config), artifacts=str(tmp_path))
     assert result["status"] == "not_configured" and "canary.enabled is false" in result["reason"]

@@ -45,8 +45,8 @@ def check_deployments(deployments: list[dict[str, Any]], flows: list[dict[str, A
         assert crons == ([cron] if cron else []), (name, d["schedules"])
         if cron:
             assert d["schedules"][0]["schedule"]["timezone"] == "UTC" and d["schedules"][0]["active"]
-    assert found["weekly-drift"]["parameters"] == {"service_config": "examples/support-bot/release.yaml"}
+    assert found["weekly-drift"]["parameters"] == {"config": "examples/support-bot/release.yaml"}
     assert found["release"]["parameters"]["config"] == "examples/support-bot/release.yaml"
-    assert set(found["weekly-drift"]["parameter_openapi_schema"]["properties"]) == {"service_config", "week",
+    assert set(found["weekly-drift"]["parameter_openapi_schema"]["properties"]) == {"config", "week",
                                                                                    "artifacts"}
     assert "resume" in found["release"]["parameter_openapi_schema"]["properties"]  # --resume via the deployment
