@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from launchgate.eval.golden import GoldenCase, render_messages
 from launchgate.eval.llm_judge import LLMJudge
 from launchgate.eval.modelclient import ModelClient, RetryPolicy
 from launchgate.eval.scoring import FieldRules, score_answer
+from launchgate.metrics.percentiles import percentile as _percentile
 
 Progress = Callable[[str, int, int], None]  # (variant label, done, total)
 
@@ -82,11 +82,7 @@ class VariantSummary(BaseModel):
 
 def percentile(values: list[float], q: float) -> float | None:
     """Nearest-rank percentile (q in 0..100); None on no data."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
-    return ordered[rank - 1]
+    return _percentile(values, q)
 
 
 def _error_kind(exc: ModelEndpointError) -> str:

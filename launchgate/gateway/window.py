@@ -19,9 +19,10 @@ What counts:
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_left
 from typing import Any, NamedTuple
+
+from launchgate.metrics.percentiles import percentile as _percentile
 
 CLIENT_CLOSED = 499
 
@@ -44,10 +45,7 @@ class RequestRecord(NamedTuple):
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
     """Nearest-rank percentile (q in 0..100) of an ascending list; None when empty."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(q / 100.0 * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
+    return _percentile(sorted_values, q, presorted=True)
 
 
 def _round(value: float | None) -> float | None:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field
 
 from launchgate.config import LoadSLO, LoadTest, Pricing, Variant
+from launchgate.metrics.percentiles import percentile
 from launchgate.verdicts import Phase, Verdict, at_most
 
 ENGINE = "aiperf"
@@ -235,13 +236,7 @@ def _percentiles(metric: Mapping[str, Any] | None) -> Percentiles:
 
 def quantile(values: Sequence[float], q: float) -> float | None:
     """Linear-interpolated quantile (numpy's default, as aiperf uses); q in 0..100."""
-    if not values:
-        return None
-    xs = sorted(values)
-    pos = (len(xs) - 1) * q / 100
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+    return percentile(values, q, method="linear")
 
 
 def _from_values(values: Sequence[float]) -> Percentiles:

@@ -24,10 +24,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, Field
 
 from launchgate.config import Budget, Pricing
+from launchgate.metrics.percentiles import percentile
 from launchgate.requestlog.reader import AT, num
 from launchgate.reviews.config import CostReviewConfig
 
@@ -236,7 +236,7 @@ def recommend(days: Sequence[DaySpend], fc: Forecast | None, budget: Budget,
     active = [d.usd for d in days if d.requests > 0]
     if fc is None or not active:
         return None
-    p95_day = float(np.percentile(active, 95))
+    p95_day = percentile(list(active), 95, method="linear") or 0.0
     base = max(fc.usd_per_day, p95_day * (1 + buffer_pct / 100))
     cap = max(_cents_up(base), 0.01)
     alert = _cents_up(cap * budget.alert_usd / budget.daily_usd)

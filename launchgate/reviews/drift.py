@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 from scipy import stats
 
 from launchgate.budget.ledger import BUDGET_EXCEEDED
+from launchgate.metrics.percentiles import percentile
 from launchgate.requestlog.reader import num
 from launchgate.reviews.config import DriftReviewConfig
 from launchgate.verdicts import Phase
@@ -168,8 +169,10 @@ def psi(reference: np.ndarray, current: np.ndarray, bins: int = PSI_BINS) -> flo
 def _summary(values: np.ndarray) -> dict[str, float | None]:
     if not len(values):
         return {"mean": None, "p50": None, "p95": None}
-    return {"mean": round(float(values.mean()), 3), "p50": round(float(np.percentile(values, 50)), 3),
-            "p95": round(float(np.percentile(values, 95)), 3)}
+    ordered = sorted(values.tolist())
+    return {"mean": round(float(values.mean()), 3),
+            "p50": round(percentile(ordered, 50, method="linear", presorted=True) or 0.0, 3),
+            "p95": round(percentile(ordered, 95, method="linear", presorted=True) or 0.0, 3)}
 
 
 def _rel(a: float | None, b: float | None) -> str:
