@@ -6,7 +6,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from launchgate.eval.contracts import FAILING_ROWS_TABLE, contracts_step
+from launchgate.eval.contracts_step import FAILING_ROWS_TABLE, contracts_step
 from launchgate.release.preflight import ReleaseRun
 from launchgate.verdicts import Verdict
 

@@ -20,29 +20,20 @@ import functools
 import hashlib
 import json
 import logging
-import mimetypes
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 
 from launchgate.errors import DataFileError
 from launchgate.eval.golden import read_json_file, render_messages
-from launchgate.verdicts import Phase, StepResult, Verdict
+from launchgate.verdicts import Phase, Verdict
 
-if TYPE_CHECKING:  # preflight pulls in the store and notifier stacks; only the type is needed here
-    from launchgate.release.preflight import ReleaseRun
-
-STEP = "contracts"
 EVIDENCE = "contracts/validation_result.json"
-SUMMARY = "contracts/summary.json"
-MARKDOWN = "contracts/contracts.md"
-FAILING_ROWS_TABLE = "contracts-failing-rows"
-SHOWN_TABLE_ROWS = 50  # per expectation, in the orchestrator's table; the evidence lists every row
 DOCS_PREFIX = "contracts/data_docs/"
 SUITE = "golden_set"
 ROW_KEYS = ["line", "id"]
@@ -313,6 +304,41 @@ def validate_golden_set(path: Path, rules: GoldenRules, *, data_docs: bool = Tru
                            validation_result=result.to_json_dict(), sha256=digest, docs=docs)
 
 
+def golden_set_ready(path: Path, rules: GoldenRules) -> bool:
+    """Would the GX suite pass? The same expectations in plain Python, in milliseconds, without GX.
+
+    Never a verdict (GX's result is the verdict and the evidence): a caller uses it to decide
+    whether model calls may start before GX has answered (``launchgate check``). It is at least
+    as strict as ``_suite_spec``, so a golden set it passes never reaches a model by mistake;
+    anything it cannot judge counts as not ready.
+    """
+    try:
+        rows, _ = read_golden_rows(path)
+        records = golden_records(rows, rules.prompts)
+        tag_items: dict[str, Any] = ({"enum": sorted(rules.known_tags)} if rules.known_tags is not None
+                                     else {"type": "string", "minLength": 1})
+        schemas = {
+            "input": rules.input_schema if rules.input_schema is not None else {"type": "object"},
+            "expected": rules.output_schema,
+            "tags": {"type": "array", "items": tag_items},
+        }
+        valid = {col: _compiled_validator(json.dumps(schema, sort_keys=True)) for col, schema in schemas.items()}
+        ids = [r["id"] for r in records]
+        return bool(records) and len(set(ids)) == len(ids) and all(
+            r["is_object"] and r["id"] is not None and r["input"] is not None and r["expected"] is not None
+            and r["rendered_chars"] is not None and r["rendered_chars"] <= rules.max_context_chars
+            and all(valid[col].is_valid(json.loads(r[col])) for col in schemas)
+            for r in records
+        )
+    except Exception:  # noqa: BLE001 - unreadable file, bad schema, odd row: not "surely passes"
+        return False
+
+
+def warm_up() -> None:
+    """Import Great Expectations now (a worker process does this while its parent starts the eval)."""
+    _gx()
+
+
 # ---------------------------------------------------------------------------- verdicts
 
 
@@ -407,67 +433,3 @@ def expect_schema_valid(flags: list[tuple[str, bool]], mostly: float) -> dict[st
     failing = sorted({str(r.get("case_id")) for r in info.get("unexpected_index_list") or []})
     return {"success": bool(res.success), "observed": (n - bad) / n if n else None, "mostly": mostly,
             "element_count": n, "failing_cases": failing, "validation_result": result.to_json_dict()}
-
-
-# ---------------------------------------------------------------------------- the release step
-
-
-def contracts_markdown(report: ContractsReport | None, verdicts: list[Verdict]) -> str:
-    lines = ["# Contracts: golden set and schemas", "", "| check | phase | reason |", "|---|---|---|"]
-    lines += [f"| {v.check} | {v.phase.value} | {v.reason} |" for v in verdicts]
-    if report is not None:
-        lines += ["", f"Great Expectations suite `{SUITE}` over {report.rows} rows:", "",
-                  "| expectation | meaning | result |", "|---|---|---|"]
-        for o in report.outcomes:
-            status = "error" if o.error else ("ok" if o.success else f"{o.unexpected_count} rows")
-            lines.append(f"| `{o.expectation}` | {o.meaning} | {status} |")
-        lines += ["", f"Data Docs: `{DOCS_PREFIX}index.html`", ""]
-    return "\n".join(lines)
-
-
-def contracts_step(run: ReleaseRun) -> StepResult:
-    """The contracts step of a release: verdicts, evidence written to the bundle, and what to publish
-    (the Markdown summary and a table of the golden-set rows that break a contract)."""
-    cfg = run.config
-    schemas = load_schemas(cfg.contracts.output_schema, cfg.contracts.input_schema)
-    verdicts = schema_verdicts(schemas)
-    report: ContractsReport | None = None
-    written: list[str] = []
-    if not any(v.blocks for v in verdicts):  # an invalid schema would make the GX suite itself error
-        rules = GoldenRules(
-            output_schema=schemas["output"][1],
-            input_schema=schemas["input"][1] if cfg.contracts.input_schema_enforced else None,
-            prompts=[run.prompts["candidate"], run.prompts["stable"]],
-            max_context_chars=cfg.contracts.max_context_chars, known_tags=cfg.evaluation.known_tags,
-        )
-        path = cfg.evaluation.golden_set
-        report = validate_golden_set(path, rules)
-        if report.sha256 != run.hashes.get("golden_set", report.sha256):
-            verdicts.append(Verdict(
-                check="golden_set_unchanged", phase=Phase.ERROR, evidence=EVIDENCE,
-                value={"preflight": run.hashes.get("golden_set"), "contracts": report.sha256},
-                reason=f"Golden set {path.name} changed on disk since preflight hashed it: rerun the release so "
-                       f"the evidence describes one version of the file.",
-            ))
-        verdicts += contract_verdicts(report, path)
-        run.bundle.put_json(EVIDENCE, report.validation_result)
-        written.append(EVIDENCE)
-        for rel, data in report.docs.items():
-            run.bundle.put_bytes(DOCS_PREFIX + rel, data, mimetypes.guess_type(rel)[0] or "application/octet-stream")
-            written.append(DOCS_PREFIX + rel)
-    run.bundle.put_json(SUMMARY, {
-        "verdicts": verdicts,
-        "rows": report.rows if report else None,
-        "golden_set_sha256": report.sha256 if report else None,
-        "expectations": [asdict(o) for o in report.outcomes] if report else [],
-    })
-    md = contracts_markdown(report, verdicts)
-    run.bundle.put_text(MARKDOWN, md, "text/markdown")
-    written += [SUMMARY, MARKDOWN]
-    failing = [{"expectation": o.expectation, "line": r.get("line"), "case": r.get("id") or ""}
-               for o in (report.failed if report else []) for r in o.rows[:SHOWN_TABLE_ROWS]]
-    blocking = [v for v in verdicts if v.blocks]
-    summary = (f"{len(blocking)} check(s) failed; first: {blocking[0].reason}" if blocking else
-               f"golden set ({report.rows if report else '?'} rows) and schemas are valid")
-    return StepResult(step=STEP, verdicts=verdicts, evidence=written, summary=summary, markdown=md,
-                      tables={FAILING_ROWS_TABLE: failing} if failing else {})

@@ -62,8 +62,11 @@ def summary_table(summaries: list[VariantSummary]) -> list[dict[str, Any]]:
 
 def write_eval_evidence(run: ReleaseRun, summaries: list[VariantSummary], verdicts: list[Verdict],
                         results: dict[str, list[CaseResult]], wall: float, *, comparison: Comparison | None = None,
-                        baseline: dict[str, Any] | None = None) -> EvalEvidence:
-    tags = by_tag(results, run.config.evaluation.confidence)
+                        baseline: dict[str, Any] | None = None, tags: dict[str, Any] | None = None,
+                        chart: bytes | None = None) -> EvalEvidence:
+    """``tags`` and ``chart``: scores by tag and their PNG, when the caller computed them already."""
+    if tags is None:
+        tags = by_tag(results, run.config.evaluation.confidence)
     meta = eval_meta(run, baseline)
     cmp = comparison.as_dict() if comparison else None
     report = eval_report(run.release_id, summaries, verdicts, tags, meta, wall, comparison=cmp, baseline=baseline)
@@ -75,5 +78,5 @@ def write_eval_evidence(run: ReleaseRun, summaries: list[VariantSummary], verdic
     failures = [r for r in results["candidate"] if not r.passed]
     md = eval_markdown(run.release_id, summaries, verdicts, tags, failures, comparison=cmp, meta=meta)
     b.put_text(MARKDOWN, md, "text/markdown")
-    b.put_bytes(CHART, tag_chart_png(tags, list(results)), "image/png")
+    b.put_bytes(CHART, chart if chart is not None else tag_chart_png(tags, list(results)), "image/png")
     return EvalEvidence(names=[REPORT, CASES, MARKDOWN, CHART], markdown=md, table=summary_table(summaries))

@@ -1,9 +1,9 @@
 """``launchgate check``: a release's first gates (preflight, contracts, eval gate) in-process, for CI.
 
-The same core functions the release's Prefect tasks run (``contracts_step``, ``run_eval``), so a
-check gives the same verdicts, evidence files and exit codes as those gates would in a release:
-0 passed, 2 invalid input, 3 blocked by a gate, 1 internal error. No Prefect, no notifications,
-no freeze or pipeline-budget check, no traffic: it is meant for every prompt or schema change.
+The same core functions the release's Prefect tasks run, so a check gives the same verdicts,
+evidence files and exit codes as those gates would in a release: 0 passed, 2 invalid input,
+3 blocked by a gate, 1 internal error. No Prefect, no notifications, no freeze or pipeline-budget
+check, no traffic: it is meant for every prompt or schema change.
 
 Where the evidence goes: ``--artifacts URI`` when given, else a fresh temporary directory (kept,
 and named in the result). Never the service's release store by default: a check is not a
@@ -12,6 +12,14 @@ baseline read, and a CI job should need no write access to that store. Either wa
 bundle sits under ``<service>/checks/<check id>/``, beside, never among, ``<service>/releases/``.
 With ``evaluation.baseline: last_promoted`` the baseline is *read* from the service's store
 (LAUNCHGATE_ARTIFACTS_URI, else release.yaml's artifacts.uri), where promotions record it.
+
+Speed (a CI job waits for it): Great Expectations' import alone is ~3.5 s of CPU, so a worker
+process (launchgate/eval/worker.py) imports it, runs the contracts' GX suite and, later, the
+eval's statistics, while this process starts up and calls the models. The model calls start
+before the contracts step has answered only when a GX-free pre-check says it will pass
+(``contracts_ready``); if the step blocks after all, the eval's results are dropped unwritten and
+the check reads exactly as a sequential one: the contracts verdicts, the eval skipped. The heavy
+modules are imported inside the functions below, after the worker has started.
 """
 
 from __future__ import annotations
@@ -24,39 +32,28 @@ import traceback
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from launchgate.config import load_config, parse_overrides
-from launchgate.context import ServiceContext, store_uri
 from launchgate.errors import InputError, LaunchgateError
-from launchgate.eval.contracts import contracts_step
-from launchgate.eval.report import decision_markdown
-from launchgate.eval.step import EvalOutcome, run_eval
+from launchgate.eval.worker import Worker
 from launchgate.release.junit import Suite
-from launchgate.release.preflight import ReleaseRun, load_inputs
-from launchgate.release.records import Decision, Manifest, VariantRecord, candidate_sha256, decide
-from launchgate.settings import Settings
-from launchgate.store import LocalStore, open_store
-from launchgate.store.base import ArtifactStore
-from launchgate.store.bundle import ReleaseBundle
-from launchgate.store.keys import check_key
 from launchgate.verdicts import Phase, StepResult, Verdict
+
+if TYPE_CHECKING:
+    from launchgate.eval.step import EvalCalls, EvalDraft, EvalOutcome, EvalPlan
+    from launchgate.release.preflight import ReleaseRun
+    from launchgate.release.records import Decision
+    from launchgate.settings import Settings
+    from launchgate.store.bundle import ReleaseBundle
 
 STEPS = ["preflight", "contracts", "eval_gate"]
 CheckDecision = Literal["passed", "blocked", "invalid", "error"]
 EXIT_CODES: dict[str, int] = {"passed": 0, "blocked": 3, "invalid": 2, "error": 1}
 OnProgress = Callable[[str, int, int], None]  # (step, done, total), launchgate.notify.progress's shape
 OnStep = Callable[[StepResult], None]
-
-
-class CheckBundle(ReleaseBundle):
-    """A check's evidence bundle: laid out like a release's, under ``<service>/checks/<check id>/``."""
-
-    def __init__(self, store: ArtifactStore, service: str, check_id: str) -> None:
-        super().__init__(store, service, check_id)
-        self.base = f"{check_key(service)}/checks/{check_key(check_id)}/"
+GX_WARM_UP = "launchgate.eval.contracts:warm_up"
 
 
 class CheckResult(BaseModel):
@@ -69,7 +66,7 @@ class CheckResult(BaseModel):
     steps: list[StepResult] = Field(default_factory=list)
     skipped: dict[str, str] = Field(default_factory=dict, description="step -> why it did not run")
     invalid: dict[str, str] = Field(default_factory=dict, description="step -> the input problem that stopped it")
-    timings_s: dict[str, float] = Field(default_factory=dict)
+    timings_s: dict[str, float] = Field(default_factory=dict, description="per step; they overlap, see total")
     model_s: float = Field(default=0.0, description="wall time of the eval's model calls")
     traceback: str | None = Field(default=None, exclude=True, description="of an internal error, for debugging")
 
@@ -81,7 +78,7 @@ class CheckResult(BaseModel):
     def suites(self) -> list[Suite]:
         """The JUnit view: one suite per step, in order, including steps that never ran."""
         ran = {s.step: s for s in self.steps}
-        out = []
+        out = [Suite("preflight", error=self.invalid["preflight"])] if "preflight" in self.invalid else []
         for step in STEPS[1:]:
             if step in ran:
                 out.append(Suite(step, ran[step].verdicts, time_s=self.timings_s.get(step, 0.0)))
@@ -89,38 +86,48 @@ class CheckResult(BaseModel):
                 out.append(Suite(step, error=self.invalid[step]))
             elif step in self.skipped:
                 out.append(Suite(step, skipped=self.skipped[step]))
-        if "preflight" in self.invalid:
-            out.insert(0, Suite("preflight", error=self.invalid["preflight"]))
         return out
 
 
-def _crashed(step: str, exc: BaseException) -> Verdict:
-    # Worded like the release flow's crashed-step verdict, so a crash reads the same in both.
-    return Verdict(check=step, phase=Phase.ERROR,
-                   reason=f"The {step} step crashed ({type(exc).__name__}: {str(exc)[:200]}): rerun, and file a "
-                          f"bug if it repeats.")
+def check_bundle(store_uri: str, service: str, check_id: str) -> ReleaseBundle:
+    """A check's evidence bundle: laid out like a release's, under ``<service>/checks/<check id>/``."""
+    from launchgate.store import ReleaseBundle, open_store
+    from launchgate.store.keys import check_key
+
+    bundle = ReleaseBundle(open_store(store_uri), service, check_id)
+    bundle.base = f"{check_key(service)}/checks/{check_key(check_id)}/"
+    return bundle
 
 
 def open_check(config_path: str | Path, *, artifacts: str | None = None, sets: Sequence[str] = (),
-               settings: Settings | None = None, now: datetime | None = None) -> ReleaseRun:
+               settings: Settings | None = None, now: datetime | None = None) -> tuple[ReleaseRun, str]:
     """Preflight for a check: config and files checked, hashed, the bundle opened, manifest.json written.
 
-    Raises InputError (naming the field or file) before anything is written.
+    Returns the run and the URI of the store its evidence goes to. Raises InputError (naming the
+    field or file) before anything is written.
     """
+    from launchgate.config import load_config, parse_overrides
+    from launchgate.context import ServiceContext, store_uri
+    from launchgate.release.preflight import ReleaseRun, load_inputs
+    from launchgate.release.records import Manifest, VariantRecord, candidate_sha256
+    from launchgate.settings import Settings
+    from launchgate.store import open_store
+
     config_path = Path(config_path)
     settings = settings or Settings()
     config = load_config(config_path, parse_overrides(list(sets)))
     inputs = load_inputs(config, config_path)
-    target = open_store(artifacts, settings) if artifacts else LocalStore(tempfile.mkdtemp(prefix="launchgate-check-"))
-    # Only a last_promoted baseline reads the service's store; otherwise it is never opened.
-    source = (open_store(store_uri(config, None, settings), settings)
-              if config.evaluation.baseline == "last_promoted" else target)
-    ctx = ServiceContext(config=config, store=source, settings=settings, config_path=config_path)
+    target = artifacts or tempfile.mkdtemp(prefix="launchgate-check-")
     hashes = inputs.hashes
     content = candidate_sha256(config, hashes)
     now = now or datetime.now(UTC)
     # A random tail: two CI jobs checking the same candidate in the same second get two bundles.
     check_id = f"{config.service}-check-{now:%Y%m%dT%H%M%SZ}-{content[:8]}-{secrets.token_hex(2)}"
+    bundle = check_bundle(target, config.service, check_id)
+    # Only a last_promoted baseline reads the service's store; otherwise it is never opened.
+    source = (open_store(store_uri(config, None, settings), settings)
+              if config.evaluation.baseline == "last_promoted" else bundle.store)
+    ctx = ServiceContext(config=config, store=source, settings=settings, config_path=config_path)
     manifest = Manifest(
         release_id=check_id, service=config.service, created_at=now,
         candidate=VariantRecord(endpoint=config.candidate.endpoint, model=config.candidate.model,
@@ -130,16 +137,83 @@ def open_check(config_path: str | Path, *, artifacts: str | None = None, sets: S
                              prompt_version=config.stable.prompt.version, prompt_sha256=hashes["prompt_stable"]),
         candidate_sha256=content, hashes=hashes, steps=STEPS, config=json.loads(config.model_dump_json()),
     )
-    bundle = CheckBundle(target, config.service, check_id)
     bundle.put_json("manifest.json", manifest.model_dump(mode="json"))
-    return ReleaseRun(ctx=ctx, inputs=inputs, bundle=bundle, manifest=manifest, steps=list(STEPS))
+    return ReleaseRun(ctx=ctx, inputs=inputs, bundle=bundle, manifest=manifest, steps=list(STEPS)), target
+
+
+def contracts_job(config: Any, prompts: dict[str, str], hashes: dict[str, str], store_uri: str,
+                  check_id: str) -> StepResult:
+    """The contracts step as the worker process runs it: on plain inputs, into the same bundle."""
+    from launchgate.eval.contracts_step import check_contracts
+
+    return check_contracts(config, prompts, hashes, check_bundle(store_uri, config.service, check_id))
 
 
 def evidence_location(run: ReleaseRun) -> str:
     return run.bundle.store.location(run.bundle.base.rstrip("/")) + "/"
 
 
+def _crashed(step: str, exc: BaseException) -> Verdict:
+    # Worded like the release flow's crashed-step verdict, so a crash reads the same in both.
+    return Verdict(check=step, phase=Phase.ERROR,
+                   reason=f"The {step} step crashed ({type(exc).__name__}: {str(exc)[:200]}): rerun, and file a "
+                          f"bug if it repeats.")
+
+
+class _Eval:
+    """The eval gate in two halves: the model calls and what needs no statistics (``measure``, which may
+    run before the contracts step has answered), then the statistics, verdicts and evidence (``finish``)."""
+
+    def __init__(self, run: ReleaseRun, on_progress: OnProgress | None) -> None:
+        self.run = run
+        self.on_progress = on_progress
+        self.plan: EvalPlan | None = None
+        self.calls: EvalCalls | None = None
+        self.draft: EvalDraft | None = None
+        self.error: Exception | None = None
+        self.trace: str | None = None
+        self.elapsed_s = 0.0
+
+    def measure(self) -> None:
+        """Plan, call and summarise; a failure is kept and raised by ``finish`` (if the eval counts at all)."""
+        from launchgate.eval import step
+
+        t0 = time.perf_counter()
+        try:
+            self.plan = step.plan_eval(self.run)
+            if not self.plan.budget.blocks:
+                progress = self.on_progress
+                self.calls = step.call_models(self.run, self.plan,
+                                              (lambda d, t: progress("eval", d, t)) if progress else None)
+                self.draft = step.summarise(self.run, self.plan, self.calls)
+        except Exception as exc:  # noqa: BLE001 - re-raised by finish, where it becomes the step's crash
+            self.error, self.trace = exc, traceback.format_exc()
+        finally:
+            self.elapsed_s += time.perf_counter() - t0
+
+    def finish(self, worker: Worker | None) -> EvalOutcome:
+        from launchgate.eval import step
+
+        if self.plan is None and self.error is None:
+            self.measure()
+        if self.error is not None:
+            raise self.error
+        t0 = time.perf_counter()
+        try:
+            assert self.plan is not None  # measure() set it or raised
+            if self.plan.budget.blocks:
+                return step.stop_at_budget(self.run, self.plan)
+            assert self.calls is not None and self.draft is not None  # the budget let the calls run
+            args = (self.draft.paired, self.draft.schema_flags, self.run.config.evaluation)
+            judgement = worker.call(step.judge, *args) if worker is not None else step.judge(*args)
+            return step.record_eval(self.run, self.plan, self.calls, self.draft, judgement)
+        finally:
+            self.elapsed_s += time.perf_counter() - t0
+
+
 def _decide(run: ReleaseRun, result: CheckResult, verdicts: list[Verdict]) -> Decision:
+    from launchgate.release.records import decide
+
     decision = decide(run.release_id, run.config.service, verdicts, result.evidence or "")
     if result.decision == "error":  # launchgate itself broke: exit 1, as a release with a crashed step
         decision.decision, decision.exit_code = "error", EXIT_CODES["error"]
@@ -151,6 +225,8 @@ def _decide(run: ReleaseRun, result: CheckResult, verdicts: list[Verdict]) -> De
 
 def _write_records(run: ReleaseRun, decision: Decision | None) -> None:
     """The check's own records beside the steps' evidence: decision.json and .md, then index.json."""
+    from launchgate.eval.report import decision_markdown
+
     if decision is not None:
         run.bundle.put_json("decision.json", decision.model_dump(mode="json"))
         run.bundle.put_text("decision.md", decision_markdown(decision), "text/markdown")
@@ -159,14 +235,27 @@ def _write_records(run: ReleaseRun, decision: Decision | None) -> None:
 
 def run_check(config_path: str | Path, *, artifacts: str | None = None, sets: Sequence[str] = (),
               settings: Settings | None = None, on_progress: OnProgress | None = None,
-              on_step: OnStep | None = None) -> CheckResult:
+              on_step: OnStep | None = None, parallel: bool = True) -> CheckResult:
     """Preflight, contracts, then the eval gate unless contracts blocked; never raises.
 
-    ``on_progress`` gets the eval's (``"eval"``, done, total); ``on_step`` each step's result as it ends.
+    ``on_progress`` gets the eval's (``"eval"``, done, total); ``on_step`` each step's result as it is
+    decided. ``parallel=False`` runs everything in this process, one step after the other.
     """
     started = time.perf_counter()
+    # First of all: GX's import in the worker then overlaps this process's own imports and preflight.
+    worker = Worker.start(GX_WARM_UP) if parallel else None
     try:
-        run = open_check(config_path, artifacts=artifacts, sets=sets, settings=settings)
+        return _check(config_path, artifacts, sets, settings, on_progress, on_step, worker, started)
+    finally:
+        if worker is not None:
+            worker.close()
+
+
+def _check(config_path: str | Path, artifacts: str | None, sets: Sequence[str], settings: Settings | None,
+           on_progress: OnProgress | None, on_step: OnStep | None, worker: Worker | None,
+           started: float) -> CheckResult:
+    try:
+        run, store_uri = open_check(config_path, artifacts=artifacts, sets=sets, settings=settings)
     except InputError as exc:
         return CheckResult(decision="invalid", exit_code=EXIT_CODES["invalid"], summary=f"invalid input: {exc}",
                            reasons=[str(exc)], invalid={"preflight": str(exc)})
@@ -174,38 +263,52 @@ def run_check(config_path: str | Path, *, artifacts: str | None = None, sets: Se
         what = "" if isinstance(exc, LaunchgateError) else f"{type(exc).__name__}: "
         return CheckResult(decision="error", exit_code=EXIT_CODES["error"], summary=f"preflight failed: {what}{exc}",
                            reasons=[f"{what}{exc}"], traceback=traceback.format_exc())
+    from launchgate.eval.contracts_step import contracts_ready, contracts_step
+
     result = CheckResult(release_id=run.release_id, decision="passed", exit_code=0, summary="",
                          evidence=evidence_location(run), timings_s={"preflight": time.perf_counter() - started})
     timings = result.timings_s  # the model's own dict: pydantic copied the one it was given
     verdicts: list[Verdict] = []
-    eval_progress = (lambda done, total: on_progress("eval", done, total)) if on_progress else None
-    steps: list[tuple[str, Callable[[], StepResult]]] = [
-        ("contracts", lambda: contracts_step(run)),
-        ("eval_gate", lambda: run_eval(run, on_progress=eval_progress)),
-    ]
-    for i, (name, step) in enumerate(steps):
-        t0 = time.perf_counter()
+    evaluation = _Eval(run, on_progress)
+
+    def settle(name: str, attempt: Callable[[], StepResult], t0: float) -> bool:
+        """Run or collect one step and record it; True when the check may go on to the next step."""
         try:
-            done = step()
+            done = attempt()
         except InputError as exc:  # e.g. the golden set became unreadable after preflight
             result.invalid[name] = str(exc)
             result.decision, result.reasons = "invalid", [str(exc)]
-            break
+            return False
         except Exception as exc:  # noqa: BLE001 - a crashed step is an ERROR verdict, as in the release
             done = StepResult(step=name, verdicts=[_crashed(name, exc)], summary=f"crashed: {exc}")
-            result.decision, result.traceback = "error", traceback.format_exc()
+            result.decision = "error"
+            result.traceback = (worker.traceback if worker is not None and worker.traceback else None) \
+                or evaluation.trace or traceback.format_exc()
         finally:
             timings[name] = time.perf_counter() - t0
         result.steps.append(done)
-        verdicts += done.verdicts
-        if isinstance(done, EvalOutcome):
-            result.model_s = done.wall_s
+        verdicts.extend(done.verdicts)
         if on_step is not None:
             on_step(done)
-        if done.blocks:
-            for later, _ in steps[i + 1:]:
-                result.skipped[later] = f"not run: {name} blocked"
-            break
+        return not done.blocks
+
+    t0 = time.perf_counter()
+    if worker is not None:
+        try:
+            worker.submit(contracts_job, run.config, run.prompts, run.hashes, store_uri, run.release_id)
+        except LaunchgateError:  # the worker is unusable: everything runs here instead
+            worker = None
+    if worker is not None and contracts_ready(run.config, run.prompts):
+        evaluation.measure()  # the model calls, while the worker still runs the contracts' GX suite
+    go = settle("contracts", worker.result if worker is not None else lambda: contracts_step(run), t0)
+    if go:
+        t0 = time.perf_counter() - evaluation.elapsed_s  # the eval's time includes its early half
+        go = settle("eval_gate", lambda: evaluation.finish(worker), t0)
+        if evaluation.calls is not None:
+            result.model_s = evaluation.calls.wall_s
+    elif result.decision != "invalid":
+        result.skipped["eval_gate"] = "not run: contracts blocked"
+
     decision: Decision | None = None
     if result.decision == "invalid":  # no verdict decided this: the input did
         result.exit_code, result.summary = EXIT_CODES["invalid"], f"invalid input: {result.reasons[0]}"

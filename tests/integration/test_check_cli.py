@@ -19,6 +19,9 @@ from typing import Any
 
 import pytest
 
+from launchgate.config import load_config
+from launchgate.eval import contracts_step
+from launchgate.release.check import CheckResult, run_check
 from tests.conftest import EXAMPLE, ROOT
 from tests.support.sim import running_sim
 
@@ -98,6 +101,7 @@ def test_good_candidate_passes_with_the_release_gates_evidence(sims: dict[str, s
 
     assert "eval: 534/534 (100%)" in stderr  # the progress line, on stderr
     assert "Traceback" not in stderr
+    assert "great_expectations" in modules  # the worker process's imports are in the listing too
     no_prefect(modules)
 
 
@@ -127,16 +131,25 @@ def test_invalid_config_names_the_field_without_a_traceback(tmp_path: Path) -> N
     no_prefect(modules)
 
 
-def test_broken_golden_set_blocks_in_contracts_and_never_calls_a_model(tmp_path: Path) -> None:
+def duplicate_id_golden_set(tmp_path: Path) -> Path:
     lines = (EXAMPLE / "golden.jsonl").read_text().splitlines()
     golden = tmp_path / "golden.jsonl"
     golden.write_text("\n".join([*lines, lines[1]]) + "\n")  # the second case's id, twice
+    return golden
+
+
+def sim_calls(*urls: str) -> list[int]:
+    return [json.load(urllib.request.urlopen(f"{u.removesuffix('/v1')}/sim/stats", timeout=2))["requests"]
+            for u in urls]
+
+
+def test_broken_golden_set_blocks_in_contracts_and_never_calls_a_model(tmp_path: Path) -> None:
+    golden = duplicate_id_golden_set(tmp_path)
     report = tmp_path / "junit.xml"
     with running_sim(VARIANTS, "stable") as stable, running_sim(VARIANTS, "good-candidate") as cand:
         code, line, stderr, _ = check("--set", f"stable.endpoint={stable}", "--set", f"candidate.endpoint={cand}",
                                       "--set", f"evaluation.golden_set={golden}", "--junit", str(report))
-        calls = [json.load(urllib.request.urlopen(f"{u.removesuffix('/v1')}/sim/stats", timeout=2))["requests"]
-                 for u in (stable, cand)]
+        calls = sim_calls(stable, cand)
     assert code == 3, stderr[-3000:]
     assert line["decision"] == "blocked" and line["reasons"][0].startswith("golden_set_unique_ids [failed]")
     assert calls == [0, 0]
@@ -144,3 +157,56 @@ def test_broken_golden_set_blocks_in_contracts_and_never_calls_a_model(tmp_path:
     [skipped] = suites["eval_gate"].findall("testcase")
     assert skipped.find("skipped") is not None
     assert not (Path(line["evidence"]) / "eval").exists()
+
+
+# ------------------------------------------------------------------ in-process: the worker process and the pre-check
+
+
+def verdict_view(result: CheckResult) -> list[tuple[str, str, str, Any]]:
+    return [(s.step, v.check, v.phase.value, v.value if v.check.startswith("golden_set") else None)
+            for s in result.steps for v in s.verdicts]
+
+
+def test_parallel_and_sequential_checks_agree(tmp_path: Path) -> None:
+    # Without the sims' random invalid JSON every answer is a function of its case: both runs see the same.
+    with running_sim(VARIANTS, "stable", invalid_json_rate=0.0) as stable, \
+            running_sim(VARIANTS, "good-candidate", invalid_json_rate=0.0) as cand:
+        sets = [f"stable.endpoint={stable}", f"candidate.endpoint={cand}"]
+        parallel = run_check(CONFIG, artifacts=str(tmp_path / "p"), sets=sets)
+        sequential = run_check(CONFIG, artifacts=str(tmp_path / "s"), sets=sets, parallel=False)
+    assert parallel.decision == sequential.decision == "passed"
+    assert verdict_view(parallel) == verdict_view(sequential)
+    bundles = [Path(r.evidence or "") for r in (parallel, sequential)]
+    reports = [json.loads((b / "eval/eval_report.json").read_text()) for b in bundles]
+    for key in ("comparison", "by_tag", "flaky_cases"):
+        assert reports[0][key] == reports[1][key], key
+    scores = [{k: v["score"] for k, v in r["variants"].items()} for r in reports]
+    assert scores[0] == scores[1]
+    # Data Docs name a validation by its run time: compare the layouts, not the stamps.
+    files = [sorted(re.sub(r"\d{8}T\d{6}\.\d+Z", "<run>", p.relative_to(b).as_posix()) for p in b.rglob("*")
+                    if p.is_file()) for b in bundles]
+    assert files[0] == files[1]
+
+
+def test_eval_run_early_is_dropped_when_contracts_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pre-check let the model calls start, but GX blocks: nothing of the eval is kept."""
+    monkeypatch.setattr(contracts_step, "contracts_ready", lambda *_: True)
+    golden = duplicate_id_golden_set(tmp_path)
+    with running_sim(VARIANTS, "stable") as stable, running_sim(VARIANTS, "good-candidate") as cand:
+        result = run_check(CONFIG, sets=[f"stable.endpoint={stable}", f"candidate.endpoint={cand}",
+                                         f"evaluation.golden_set={golden}"])
+        calls = sim_calls(stable, cand)
+    assert calls == [268, 268]  # the eval did run early ...
+    assert result.decision == "blocked" and result.exit_code == 3
+    assert [s.step for s in result.steps] == ["contracts"]
+    assert result.skipped == {"eval_gate": "not run: contracts blocked"}
+    assert not (Path(result.evidence or "") / "eval").exists()  # ... and left nothing behind
+
+
+def test_golden_set_pre_check_is_at_least_as_strict_as_the_suite(tmp_path: Path) -> None:
+    config = load_config(CONFIG)
+    prompts = {"candidate": config.candidate.prompt.file.read_text(), "stable": config.stable.prompt.file.read_text()}
+    assert contracts_step.contracts_ready(config, prompts)
+    broken = load_config(CONFIG, {"evaluation.golden_set": str(duplicate_id_golden_set(tmp_path))})
+    assert not contracts_step.contracts_ready(broken, prompts)
+    assert not contracts_step.contracts_ready(load_config(CONFIG, {"contracts.max_context_chars": 100}), prompts)

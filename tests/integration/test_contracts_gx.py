@@ -12,6 +12,7 @@ from launchgate.eval.contracts import (
     GoldenRules,
     contract_verdicts,
     expect_schema_valid,
+    golden_set_ready,
     schema_verdicts,
     validate_golden_set,
 )
@@ -120,3 +121,25 @@ def test_schema_validity_expectation_uses_mostly() -> None:
     assert ok["success"] and ok["observed"] == pytest.approx(0.99) and ok["failing_cases"] == ["bad"]
     low = expect_schema_valid([(f"c{i}", True) for i in range(98)] + [("b1", False), ("b2", False)], 0.99)
     assert not low["success"] and low["failing_cases"] == ["b1", "b2"]
+
+
+@pytest.mark.parametrize("defect", ["duplicate_id", "long_input", "no_expected", "unknown_tag", "bad_expected",
+                                    "not_an_object", "no_id"])
+def test_the_pre_check_refuses_whatever_the_suite_fails(defect: str, tmp_path: Path) -> None:
+    """golden_set_ready lets model calls start before GX answers: it must never pass a set GX fails."""
+    lines = GOLDEN.read_text().splitlines()[:3]
+    row = json.loads(lines[0])
+    broken = {
+        "duplicate_id": json.dumps(json.loads(lines[1])),
+        "long_input": json.dumps(row | {"id": "long", "input": {**row["input"], "body": "x" * 13000}}),
+        "no_expected": json.dumps({k: v for k, v in row.items() if k != "expected"} | {"id": "noexp"}),
+        "unknown_tag": json.dumps(row | {"id": "tag", "tags": ["urgnet"]}),
+        "bad_expected": json.dumps(row | {"id": "exp", "expected": {**row["expected"], "priority": "whenever"}}),
+        "not_an_object": "[1, 2]",
+        "no_id": json.dumps({k: v for k, v in row.items() if k != "id"}),
+    }[defect]
+    path = tmp_path / "g.jsonl"
+    path.write_text("\n".join([*lines, broken]) + "\n")
+    assert not validate_golden_set(path, rules(known_tags=KNOWN_TAGS), data_docs=False).success
+    assert not golden_set_ready(path, rules(known_tags=KNOWN_TAGS))
+    assert golden_set_ready(GOLDEN, rules(known_tags=KNOWN_TAGS))
