@@ -4,13 +4,16 @@ Why not aiohttp's client: as the upstream half of a relay it cost ~200 us of CPU
 these 2-core machines (request and response objects, multidicts, cookie, redirect and proxy
 handling, a payload registry, timeout context managers), a sixth of the gateway's whole CPU per
 request, and the upstream calls need none of it. This client speaks exactly what an
-OpenAI-compatible server answers, over asyncio protocols (no streams layer in between):
+OpenAI-compatible server answers, over asyncio protocols (no streams layer in between). Answers
+are parsed by llhttp through httptools (the parser under uvicorn and Node.js), strict: framing
+is where request smuggling and header bugs live, so it is left to a parser that is fuzzed and
+maintained rather than written here. Only our own request line and headers are written here.
 
 * bodies framed by Content-Length, chunked (SSE streams), or ended by the server closing;
   1xx interim answers are skipped; 204/304 have no body;
 * keep-alive: one pool per upstream origin, at most ``limit`` connections (a request waits
   for one within its connect timeout), reused newest first, dropped after ``keepalive_s`` idle
-  or as soon as the server closes them;
+  or as soon as the server closes them or sends bytes nobody asked for;
 * deadlines without per-request tasks: one timer per request checks a total deadline and the
   time since the last byte (``read_timeout``), and is re-armed lazily instead of per chunk;
 * http and https (the system's trust store).
@@ -22,7 +25,7 @@ Errors are all ``UpstreamError``:
                            when a reused keep-alive connection closed before any byte of an
                            answer (the server dropped an idle connection as we sent on it)
     UpstreamTimeout        connect, pool wait, read or total deadline passed (a TimeoutError too)
-    UpstreamProtocolError  the answer is not HTTP/1.x this client can read
+    UpstreamProtocolError  the answer is not HTTP/1.x that llhttp accepts in strict mode
 """
 
 from __future__ import annotations
@@ -33,17 +36,13 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
-MAX_HEAD_BYTES = 64 * 1024  # status line + headers; more is not an answer we relay
-MAX_CHUNK_LINE = 4 * 1024
+from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
+
+# llhttp sets no size limits: bytes of a head, chunk-size line or trailers buffered at most.
+MAX_HEAD_BYTES = 64 * 1024
 # Streamed answers: stop reading from the upstream while this much waits for a slow client.
 PAUSE_AT = 256 * 1024
 RESUME_AT = 64 * 1024
-_HEX = b"0123456789abcdefABCDEF"
-_WS = frozenset(" \t")
-
-
-def _digits(text: str) -> bool:
-    return text.isascii() and text.isdigit()  # isdigit alone also takes "²"
 
 
 class UpstreamError(Exception):
@@ -68,8 +67,8 @@ class UpstreamProtocolError(UpstreamError):
     pass
 
 
-# Parser states of a connection.
-_IDLE, _HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _UNTIL_CLOSE, _DONE = range(9)
+# States of a connection: no request; waiting for the answer's head; reading its body; answer complete.
+_IDLE, _HEAD, _BODY, _DONE = range(4)
 
 
 class UpstreamResponse:
@@ -163,8 +162,30 @@ class UpstreamResponse:
         self._wake()
 
 
+class _SkipBody(Exception):
+    """Raised from on_headers_complete to stop llhttp after the head of an answer to HEAD."""
+
+
+def _ends_at_close(headers: dict[str, str]) -> bool:
+    """Whether the body runs until the server closes (RFC 9112 6.3: neither chunked nor a length).
+
+    llhttp frames the body the same way; it just cannot be told of the close (httptools has no
+    llhttp_finish), so the close that ends such a body is recognised here.
+    """
+    encoding = headers.get("transfer-encoding")
+    if encoding is not None:  # llhttp refuses Transfer-Encoding beside Content-Length
+        return encoding.rsplit(",", 1)[-1].strip().lower() != "chunked"
+    return "content-length" not in headers
+
+
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection and its response parser (one request at a time, no pipelining)."""
+    """One keep-alive connection (one request at a time, no pipelining).
+
+    Responses are parsed by llhttp (httptools) in its strict mode: Content-Length beside
+    Transfer-Encoding, duplicate or malformed lengths, bad chunk framing, obs-fold and bare LF
+    are errors, never guesses, so an upstream cannot desynchronise the pooled byte stream. The
+    parser calls the ``on_*`` methods below; one parser serves every answer on the connection.
+    """
 
     def __init__(self, pool: _Pool) -> None:
         self.pool = pool
@@ -176,11 +197,14 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.paused = False
         self.clean = True  # False after anything that leaves the byte stream out of step
+        self._parser = HttpResponseParser(self)
         self._state = _IDLE
-        self._buf = b""
-        self._remaining = 0
         self._method = ""
         self._got_bytes = False
+        self._unframed = 0  # bytes since the last body byte or message boundary (bounds buffered head/trailers)
+        self._reason = b""
+        self._headers: dict[str, str] = {}
+        self._until_close = False
         self._head_waiter: asyncio.Future[UpstreamResponse] | None = None
         self._response: UpstreamResponse | None = None
         self._read_timeout: float | None = None
@@ -197,11 +221,25 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._last_data = self.loop.time()
         self._got_bytes = True
-        self._buf = self._buf + data if self._buf else data
+        self._unframed += len(data)
         try:
-            self._parse()
-        except UpstreamProtocolError as exc:
-            self._abort(exc)
+            self._parser.feed_data(data)
+        except HttpParserUpgrade:
+            self._refuse(UpstreamProtocolError("the upstream switched protocols"))
+        except HttpParserError as exc:
+            cause = exc.__context__  # what an on_* method raised, if one did
+            if isinstance(cause, _SkipBody):
+                self.clean = False  # llhttp stopped mid-stream: the connection cannot serve another answer
+            elif isinstance(cause, UpstreamError):
+                self._refuse(cause)
+            else:
+                error = UpstreamProtocolError(f"unreadable answer from the upstream: {exc}")
+                error.__cause__ = cause  # a fault in an on_* method stays visible in the traceback
+                self._refuse(error)
+        else:
+            if self._unframed > MAX_HEAD_BYTES and self._state != _DONE:
+                self._refuse(UpstreamProtocolError(f"over {MAX_HEAD_BYTES} bytes of head, chunk line or "
+                                                   "trailers from the upstream"))
 
     def eof_received(self) -> bool | None:
         return None  # close our side too; connection_lost settles what was in flight
@@ -210,11 +248,9 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         self._cancel_timer()
         state = self._state
-        if state == _UNTIL_CLOSE and exc is None:  # the close is the body's end (a reset is not)
-            self._state = _DONE
-            assert self._response is not None
-            self._response._finish()
-        elif state not in (_IDLE, _DONE):
+        if state == _BODY and self._until_close and exc is None:  # the close is the body's end (a reset is not)
+            self._complete()
+        elif state in (_HEAD, _BODY):
             retry_safe = state == _HEAD and self.reused and not self._got_bytes
             why = f": {exc}" if exc else ""
             self._fail(UpstreamClosedError(f"the upstream closed the connection before the answer was complete{why}",
@@ -232,6 +268,63 @@ class _Connection(asyncio.Protocol):
             if self.transport is not None and not self.closed:
                 self.transport.resume_reading()
 
+    # ---------------------------------------------------------------- llhttp callbacks
+
+    def on_message_begin(self) -> None:
+        if self._state != _HEAD:  # bytes nobody asked for: never reuse this stream
+            raise UpstreamProtocolError("the upstream sent an answer no request was waiting for")
+        self._reason = b""
+        self._headers = {}
+
+    def on_status(self, reason: bytes) -> None:
+        self._reason += reason  # may come in pieces; the bytes are counted in _unframed
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._state != _HEAD:
+            return  # trailers: nothing here relays them
+        # Lower-case names; llhttp trims leading whitespace of a value, not trailing.
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1").rstrip(" \t")
+        headers = self._headers
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+
+    def on_headers_complete(self) -> None:
+        self._unframed = 0
+        parser = self._parser
+        status = parser.get_status_code()
+        if status < 200:
+            if status == 101:
+                raise UpstreamProtocolError("the upstream switched protocols")
+            return  # 100 Continue / 103 Early Hints: the real answer follows
+        version = parser.get_http_version()
+        if not version.startswith("1."):  # llhttp also reads 0.9 and 2.0 status lines
+            raise UpstreamProtocolError(f"not an HTTP/1.x answer (HTTP/{version})")
+        headers = self._headers
+        response = self._response = UpstreamResponse(self, status, self._reason.decode("latin-1"), headers,
+                                                     parser.should_keep_alive())
+        self._until_close = _ends_at_close(headers)
+        self._state = _BODY  # 204 and 304 end at once: llhttp calls on_message_complete next
+        skip = self._method == "HEAD"
+        if skip:
+            response._keep_alive = False
+            self._complete()
+        waiter = self._head_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(response)
+        if skip:
+            raise _SkipBody  # httptools cannot tell llhttp that this answer has no body
+
+    def on_body(self, body: bytes) -> None:
+        self._unframed = 0
+        assert self._response is not None
+        self._response._feed(body)
+
+    def on_message_complete(self) -> None:
+        self._unframed = 0
+        if self._state == _BODY:
+            self._complete()
+        # else an interim (1xx) answer ended: keep waiting for the real one
+
     # ------------------------------------------------------------------------- requests
 
     def send(self, method: str, head: bytes, body: bytes, read_timeout: float | None,
@@ -242,6 +335,7 @@ class _Connection(asyncio.Protocol):
         self._method = method
         self._state = _HEAD
         self._got_bytes = False
+        self._unframed = 0
         self._response = None
         self._head_waiter = waiter = self.loop.create_future()
         if body and len(body) < 64 * 1024:
@@ -267,7 +361,7 @@ class _Connection(asyncio.Protocol):
         """The response is done with: back to the pool when the stream is clean, else closed."""
         self._response = None
         self._head_waiter = None
-        if reusable and self.clean and not self.closed and self._state == _DONE and not self._buf:
+        if reusable and self.clean and not self.closed and self._state == _DONE:
             self._state = _IDLE
             self.reused = True
             if self.paused:
@@ -332,131 +426,19 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None and not self.closed:
             self.transport.abort()
 
-    # ---------------------------------------------------------------------------- parser
-
-    def _parse(self) -> None:
-        buf = self._buf
-        while buf:
-            state = self._state
-            if state in (_BODY, _CHUNK_DATA):
-                n = self._remaining
-                if len(buf) <= n:
-                    piece, buf = buf, b""
-                else:
-                    piece, buf = buf[:n], buf[n:]
-                self._remaining = n - len(piece)
-                assert self._response is not None
-                self._response._feed(piece)
-                if not self._remaining:
-                    if state == _BODY:
-                        self._complete()
-                    else:
-                        self._state = _CHUNK_END
-            elif state == _CHUNK_SIZE:
-                end = buf.find(b"\r\n")
-                if end < 0:
-                    if len(buf) > MAX_CHUNK_LINE:
-                        raise UpstreamProtocolError("chunk size line too long")
-                    break
-                size = buf[:end].split(b";", 1)[0].strip()
-                buf = buf[end + 2:]
-                if not size or size.strip(_HEX) or len(size) > 16:
-                    raise UpstreamProtocolError(f"bad chunk size {size[:20]!r}")
-                self._remaining = int(size, 16)
-                self._state = _CHUNK_DATA if self._remaining else _TRAILERS
-            elif state == _CHUNK_END:
-                if len(buf) < 2:
-                    if buf != b"\r":
-                        raise UpstreamProtocolError("chunk data not followed by CRLF")
-                    break
-                if buf[:2] != b"\r\n":
-                    raise UpstreamProtocolError("chunk data not followed by CRLF")
-                buf = buf[2:]
-                self._state = _CHUNK_SIZE
-            elif state == _TRAILERS:
-                end = buf.find(b"\r\n")
-                if end < 0:
-                    if len(buf) > MAX_HEAD_BYTES:
-                        raise UpstreamProtocolError("trailers too long")
-                    break
-                line, buf = buf[:end], buf[end + 2:]
-                if not line:
-                    self._complete()
-            elif state == _HEAD:
-                end = buf.find(b"\r\n\r\n")
-                if end < 0:
-                    if len(buf) > MAX_HEAD_BYTES:
-                        raise UpstreamProtocolError("response head too long")
-                    break
-                head, buf = buf[:end], buf[end + 4:]
-                self._on_head(head)
-            elif state == _UNTIL_CLOSE:
-                assert self._response is not None
-                self._response._feed(buf)
-                buf = b""
-            else:  # bytes nobody asked for: the stream is out of step, never reuse it
-                self.clean = False
-                buf = b""
-        self._buf = buf
+    def _refuse(self, exc: UpstreamError) -> None:
+        """The byte stream is unreadable: fail the answer in flight, never reuse the connection."""
+        if self._state in (_HEAD, _BODY):
+            self._abort(exc)
+        else:  # the answer was already whole (or none was asked for): only the connection goes
+            self.clean = False
+            if self.transport is not None and not self.closed:
+                self.transport.abort()
 
     def _complete(self) -> None:
         self._state = _DONE  # the timer, when it fires, sees an idle connection and stops
         assert self._response is not None
         self._response._finish()
-
-    def _on_head(self, head: bytes) -> None:
-        # One decode, then str methods: per-line bytes operations cost several times more here.
-        lines = head.decode("latin-1").split("\r\n")
-        parts = lines[0].split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or len(parts[1]) != 3 or not _digits(parts[1]):
-            raise UpstreamProtocolError(f"not an HTTP/1.x status line: {lines[0][:60]!r}")
-        status = int(parts[1])
-        headers: dict[str, str] = {}
-        for raw in lines[1:]:
-            name, sep, value = raw.partition(":")
-            if not sep or not name or name[-1] in _WS or raw[0] in _WS:  # obs-fold and "Name :" are refused
-                raise UpstreamProtocolError(f"bad header line {raw[:60]!r}")
-            key = name.lower()
-            value = value.strip(" \t")
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        if status < 200:
-            if status == 101:
-                raise UpstreamProtocolError("the upstream switched protocols")
-            return  # 100 Continue / 103 Early Hints: the real answer follows
-        connection = headers.get("connection", "").lower()
-        # HTTP/1.1 keeps the connection unless told otherwise; HTTP/1.0 only when asked to.
-        keep_alive = "close" not in connection if parts[0] == "HTTP/1.1" else "keep-alive" in connection
-        reason = parts[2] if len(parts) > 2 else ""
-        response = self._response = UpstreamResponse(self, status, reason, headers, keep_alive)
-        encoding = headers.get("transfer-encoding")
-        length = headers.get("content-length")
-        if status in (204, 304) or self._method == "HEAD":
-            self._state = _DONE
-            response._complete = True
-        elif encoding is not None:
-            if encoding.lower().rsplit(",", 1)[-1].strip() == "chunked":
-                self._state = _CHUNK_SIZE
-            else:
-                self._state = _UNTIL_CLOSE
-                response._keep_alive = False
-        elif length is not None:
-            if "," in length:  # the same header repeated: fine when every copy agrees
-                values = {v.strip() for v in length.split(",")}
-                length = values.pop() if len(values) == 1 else ""
-            if not _digits(length):
-                raise UpstreamProtocolError(f"bad Content-Length {length[:40]!r}")
-            self._remaining = int(length)
-            if self._remaining:
-                self._state = _BODY
-            else:
-                self._state = _DONE
-                response._complete = True
-        else:
-            self._state = _UNTIL_CLOSE
-            response._keep_alive = False
-        waiter = self._head_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(response)
 
 
 class _Pool:

@@ -480,3 +480,129 @@ def test_idle_connections_expire_even_when_their_upstream_is_no_longer_called() 
             await client.close()
 
     run(main())
+
+
+def raw(*answers: bytes) -> Script:
+    """Answers the server's n-th request (over all connections) with ``answers[n-1]``, the last one after that."""
+    served = 0
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes, req: bytes,
+                     n: int) -> bool:
+        nonlocal served
+        served += 1
+        writer.write(answers[min(served, len(answers)) - 1])
+        await writer.drain()
+        return True
+
+    return script
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+MALFORMED = {
+    # Framing two readers could disagree on: the classic response-smuggling shapes.
+    "length and chunked": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          b"0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+    "chunked and length": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
+    "two lengths": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}",
+    "negative length": b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+    "chunk size overflow": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n",
+    "chunk not ended by CRLF": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n",
+    "space before colon": b"HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\n{}",
+    "obs-fold": b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\n{}",
+    "bare LF": b"HTTP/1.1 200 OK\nContent-Length: 2\n\n{}",
+    "NUL in a value": b"HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 2\r\n\r\n{}",
+    "HTTP/2 status line": b"HTTP/2.0 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+    "two-digit status": b"HTTP/1.1 20 OK\r\nContent-Length: 2\r\n\r\n{}",
+    "switching protocols": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("wire", MALFORMED.values(), ids=MALFORMED.keys())
+def test_malformed_answers_are_clean_protocol_errors_and_the_connection_is_dropped(wire: bytes) -> None:
+    async def main() -> None:
+        async with scripted(raw(wire, OK)) as (url, seen):
+            client = UpstreamClient()
+            t0 = time.perf_counter()
+            with pytest.raises(UpstreamProtocolError):
+                await call(client, url)
+            assert time.perf_counter() - t0 < 1.0  # refused at once, not left to a timeout
+            assert await call(client, url) == (200, b"{}")
+            await client.close()
+        assert len(seen.connections) == 2  # nothing after a malformed answer is read as the next one
+
+    run(main())
+
+
+def test_unasked_bytes_after_an_answer_are_not_read_as_the_next_answer() -> None:
+    smuggled = OK + b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{\"evil\":1}"
+
+    async def main() -> None:
+        async with scripted(raw(smuggled, OK)) as (url, seen):
+            client = UpstreamClient()
+            assert await call(client, url) == (200, b"{}")  # the answer asked for is whole
+            assert await call(client, url) == (200, b"{}")  # and the next one is not the extra bytes
+            await client.close()
+        assert len(seen.connections) == 2
+
+    run(main())
+
+
+def test_endless_head_or_trailers_are_refused_not_buffered() -> None:
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes, req: bytes,
+                      n: int) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\n" if n == 1 else
+                     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-Trailer: ")
+        for _ in range(40):  # 160 KiB of one header line, never ended
+            writer.write(b"x" * 4096)
+            await writer.drain()
+        await asyncio.sleep(5)
+        return False
+
+    async def main() -> None:
+        async with scripted(endless) as (url, _):
+            client = UpstreamClient()
+            for _ in range(2):
+                with pytest.raises(UpstreamProtocolError, match="bytes of head"):
+                    await call(client, url)
+            await client.close()
+
+    run(main())
+
+
+def test_headers_are_lower_cased_trimmed_and_repeats_joined() -> None:
+    wire = (b"HTTP/1.1 429 Too Many Requests\r\nX-Rate:  a \t\r\nX-RATE: b\r\nContent-Length: 2\r\n\r\n{}")
+
+    async def main() -> None:
+        async with scripted(raw(wire)) as (url, _):
+            client = UpstreamClient()
+            up = await client.request("POST", f"{url}/chat/completions", HEADERS, b"{}", connect_timeout=1)
+            assert (up.status, up.reason, up.headers["x-rate"]) == (429, "Too Many Requests", "a, b")
+            assert await up.read() == b"{}"
+            up.release()
+            await client.close()
+
+    run(main())
+
+
+def test_non_chunked_transfer_coding_reads_until_close_and_head_has_no_body() -> None:
+    async def gzip_until_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes, req: bytes,
+                               n: int) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nraw")
+        await writer.drain()
+        writer.write(b" bytes")
+        return False
+
+    async def main() -> None:
+        async with scripted(gzip_until_close) as (url, seen):
+            client = UpstreamClient()
+            assert await call(client, url) == (200, b"raw bytes")
+            await client.close()
+        async with scripted(raw(b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n", OK)) as (url, seen):
+            client = UpstreamClient()
+            up = await client.request("HEAD", f"{url}/models", {}, connect_timeout=1, read_timeout=1)
+            assert up.status == 200 and up.headers["content-length"] == "40" and await up.read() == b""
+            up.release()
+            assert await call(client, url) == (200, b"{}")
+            await client.close()
+
+    run(main())
