@@ -26,13 +26,14 @@ from launchgate.notify.base import Notice
 from launchgate.release.preflight import ReleaseRun
 from launchgate.release.records import Decision, decide
 from launchgate.verdicts import Phase, Verdict
-from tasks.approval import approval_step, label_flow_run
+from tasks.approval import approval_step
 from tasks.budget import record_release_spend
 from tasks.canary import canary
 from tasks.contracts import contracts
 from tasks.drill import rollback_drill
 from tasks.evaluate import eval_gate
 from tasks.finalize import complete_decided, finalize, promoted_before_crash
+from tasks.flowrun import label_flow_run
 from tasks.freeze import freeze_check
 from tasks.gonogo import go_no_go_verdicts
 from tasks.loadtest import load_test

@@ -22,6 +22,8 @@ from launchgate.errors import InputError
 from launchgate.verdicts import Phase, Verdict
 
 AUTO_APPROVER = "launchgate-auto"
+# How a release's flow run is found from outside (``launchgate approve``): it carries this tag.
+RELEASE_TAG = "release:"
 EVIDENCE = "approvals/approvals.json"
 
 Outcome = Literal["pending", "approved", "rejected", "timed_out", "unstaffed"]
@@ -187,3 +189,7 @@ def approvals_markdown(ledger: ApprovalLedger) -> str:
     if not ledger.entries:
         lines.append("| - | - | - | - | - | no submissions | - |")
     return "\n".join(lines) + "\n"
+
+
+def release_tag(release_id: str) -> str:
+    return RELEASE_TAG + release_id

@@ -31,9 +31,11 @@ from prefect.settings import PREFECT_API_URL
 
 from flows.release import release
 from launchgate.cli import main
+from launchgate.cli.approve import find_release_runs
 from launchgate.errors import InputError
 from launchgate.release.records import decide
-from tasks.approval import approval_step, find_release_runs, label_flow_run
+from tasks.approval import approval_step
+from tasks.flowrun import label_flow_run
 from tasks.preflight import preflight
 from tests.conftest import EXAMPLE, ROOT
 from tests.support.sim import running_sim
