@@ -89,7 +89,7 @@ class GoNoGo(BaseModel):
                        reason=self.summary, evidence=GONOGO_EVIDENCE)
 
 
-def read_freeze(store: ArtifactStore, service: str) -> FreezeState:
+def freeze_state(store: ArtifactStore, service: str) -> FreezeState:
     """The freeze flag as the rubric sees it. An unreadable or malformed file is an error, never "not frozen"."""
     key = freeze_key(service)
     try:
@@ -271,7 +271,7 @@ def gonogo_markdown(record: GoNoGo) -> str:
 def gonogo_step(run: ReleaseRun, verdicts: list[Verdict]) -> tuple[GoNoGo, StepResult]:
     """Apply the rubric to every verdict so far; write gonogo.json + gonogo.md; tell engineering."""
     # Read at decision time: a freeze set while the eval ran still stops this release.
-    record = apply_rubric(run.release_id, run.config, list(verdicts), read_freeze(run.store, run.config.service))
+    record = apply_rubric(run.release_id, run.config, list(verdicts), freeze_state(run.store, run.config.service))
     md = gonogo_markdown(record)
     run.bundle.put_json("gonogo.json", record)
     run.bundle.put_text("gonogo.md", md, "text/markdown")

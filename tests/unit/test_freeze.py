@@ -21,7 +21,7 @@ from launchgate.governance.freeze import (
     read_freeze,
     set_freeze,
 )
-from launchgate.governance.rubric import read_freeze as rubric_read_freeze
+from launchgate.governance.rubric import freeze_state
 from launchgate.store import LocalStore
 from launchgate.verdicts import Phase
 from tests.conftest import EXAMPLE
@@ -53,7 +53,7 @@ def test_review_sets_freeze_and_verdict_blocks_with_lift_hint(tmp_path: Path, cf
     assert "output tokens shifted" in v.reason and "launchgate freeze lift --service support-bot" in v.reason
     assert v.evidence == "support-bot/reviews/drift/2026-W45/report.json"
     # The approvals engineer's rubric reads the same file and agrees.
-    state = rubric_read_freeze(store, SERVICE)
+    state = freeze_state(store, SERVICE)
     assert state.active and state.reason == "output tokens shifted" and state.error is None
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from launchgate.config import ReleaseConfig, load_config
-from launchgate.governance.rubric import FreezeState, ItemPhase, apply_rubric, gonogo_markdown, read_freeze
+from launchgate.governance.rubric import FreezeState, ItemPhase, apply_rubric, freeze_state, gonogo_markdown
 from launchgate.store.local import LocalStore
 from launchgate.verdicts import Phase, Verdict
 from tests.conftest import EXAMPLE
@@ -113,12 +113,12 @@ def test_other_blocking_checks_are_never_hidden() -> None:
 
 def test_freeze_file(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
-    missing = read_freeze(store, "support-bot")
+    missing = freeze_state(store, "support-bot")
     assert not missing.active and not missing.found and missing.error is None
     store.put("support-bot/state/freeze.json", json.dumps(
         {"active": True, "reason": "cost spike 38% week over week", "set_by": "cost-review",
          "set_at": "2026-11-20T09:00:00Z"}).encode())
-    frozen = read_freeze(store, "support-bot")
+    frozen = freeze_state(store, "support-bot")
     record = apply_rubric("rid", config(), passing_eval(), frozen)
     assert record.failed_items == ["release_freeze"]
     item = items(record)["release_freeze"]
@@ -126,9 +126,9 @@ def test_freeze_file(tmp_path: Path) -> None:
     assert item.evidence == "support-bot/state/freeze.json"
     assert record.freeze.active  # the snapshot survives a later unfreeze
     store.put("support-bot/state/freeze.json", json.dumps({"active": False}).encode())
-    assert apply_rubric("rid", config(), passing_eval(), read_freeze(store, "support-bot")).decision == "go"
+    assert apply_rubric("rid", config(), passing_eval(), freeze_state(store, "support-bot")).decision == "go"
     store.put("support-bot/state/freeze.json", b"{not json")
-    broken = read_freeze(store, "support-bot")
+    broken = freeze_state(store, "support-bot")
     assert broken.error
     assert items(apply_rubric("rid", config(), passing_eval(), broken))["release_freeze"].phase is ItemPhase.ERROR
 
