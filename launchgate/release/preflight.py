@@ -10,7 +10,6 @@ what this run does (launchgate/release/resume.py), and a rerun claims its attemp
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from launchgate.eval.golden import GoldenCase, load_golden_set, load_prompt, rea
 from launchgate.eval.scoring import make_validator
 from launchgate.notify import Dispatcher
 from launchgate.notify.base import NotifyOutcome
-from launchgate.release.records import Manifest, VariantRecord, candidate_sha256, hash_inputs, make_release_id
+from launchgate.release.records import Manifest, candidate_sha256, hash_inputs, make_manifest, make_release_id
 from launchgate.release.resume import ResumeState, plan_resume
 from launchgate.settings import Settings
 from launchgate.store.base import ArtifactStore
@@ -177,16 +176,7 @@ def prepare_release(
 
     now = now or datetime.now(UTC)
     release_id = make_release_id(config.service, now, content)
-    manifest = Manifest(
-        release_id=release_id, service=config.service, created_at=now,
-        candidate=VariantRecord(endpoint=config.candidate.endpoint, model=config.candidate.model,
-                                prompt_version=config.candidate.prompt.version,
-                                prompt_sha256=hashes["prompt_candidate"]),
-        stable=VariantRecord(endpoint=config.stable.endpoint, model=config.stable.model,
-                             prompt_version=config.stable.prompt.version, prompt_sha256=hashes["prompt_stable"]),
-        candidate_sha256=content, hashes=hashes, steps=steps,
-        config=json.loads(config.model_dump_json()),
-    )
+    manifest = make_manifest(config, hashes, release_id, now, steps)
     bundle = ReleaseBundle(store, config.service, release_id)
     # overwrite=False inside the bundle: a second run with the same id fails here, before any work.
     bundle.put_json("manifest.json", manifest.model_dump(mode="json"))

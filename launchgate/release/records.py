@@ -64,6 +64,21 @@ def candidate_sha256(config: ReleaseConfig, hashes: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
 
+def make_manifest(config: ReleaseConfig, hashes: dict[str, str], release_id: str, created_at: datetime,
+                  steps: list[str]) -> Manifest:
+    """What is compared with what, with every input's hash: the first record of a release or a check."""
+    return Manifest(
+        release_id=release_id, service=config.service, created_at=created_at,
+        candidate=VariantRecord(endpoint=config.candidate.endpoint, model=config.candidate.model,
+                                prompt_version=config.candidate.prompt.version,
+                                prompt_sha256=hashes["prompt_candidate"]),
+        stable=VariantRecord(endpoint=config.stable.endpoint, model=config.stable.model,
+                             prompt_version=config.stable.prompt.version, prompt_sha256=hashes["prompt_stable"]),
+        candidate_sha256=candidate_sha256(config, hashes), hashes=hashes, steps=steps,
+        config=json.loads(config.model_dump_json()),
+    )
+
+
 def make_release_id(service: str, now: datetime, content_sha256: str) -> str:
     return f"{service}-{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{content_sha256[:8]}"
 
