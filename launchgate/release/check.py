@@ -25,8 +25,10 @@ modules are imported inside the functions below, after the worker has started.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
 
 STEPS = ["preflight", "contracts", "eval_gate"]
 CheckDecision = Literal["passed", "blocked", "invalid", "error"]
+Mode = Literal["auto", "process", "thread", "sequential"]
 EXIT_CODES: dict[str, int] = {"passed": 0, "blocked": 3, "invalid": 2, "error": 1}
 OnProgress = Callable[[str, int, int], None]  # (step, done, total), launchgate.notify.progress's shape
 OnStep = Callable[[StepResult], None]
@@ -161,8 +164,9 @@ def _crashed(step: str, exc: BaseException) -> Verdict:
 
 
 class _Eval:
-    """The eval gate in two halves: the model calls and what needs no statistics (``measure``, which may
-    run before the contracts step has answered), then the statistics, verdicts and evidence (``finish``)."""
+    """The eval gate in parts: the model calls (``call``) and what needs no statistics (``summarise``), which
+    may run before the contracts step has answered, then the statistics, verdicts and evidence (``finish``).
+    A failure in an early part is kept and raised by ``finish``: it only counts if the eval counts."""
 
     def __init__(self, run: ReleaseRun, on_progress: OnProgress | None) -> None:
         self.run = run
@@ -174,33 +178,49 @@ class _Eval:
         self.trace: str | None = None
         self.elapsed_s = 0.0
 
-    def measure(self) -> None:
-        """Plan, call and summarise; a failure is kept and raised by ``finish`` (if the eval counts at all)."""
-        from launchgate.eval import step
-
+    def _part(self, work: Callable[[], None]) -> None:
         t0 = time.perf_counter()
         try:
-            self.plan = step.plan_eval(self.run)
-            if not self.plan.budget.blocks:
-                progress = self.on_progress
-                self.calls = step.call_models(self.run, self.plan,
-                                              (lambda d, t: progress("eval", d, t)) if progress else None)
-                self.draft = step.summarise(self.run, self.plan, self.calls)
+            work()
         except Exception as exc:  # noqa: BLE001 - re-raised by finish, where it becomes the step's crash
             self.error, self.trace = exc, traceback.format_exc()
         finally:
             self.elapsed_s += time.perf_counter() - t0
 
+    def call(self) -> None:
+        """Plan, then call the models unless the budget stops it. Safe in a thread: it imports nothing heavy."""
+        from launchgate.eval import step
+
+        def work() -> None:
+            self.plan = step.plan_eval(self.run)
+            if not self.plan.budget.blocks:
+                progress = self.on_progress
+                self.calls = step.call_models(self.run, self.plan,
+                                              (lambda d, t: progress("eval", d, t)) if progress else None)
+
+        self._part(work)
+
+    def summarise(self) -> None:
+        from launchgate.eval import step
+
+        def work() -> None:
+            if self.plan is not None and self.calls is not None and self.draft is None:
+                self.draft = step.summarise(self.run, self.plan, self.calls)
+
+        if self.error is None:
+            self._part(work)
+
     def finish(self, worker: Worker | None) -> EvalOutcome:
         from launchgate.eval import step
 
         if self.plan is None and self.error is None:
-            self.measure()
+            self.call()
+        self.summarise()
         if self.error is not None:
             raise self.error
         t0 = time.perf_counter()
         try:
-            assert self.plan is not None  # measure() set it or raised
+            assert self.plan is not None  # call() set it or failed
             if self.plan.budget.blocks:
                 return step.stop_at_budget(self.run, self.plan)
             assert self.calls is not None and self.draft is not None  # the budget let the calls run
@@ -209,6 +229,22 @@ class _Eval:
             return step.record_eval(self.run, self.plan, self.calls, self.draft, judgement)
         finally:
             self.elapsed_s += time.perf_counter() - t0
+
+
+def a_core_is_free() -> bool:
+    """Whether this machine has a core to spare right now (usable CPUs minus the 1-minute load).
+
+    A worker process only pays off on a free core: on a saturated machine it adds its own imports
+    (~1.5 s of CPU) to the queue and the check gets slower, not faster.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    try:
+        return cpus - os.getloadavg()[0] >= 1
+    except OSError:  # no load average here
+        return cpus > 1
 
 
 def _decide(run: ReleaseRun, result: CheckResult, verdicts: list[Verdict]) -> Decision:
@@ -235,24 +271,32 @@ def _write_records(run: ReleaseRun, decision: Decision | None) -> None:
 
 def run_check(config_path: str | Path, *, artifacts: str | None = None, sets: Sequence[str] = (),
               settings: Settings | None = None, on_progress: OnProgress | None = None,
-              on_step: OnStep | None = None, parallel: bool = True) -> CheckResult:
+              on_step: OnStep | None = None, mode: Mode = "auto") -> CheckResult:
     """Preflight, contracts, then the eval gate unless contracts blocked; never raises.
 
     ``on_progress`` gets the eval's (``"eval"``, done, total); ``on_step`` each step's result as it is
-    decided. ``parallel=False`` runs everything in this process, one step after the other.
+    decided. ``mode``: where the work runs; the verdicts and evidence are the same in every mode.
+
+    - ``process``: GX (import, contracts suite, statistics) in a worker process; model calls early.
+    - ``thread``: everything in this process; the model calls early, in a thread, while GX imports.
+    - ``sequential``: one step after the other, as the release runs them.
+    - ``auto``: ``process`` when a core is free (``a_core_is_free``), else ``thread``.
     """
     started = time.perf_counter()
+    if mode == "auto":
+        mode = "process" if a_core_is_free() else "thread"
     # First of all: GX's import in the worker then overlaps this process's own imports and preflight.
-    worker = Worker.start(GX_WARM_UP) if parallel else None
+    worker = Worker.start(GX_WARM_UP) if mode == "process" else None
     try:
-        return _check(config_path, artifacts, sets, settings, on_progress, on_step, worker, started)
+        return _check(config_path, artifacts, sets, settings, on_progress, on_step, worker,
+                      early=mode != "sequential", started=started)
     finally:
         if worker is not None:
             worker.close()
 
 
 def _check(config_path: str | Path, artifacts: str | None, sets: Sequence[str], settings: Settings | None,
-           on_progress: OnProgress | None, on_step: OnStep | None, worker: Worker | None,
+           on_progress: OnProgress | None, on_step: OnStep | None, worker: Worker | None, *, early: bool,
            started: float) -> CheckResult:
     try:
         run, store_uri = open_check(config_path, artifacts=artifacts, sets=sets, settings=settings)
@@ -298,9 +342,17 @@ def _check(config_path: str | Path, artifacts: str | None, sets: Sequence[str], 
             worker.submit(contracts_job, run.config, run.prompts, run.hashes, store_uri, run.release_id)
         except LaunchgateError:  # the worker is unusable: everything runs here instead
             worker = None
-    if worker is not None and contracts_ready(run.config, run.prompts):
-        evaluation.measure()  # the model calls, while the worker still runs the contracts' GX suite
+    calling: threading.Thread | None = None
+    if early and contracts_ready(run.config, run.prompts):
+        if worker is not None:  # this process has nothing else to do while the worker runs the GX suite
+            evaluation.call()
+            evaluation.summarise()
+        else:  # the calls mostly wait on the models: a thread, while this one imports GX and runs the suite
+            calling = threading.Thread(target=evaluation.call, name="launchgate-eval-calls", daemon=True)
+            calling.start()
     go = settle("contracts", worker.result if worker is not None else lambda: contracts_step(run), t0)
+    if calling is not None:
+        calling.join()
     if go:
         t0 = time.perf_counter() - evaluation.elapsed_s  # the eval's time includes its early half
         go = settle("eval_gate", lambda: evaluation.finish(worker), t0)

@@ -21,7 +21,7 @@ import pytest
 
 from launchgate.config import load_config
 from launchgate.eval import contracts_step
-from launchgate.release.check import CheckResult, run_check
+from launchgate.release.check import CheckResult, Mode, run_check
 from tests.conftest import EXAMPLE, ROOT
 from tests.support.sim import running_sim
 
@@ -167,34 +167,37 @@ def verdict_view(result: CheckResult) -> list[tuple[str, str, str, Any]]:
             for s in result.steps for v in s.verdicts]
 
 
-def test_parallel_and_sequential_checks_agree(tmp_path: Path) -> None:
-    # Without the sims' random invalid JSON every answer is a function of its case: both runs see the same.
+def test_every_mode_gives_the_same_verdicts_and_evidence(tmp_path: Path) -> None:
+    # Without the sims' random invalid JSON every answer is a function of its case: all runs see the same.
     with running_sim(VARIANTS, "stable", invalid_json_rate=0.0) as stable, \
             running_sim(VARIANTS, "good-candidate", invalid_json_rate=0.0) as cand:
         sets = [f"stable.endpoint={stable}", f"candidate.endpoint={cand}"]
-        parallel = run_check(CONFIG, artifacts=str(tmp_path / "p"), sets=sets)
-        sequential = run_check(CONFIG, artifacts=str(tmp_path / "s"), sets=sets, parallel=False)
-    assert parallel.decision == sequential.decision == "passed"
-    assert verdict_view(parallel) == verdict_view(sequential)
-    bundles = [Path(r.evidence or "") for r in (parallel, sequential)]
+        results = [run_check(CONFIG, artifacts=str(tmp_path / mode), sets=sets, mode=mode)
+                   for mode in ("sequential", "process", "thread")]
+    assert [r.decision for r in results] == ["passed"] * 3
+    assert verdict_view(results[1]) == verdict_view(results[2]) == verdict_view(results[0])
+    bundles = [Path(r.evidence or "") for r in results]
     reports = [json.loads((b / "eval/eval_report.json").read_text()) for b in bundles]
-    for key in ("comparison", "by_tag", "flaky_cases"):
-        assert reports[0][key] == reports[1][key], key
-    scores = [{k: v["score"] for k, v in r["variants"].items()} for r in reports]
-    assert scores[0] == scores[1]
     # Data Docs name a validation by its run time: compare the layouts, not the stamps.
     files = [sorted(re.sub(r"\d{8}T\d{6}\.\d+Z", "<run>", p.relative_to(b).as_posix()) for p in b.rglob("*")
                     if p.is_file()) for b in bundles]
-    assert files[0] == files[1]
+    for report, names in zip(reports[1:], files[1:], strict=True):
+        for key in ("comparison", "by_tag", "flaky_cases"):
+            assert report[key] == reports[0][key], key
+        assert {k: v["score"] for k, v in report["variants"].items()} == \
+            {k: v["score"] for k, v in reports[0]["variants"].items()}
+        assert names == files[0]
 
 
-def test_eval_run_early_is_dropped_when_contracts_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_eval_run_early_is_dropped_when_contracts_block(mode: Mode, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """The pre-check let the model calls start, but GX blocks: nothing of the eval is kept."""
     monkeypatch.setattr(contracts_step, "contracts_ready", lambda *_: True)
     golden = duplicate_id_golden_set(tmp_path)
     with running_sim(VARIANTS, "stable") as stable, running_sim(VARIANTS, "good-candidate") as cand:
         result = run_check(CONFIG, sets=[f"stable.endpoint={stable}", f"candidate.endpoint={cand}",
-                                         f"evaluation.golden_set={golden}"])
+                                         f"evaluation.golden_set={golden}"], mode=mode)
         calls = sim_calls(stable, cand)
     assert calls == [268, 268]  # the eval did run early ...
     assert result.decision == "blocked" and result.exit_code == 3
