@@ -24,7 +24,6 @@ modules are imported inside the functions below, after the worker has started.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import tempfile
@@ -112,7 +111,7 @@ def open_check(config_path: str | Path, *, artifacts: str | None = None, sets: S
     from launchgate.config import load_config, parse_overrides
     from launchgate.context import ServiceContext, store_uri
     from launchgate.release.preflight import ReleaseRun, load_inputs
-    from launchgate.release.records import Manifest, VariantRecord, candidate_sha256
+    from launchgate.release.records import candidate_sha256, make_manifest
     from launchgate.settings import Settings
     from launchgate.store import open_store
 
@@ -131,15 +130,7 @@ def open_check(config_path: str | Path, *, artifacts: str | None = None, sets: S
     source = (open_store(store_uri(config, None, settings), settings)
               if config.evaluation.baseline == "last_promoted" else bundle.store)
     ctx = ServiceContext(config=config, store=source, settings=settings, config_path=config_path)
-    manifest = Manifest(
-        release_id=check_id, service=config.service, created_at=now,
-        candidate=VariantRecord(endpoint=config.candidate.endpoint, model=config.candidate.model,
-                                prompt_version=config.candidate.prompt.version,
-                                prompt_sha256=hashes["prompt_candidate"]),
-        stable=VariantRecord(endpoint=config.stable.endpoint, model=config.stable.model,
-                             prompt_version=config.stable.prompt.version, prompt_sha256=hashes["prompt_stable"]),
-        candidate_sha256=content, hashes=hashes, steps=STEPS, config=json.loads(config.model_dump_json()),
-    )
+    manifest = make_manifest(config, hashes, check_id, now, list(STEPS))
     bundle.put_json("manifest.json", manifest.model_dump(mode="json"))
     return ReleaseRun(ctx=ctx, inputs=inputs, bundle=bundle, manifest=manifest, steps=list(STEPS)), target
 
