@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -24,8 +23,9 @@ from pydantic import (
     model_validator,
 )
 
-from launchgate.errors import ConfigError
+from launchgate.errors import ConfigError, DataFileError
 from launchgate.reviews.config import CostReviewConfig, DriftReviewConfig
+from launchgate.userfiles import parse_yaml, read_yaml
 
 
 def _percent(value: Any) -> Any:
@@ -53,7 +53,9 @@ def _resolve(path: Path, info: ValidationInfo) -> Path:
     if base is not None and not path.is_absolute():
         path = Path(base) / path
     if (info.context or {}).get("check_files", True) and not path.is_file():
-        raise ValueError(f"file not found: {path}")
+        if path.is_dir():
+            raise ValueError(f"is a directory, expected a file: {path}")
+        raise ValueError(f"file not found: {path}" if not path.exists() else f"not a regular file: {path}")
     return path
 
 
@@ -346,7 +348,10 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
         if "=" not in item:
             raise ConfigError("--set", [f"{item!r}: expected KEY=VALUE, e.g. candidate.endpoint=http://..."])
         key, raw = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(raw) if raw else ""
+        try:
+            out[key.strip()] = parse_yaml(raw, "--set", f"the value of {key.strip()}") if raw else ""
+        except DataFileError as exc:
+            raise ConfigError("--set", [exc.problem]) from None
     return out
 
 
@@ -356,17 +361,9 @@ def load_config(
     """Read and validate release.yaml. Raises ConfigError listing every problem by field path."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(str(path), ["file not found"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), [f"cannot read: {exc}"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(str(path), [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
+        data = read_yaml(path, "release config")
+    except DataFileError as exc:
+        raise ConfigError(str(path), [exc.problem]) from None
     if not isinstance(data, dict):
         raise ConfigError(str(path), ["top level must be a mapping of sections (service, candidate, ...)"])
     for key, value in (overrides or {}).items():

@@ -29,8 +29,8 @@ from typing import Any
 from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 
-from launchgate.errors import DataFileError
 from launchgate.eval.golden import read_json_file, render_messages
+from launchgate.userfiles import decode_text, read_bytes
 from launchgate.verdicts import Phase, Verdict
 
 EVIDENCE = "contracts/validation_result.json"
@@ -88,13 +88,8 @@ def read_golden_rows(path: Path) -> tuple[list[dict[str, Any]], str]:
     Raw, not GoldenCase models: a contract must see the row as written (a missing field, an id
     that is a number) to name it. Unreadable files are input errors (exit 2), as in preflight.
     """
-    try:
-        data = path.read_bytes()
-        text = data.decode("utf-8")
-    except OSError as exc:
-        raise DataFileError(str(path), f"cannot read golden set: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise DataFileError(str(path), "golden set is not UTF-8 text") from None
+    data = read_bytes(path, "golden set")
+    text = decode_text(data, path, "golden set")
     rows = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from launchgate.errors import DataFileError
+from launchgate.userfiles import read_json, read_text
 
 
 class GoldenCase(BaseModel):
@@ -28,22 +29,13 @@ def file_sha256(path: Path) -> str:
 
 
 def read_json_file(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DataFileError(str(path), f"cannot read {what}: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataFileError(str(path), f"{what} is not valid JSON: {exc}") from None
+    """A schema or other JSON file named by the config (launchgate/userfiles.py says what can be wrong)."""
+    return read_json(path, what)
 
 
-def load_golden_set(path: Path) -> list[GoldenCase]:
+def load_golden_set(path: Path, what: str = "golden set") -> list[GoldenCase]:
     """Parse the JSONL golden set. Structural problems are input errors naming the line."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise DataFileError(str(path), f"cannot read golden set: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise DataFileError(str(path), "golden set is not UTF-8 text") from None
+    lines = read_text(path, what).splitlines()
     cases: list[GoldenCase] = []
     problems: list[str] = []
     for lineno, line in enumerate(lines, start=1):
@@ -64,13 +56,10 @@ def load_golden_set(path: Path) -> list[GoldenCase]:
     return cases
 
 
-def load_prompt(path: Path) -> str:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataFileError(str(path), f"cannot read prompt: {exc.strerror}") from None
+def load_prompt(path: Path, what: str = "prompt") -> str:
+    text = read_text(path, what)
     if not text.strip():
-        raise DataFileError(str(path), "prompt file is empty")
+        raise DataFileError(str(path), f"{what} is empty")
     return text
 
 

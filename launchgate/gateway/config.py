@@ -9,7 +9,6 @@ only the name of the env var that holds it.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
@@ -21,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from launchgate.config import Budget, HttpUrl, Owners, Pricing, ReleaseConfig
 from launchgate.errors import ConfigError, DataFileError, InputError
 from launchgate.eval.golden import load_prompt
+from launchgate.userfiles import read_json
 
 DEFAULT_ADMIN_TOKEN_ENV = "LAUNCHGATE_GATEWAY_ADMIN_TOKEN"
 VARIANTS = ("stable", "candidate")
@@ -79,10 +79,7 @@ class GatewayConfig(BaseModel):
     def load_output_schema(self) -> dict[str, Any] | None:
         if self.output_schema is None:
             return None
-        try:
-            schema = json.loads(self.output_schema.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DataFileError(str(self.output_schema), f"cannot read output schema: {exc}") from None
+        schema = read_json(self.output_schema, "output schema")
         if not isinstance(schema, dict):
             raise DataFileError(str(self.output_schema), "output schema must be a JSON object")
         return schema

@@ -123,15 +123,16 @@ def journal_to(bundle: ReleaseBundle) -> Callable[[NotifyOutcome], None]:
 
 def load_inputs(config: ReleaseConfig, config_path: Path) -> ReleaseInputs:
     """Read and check every file the config names; raises InputError naming the file or field."""
+    # Each file is named with the config field that points at it, so the fix is obvious.
     prompts = {
-        "candidate": load_prompt(config.candidate.prompt.file),
-        "stable": load_prompt(config.stable.prompt.file),
+        "candidate": load_prompt(config.candidate.prompt.file, "prompt (candidate.prompt.file)"),
+        "stable": load_prompt(config.stable.prompt.file, "prompt (stable.prompt.file)"),
     }
     out_path = config.contracts.output_schema
-    validator = make_validator(read_json_file(out_path, "output schema"), str(out_path))
+    validator = make_validator(read_json_file(out_path, "output schema (contracts.output_schema)"), str(out_path))
     in_path = config.contracts.input_schema
-    make_validator(read_json_file(in_path, "input schema"), str(in_path))
-    cases = load_golden_set(config.evaluation.golden_set)
+    make_validator(read_json_file(in_path, "input schema (contracts.input_schema)"), str(in_path))
+    cases = load_golden_set(config.evaluation.golden_set, "golden set (evaluation.golden_set)")
     return ReleaseInputs(prompts=prompts, cases=cases, validator=validator, hashes=hash_inputs(config, config_path))
 
 

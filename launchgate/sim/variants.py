@@ -20,10 +20,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from launchgate.errors import DataFileError
+from launchgate.userfiles import parse_yaml, read_text, read_yaml
 
 
 class _Strict(BaseModel):
@@ -109,12 +109,7 @@ def _describe(exc: ValidationError) -> str:
 def load_variants(path: Path) -> VariantsFile:
     """Read and validate a variants YAML; golden_set comes back resolved against its folder."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DataFileError(str(path), f"cannot read: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise DataFileError(str(path), f"not valid YAML: {exc}") from exc
+    raw = read_yaml(path, "variants file")
     if not isinstance(raw, dict):
         raise DataFileError(str(path), "expected a mapping with 'seed', 'golden_set' and 'variants'")
     try:
@@ -163,7 +158,10 @@ def parse_assignments(items: list[str]) -> dict[str, Any]:
         node = patch
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(raw)
+        try:
+            node[leaf] = parse_yaml(raw, "--set", f"the value of {key.strip()}")
+        except DataFileError as exc:
+            raise ValueError(exc.problem) from None
     return patch
 
 
@@ -175,10 +173,7 @@ def canonical_input(obj: Any) -> str:
 def load_golden(path: Path) -> list[dict[str, Any]]:
     """Read a golden.jsonl; each line needs an ``id``, an ``input`` object and an ``expected`` object."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataFileError(str(path), f"cannot read golden set: {exc.strerror or exc}") from exc
+    text = read_text(path, "golden set")
     cases: list[dict[str, Any]] = []
     seen: set[str] = set()
     for lineno, line in enumerate(text.splitlines(), start=1):

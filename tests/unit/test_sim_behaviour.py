@@ -252,7 +252,7 @@ def test_golden_set_path_is_relative_to_the_yaml_and_checked(tmp_path: Path) -> 
     (tmp_path / "golden.jsonl").write_text('{"id": "a", "input": {}, "expected": {}}\n{"id": "a"}\n')
     with pytest.raises(DataFileError, match="line 2: field 'input'"):
         load_golden(spec.golden_set)
-    with pytest.raises(DataFileError, match="cannot read"):
+    with pytest.raises(DataFileError, match="golden set not found"):
         load_golden(tmp_path / "missing.jsonl")
 
 
