@@ -2,7 +2,7 @@
 
 Whatever is wrong with such a file is something its author can fix, so every fault becomes a
 DataFileError (exit 2) naming the file and the fault: missing, a directory or other non-file,
-unreadable, not UTF-8 or binary, malformed JSON/YAML (with the line).
+unreadable, not UTF-8 or binary, malformed JSON/YAML (with the line), a YAML key given twice.
 Nothing here lets a UnicodeDecodeError or a parser's traceback reach the user.
 """
 
@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.constructor import ConstructorError
 
 from launchgate.errors import DataFileError
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def read_bytes(path: str | Path, what: str) -> bytes:
@@ -59,26 +62,33 @@ def read_text(path: str | Path, what: str) -> str:
 
 
 def read_json(path: str | Path, what: str) -> Any:
-    """A JSON document the user named; malformed JSON names the line."""
+    """A JSON document the user named; malformed JSON and a key given twice name the line or key."""
     text = read_text(path, what)
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_pairs)
     except json.JSONDecodeError as exc:
         raise DataFileError(str(path), f"{what} is not valid JSON: line {exc.lineno}, column {exc.colno}: "
                                        f"{exc.msg}") from None
+    except _DuplicateJsonKey as exc:
+        raise DataFileError(str(path), f"{what}: key {exc.key!r} appears twice in one object; keep one "
+                                       f"(JSON would silently use the last)") from None
     except RecursionError:
         raise DataFileError(str(path), f"{what} is nested too deeply to be a real document") from None
 
 
 def read_yaml(path: str | Path, what: str) -> Any:
-    """A YAML document the user named, loaded safely."""
+    """A YAML document the user named, loaded safely; a key given twice in a mapping is an error."""
     return parse_yaml(read_text(path, what), str(path), what)
 
 
 def parse_yaml(text: str, source: str, what: str) -> Any:
     """``text`` as YAML (``source`` names it in errors: a path, or ``--set``)."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except DuplicateKeyError as exc:
+        raise DataFileError(source, f"{what}: key {exc.key!r} appears twice in one mapping (line {exc.first_line} "
+                                    f"and line {exc.second_line}); keep one: YAML would silently use the "
+                                    f"last") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -86,3 +96,51 @@ def parse_yaml(text: str, source: str, what: str) -> Any:
         raise DataFileError(source, f"{what} is not valid YAML: {where}{problem}") from None
     except RecursionError:
         raise DataFileError(source, f"{what} is nested too deeply to be a real document") from None
+
+
+class DuplicateKeyError(ConstructorError):
+    def __init__(self, key: Any, first: yaml.Node, second: yaml.Node) -> None:
+        self.key = key
+        self.first_line = first.start_mark.line + 1
+        self.second_line = second.start_mark.line + 1
+        super().__init__("while constructing a mapping", first.start_mark,
+                         f"found duplicate key {key!r}", second.start_mark)
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a mapping may not give the same key twice.
+
+    Plain PyYAML keeps the last value, so a second ``canary:`` section silently replaces the first.
+    Keys pulled in by a merge (``<<: *base``) may still be overridden: that is what merges are for.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Node] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE_TAG:
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: the base class says so with its mark
+                    continue
+                if first is not None:
+                    raise DuplicateKeyError(key, first, key_node)
+                seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+class _DuplicateJsonKey(ValueError):
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(key)
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateJsonKey(key)
+        out[key] = value
+    return out

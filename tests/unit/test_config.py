@@ -98,3 +98,54 @@ def test_overrides_apply_and_are_validated() -> None:
         load_config(EXAMPLE / "release.yaml", parse_overrides(["candidate.endpoint=not-a-url"]))
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_overrides(["nonsense"])
+
+
+def test_a_key_given_twice_is_refused_naming_both_lines(example_copy: Path) -> None:
+    text = example_copy.read_text()
+    # A second canary section at the end: plain YAML would silently let it replace the first.
+    example_copy.write_text(text + "\ncanary:\n  enabled: true\n")
+    first = 1 + next(i for i, line in enumerate(text.splitlines()) if line.startswith("canary:"))
+    second = len(text.splitlines()) + 2
+    with pytest.raises(ConfigError) as ei:
+        load_config(example_copy)
+    (msg,) = ei.value.errors
+    assert "'canary'" in msg and f"line {first} and line {second}" in msg, msg
+
+
+def test_duplicate_keys_are_found_at_any_depth_but_merges_may_override(tmp_path: Path) -> None:
+    from launchgate.errors import DataFileError
+    from launchgate.userfiles import read_yaml
+
+    p = tmp_path / "x.yaml"
+    p.write_text("a:\n  b: 1\n  c: 2\n  b: 3\n")
+    with pytest.raises(DataFileError, match=r"key 'b' appears twice in one mapping \(line 2 and line 4\)"):
+        read_yaml(p, "x")
+    p.write_text("a: {x: 1, x: 2}\n")
+    with pytest.raises(DataFileError, match="'x' appears twice"):
+        read_yaml(p, "x")
+    # The same key in two different mappings is fine, and a merge's keys may be overridden.
+    p.write_text("base: &b {x: 1, y: 2}\none: {x: 1}\ntwo:\n  <<: *b\n  x: 5\n")
+    assert read_yaml(p, "x")["two"] == {"x": 5, "y": 2}
+
+
+def test_duplicate_keys_in_set_values_and_variants_files(tmp_path: Path) -> None:
+    from launchgate.errors import DataFileError
+    from launchgate.sim.variants import load_variants
+
+    with pytest.raises(ConfigError, match="'p95_ms' appears twice"):
+        parse_overrides(["load_test.slo={p95_ms: 1, p95_ms: 2}"])
+    v = tmp_path / "variants.yaml"
+    v.write_text("golden_set: g.jsonl\nvariants:\n  stable: {model: m, accuracy: 0.9}\n"
+                 "  stable: {model: n, accuracy: 0.1}\n")
+    with pytest.raises(DataFileError, match=r"'stable' appears twice in one mapping \(line 3 and line 4\)"):
+        load_variants(v)
+
+
+def test_duplicate_key_in_a_json_schema_is_refused(tmp_path: Path) -> None:
+    from launchgate.errors import DataFileError
+    from launchgate.userfiles import read_json
+
+    p = tmp_path / "s.json"
+    p.write_text('{"type": "object", "required": ["a"], "type": "string"}')
+    with pytest.raises(DataFileError, match="'type' appears twice"):
+        read_json(p, "output schema")
