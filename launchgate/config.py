@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+import annotated_types
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -22,6 +24,7 @@ from pydantic import (
     ValidationInfo,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
 from launchgate.errors import ConfigError, DataFileError
 from launchgate.reviews.config import CostReviewConfig, DriftReviewConfig
@@ -41,10 +44,15 @@ def _percent(value: Any) -> Any:
 
 
 Percent = Annotated[float, BeforeValidator(_percent), Field(ge=0, le=100)]
+# Upper bounds for money and durations: far above any real setting, low enough that every sum,
+# product and rounding a step does with them stays finite (1e308 requests per second does not).
+MAX_USD = 1_000_000.0
+MAX_MS = 600_000.0  # ten minutes: the longest upstream timeout a variant may have
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # inf and nan are floats to Python but nothing a step can compute with.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def _resolve(path: Path, info: ValidationInfo) -> Path:
@@ -92,8 +100,8 @@ class Contracts(Strict):
     output_schema: ConfigFile
     input_schema_enforced: bool = True
     output_schema_enforced: bool = True
-    max_context_chars: int = Field(default=12000, gt=0)
-    max_output_tokens: int = Field(default=400, gt=0)
+    max_context_chars: int = Field(default=12000, gt=0, le=4_000_000)  # ~1M tokens, the largest contexts
+    max_output_tokens: int = Field(default=400, gt=0, le=200_000)
 
 
 # How one answer field is compared with the golden value (see launchgate/eval/scoring.py):
@@ -113,7 +121,7 @@ class Judge(Strict):
     threshold: float = Field(default=0.5, ge=0, le=1, description="judge score needed to pass")
     timeout_s: float = Field(default=30.0, gt=0, le=600)
     max_retries: int = Field(default=2, ge=0, le=10)
-    max_output_tokens: int = Field(default=200, gt=0)
+    max_output_tokens: int = Field(default=200, gt=0, le=200_000)
 
 
 class Evaluation(Strict):
@@ -126,7 +134,7 @@ class Evaluation(Strict):
     concurrency: int = Field(default=16, ge=1, le=512)
     repeats: int = Field(default=1, ge=1, le=20)
     require_significance: bool = False
-    budget_usd: float = Field(default=5.0, gt=0, description="cap on the eval's own spend")
+    budget_usd: float = Field(default=5.0, gt=0, le=MAX_USD, description="cap on the eval's own spend")
     # superiority: the seed rule (+ significance when required). non_inferiority: the seed rule with
     # -margin in min_delta's place, and the paired lower confidence bound must clear -margin.
     mode: Literal["superiority", "non_inferiority"] = "superiority"
@@ -143,25 +151,28 @@ class Evaluation(Strict):
 
 
 class LoadSLO(Strict):
-    p95_ms: float = 1200.0
-    p99_ms: float | None = None
-    ttft_p95_ms: float | None = None
+    p95_ms: float = Field(default=1200.0, gt=0, le=MAX_MS)
+    p99_ms: float | None = Field(default=None, gt=0, le=MAX_MS)
+    ttft_p95_ms: float | None = Field(default=None, gt=0, le=MAX_MS)
     error_rate: Percent = 1.0
 
 
 class LoadTest(Strict):
     enabled: bool = False
-    expected_peak_rps: float = Field(default=5.0, gt=0)
-    multiplier: float = Field(default=2.0, gt=0)
-    duration_s: float = Field(default=30.0, gt=0)
+    expected_peak_rps: float = Field(default=5.0, gt=0, le=10_000)
+    multiplier: float = Field(default=2.0, gt=0, le=100)
+    # The load-test task times out after an hour: aiperf's start-up and grace period need the rest.
+    duration_s: float = Field(default=30.0, gt=0, le=1800)
     arrival: Literal["constant", "poisson"] = "poisson"
     streaming: bool = True
     slo: LoadSLO = LoadSLO()
-    cost_cap_usd: float = Field(default=2.0, gt=0)
+    cost_cap_usd: float = Field(default=2.0, gt=0, le=MAX_USD)
     # Judged by launchgate/loadtest/analysis.py: below these the *generator* failed (phase error), not the candidate.
     min_achieved_rate: Percent = Field(default=95.0, description="achieved/target request rate, %")
-    max_generator_lag_ms: float = Field(default=50.0, gt=0, description="p95 credit-to-start lag of the engine")
-    seed: int = Field(default=7, description="arrival schedule seed, so a rerun sends the same load")
+    max_generator_lag_ms: float = Field(default=50.0, gt=0, le=60_000,
+                                        description="p95 credit-to-start lag of the engine")
+    seed: int = Field(default=7, ge=0, le=2**32 - 1,  # what numpy's and aiperf's generators accept
+                      description="arrival schedule seed, so a rerun sends the same load")
 
 
 class SageMakerRouting(Strict):
@@ -185,21 +196,23 @@ class Canary(Strict):
     enabled: bool = False
     traffic: Percent = 10.0
     steps: list[Percent] = Field(default_factory=list, description="e.g. [10, 25, 50]; empty = [traffic]")
-    interval_s: float = Field(default=30.0, gt=0)
-    duration_s: float = Field(default=300.0, gt=0)
-    min_requests: int = Field(default=50, ge=1)
+    interval_s: float = Field(default=30.0, gt=0, le=3600)
+    duration_s: float = Field(default=300.0, gt=0, le=7 * 86400)
+    min_requests: int = Field(default=50, ge=1, le=10_000_000)
     router: Literal["gateway", "sagemaker"] = "gateway"
     gateway_url: str = "http://127.0.0.1:8080"
     gateway_token_env: str = Field(default="LAUNCHGATE_GATEWAY_ADMIN_TOKEN",
                                    description="name of the env var holding the gateway admin token")
     sagemaker: SageMakerRouting | None = None
-    lease_ttl_s: float = Field(default=15.0, gt=0, description="the gateway reverts to stable if not renewed")
+    # The gateway's admin API refuses leases over an hour (gateway/admin.py LeaseBody).
+    lease_ttl_s: float = Field(default=15.0, gt=0, le=3600,
+                               description="the gateway reverts to stable if not renewed")
     drill_traffic: Percent = 1.0
     drill_requests: int = Field(default=50, ge=1, le=1000)
     alpha: float = Field(default=0.05, gt=0, lt=0.5, description="false-rollback bound per check (SPRT)")
-    max_metric_errors: int = Field(default=3, ge=1, description="intervals without metrics before rollback")
-    demo_traffic_rps: float = Field(default=0.0, ge=0, description="golden-set traffic sent during the "
-                                                                    "window (demo/tests); 0 = off")
+    max_metric_errors: int = Field(default=3, ge=1, le=1000, description="intervals without metrics before rollback")
+    demo_traffic_rps: float = Field(default=0.0, ge=0, le=10_000, description="golden-set traffic sent during "
+                                                                              "the window (demo/tests); 0 = off")
 
     @property
     def plan(self) -> list[float]:
@@ -216,15 +229,15 @@ class Canary(Strict):
 
 class Rollback(Strict):
     error_rate_threshold: Percent = 1.5
-    latency_p95_threshold_ms: float = Field(default=2000.0, gt=0)
+    latency_p95_threshold_ms: float = Field(default=2000.0, gt=0, le=MAX_MS)
     schema_failure_threshold: Percent = 1.0
     cost_per_request_increase: Percent = 20.0
 
 
 class Budget(Strict):
-    daily_usd: float = Field(default=50.0, gt=0)
-    alert_usd: float = Field(default=45.0, gt=0)
-    pipeline_daily_usd: float = Field(default=10.0, gt=0)
+    daily_usd: float = Field(default=50.0, gt=0, le=MAX_USD)
+    alert_usd: float = Field(default=45.0, gt=0, le=MAX_USD)
+    pipeline_daily_usd: float = Field(default=10.0, gt=0, le=MAX_USD)
 
     @model_validator(mode="after")
     def _alert_below_cap(self) -> Budget:
@@ -234,8 +247,9 @@ class Budget(Strict):
 
 
 class Pricing(Strict):
-    input_per_1k: float = Field(ge=0, description="USD per 1000 input tokens")
-    output_per_1k: float = Field(ge=0, description="USD per 1000 output tokens")
+    # Today's dearest models cost cents per 1000 tokens: 1000 USD catches a unit mix-up (per 1M tokens).
+    input_per_1k: float = Field(ge=0, le=1000, description="USD per 1000 input tokens")
+    output_per_1k: float = Field(ge=0, le=1000, description="USD per 1000 output tokens")
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         return input_tokens / 1000 * self.input_per_1k + output_tokens / 1000 * self.output_per_1k
@@ -257,7 +271,7 @@ class Approvals(Strict):
         default_factory=lambda: ["engineering", "operations"]
     )
     approvers: dict[str, list[str]] = Field(default_factory=dict)
-    timeout_s: float = Field(default=86400.0, gt=0)
+    timeout_s: float = Field(default=86400.0, gt=0, le=30 * 86400)
     # How often the paused run asks the Prefect API whether it was resumed (Prefect's default is 10 s).
     poll_interval_s: float = Field(default=10.0, gt=0, le=300)
     allow_auto_approve: bool = False
@@ -313,7 +327,55 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def format_validation_error(exc: ValidationError) -> list[str]:
+def _unwrap(tp: Any, meta: list[Any]) -> tuple[Any, list[Any]]:
+    """Strip Annotated (keeping its constraints) and Optional from a field's type."""
+    while True:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            base, *extra = get_args(tp)
+            for m in extra:
+                meta = meta + (list(m.metadata) if isinstance(m, FieldInfo) else [m])
+            tp = base
+        elif origin in (Union, UnionType):
+            tp = next(a for a in get_args(tp) if a is not type(None))
+        else:
+            return tp, meta
+
+
+def allowed_range(loc: tuple[Any, ...], model: type[BaseModel] | None = None) -> str | None:
+    """``0 < value <= 10000`` for the number at ``loc`` (a validation error's location), from its bounds."""
+    tp: Any = model or ReleaseConfig
+    meta: list[Any] = []
+    for part in loc:
+        tp, meta = _unwrap(tp, meta)
+        if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(part, str):
+            info = tp.model_fields.get(part)
+            if info is None:
+                return None
+            tp, meta = info.annotation, list(info.metadata)
+        elif get_origin(tp) in (list, dict):
+            tp, meta = get_args(tp)[-1], []
+        else:
+            return None
+    tp, meta = _unwrap(tp, meta)
+    if tp not in (int, float):
+        return None
+    low = next((m for m in meta if isinstance(m, annotated_types.Gt | annotated_types.Ge)), None)
+    high = next((m for m in meta if isinstance(m, annotated_types.Lt | annotated_types.Le)), None)
+    text = "value"
+    if low is not None:
+        text = (f"{_num(low.gt)} < " if isinstance(low, annotated_types.Gt) else f"{_num(low.ge)} <= ") + text
+    if high is not None:
+        text += f" < {_num(high.lt)}" if isinstance(high, annotated_types.Lt) else f" <= {_num(high.le)}"
+    kind = "a whole number" if tp is int else "a finite number"
+    return f"allowed: {text}, {kind}" if low is not None or high is not None else None
+
+
+def _num(x: Any) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
+def format_validation_error(exc: ValidationError, model: type[BaseModel] | None = None) -> list[str]:
     errors = []
     for err in exc.errors(include_url=False):
         where = _field_path(err["loc"]) or "(top level)"
@@ -324,7 +386,12 @@ def format_validation_error(exc: ValidationError) -> list[str]:
             msg = "required field is missing"
         got = err.get("input")
         if err["type"] not in ("missing", "extra_forbidden") and isinstance(got, str | int | float | bool):
-            msg += f" (got {got!r})"
+            shown = repr(got)
+            msg += f" (got {shown if len(shown) <= 40 else shown[:37] + '...'})"
+        if err["type"] not in ("missing", "extra_forbidden"):
+            bounds = allowed_range(err["loc"], model)
+            if bounds:
+                msg += f"; {bounds}"
         errors.append(f"{where}: {msg}")
     return errors
 

@@ -14,30 +14,31 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class DriftReviewConfig(_Strict):
     reference_weeks: int = Field(default=4, ge=1, le=12, description="weeks before the reviewed one used as "
                                                                       "the reference window")
-    psi_threshold: float = Field(default=0.2, gt=0, description="PSI at or above this is a significant shift")
+    psi_threshold: float = Field(default=0.2, gt=0, le=10, description="PSI at or above this is a significant shift")
     ks_alpha: float = Field(default=0.01, gt=0, lt=0.5, description="KS p-value below this confirms a shift")
     rate_alpha: float = Field(default=0.01, gt=0, lt=0.5, description="two-proportion test p-value cut-off")
     min_rate_increase: float = Field(default=1.0, ge=0, le=100,
                                      description="percentage points a rate must rise to count (tiny rises "
                                                  "are significant on big logs but not worth a freeze)")
-    min_requests: int = Field(default=200, ge=10, description="per window; fewer makes a feature inconclusive")
+    min_requests: int = Field(default=200, ge=10, le=100_000_000,
+                              description="per window; fewer makes a feature inconclusive")
     freeze_on_drift: bool = Field(default=True, description="significant drift sets the release freeze")
 
 
 class CostReviewConfig(_Strict):
     wow_slo_pct: float = Field(default=10.0, gt=0, le=100, description="week-over-week variance SLO, %")
     forecast_buffer_pct: float = Field(default=15.0, ge=10, le=20, description="the seed's 10-20% buffer")
-    spike_factor: float = Field(default=2.0, gt=1, description="a day costing this many times the median "
-                                                               "day of the month is a spike")
-    spike_wow_pct: float = Field(default=50.0, gt=0, description="a week costing this much more per day than "
-                                                                 "the week before is a spike")
-    min_spike_usd: float = Field(default=1.0, ge=0, description="days cheaper than this are never spikes")
+    spike_factor: float = Field(default=2.0, gt=1, le=1000, description="a day costing this many times the "
+                                                                        "median day of the month is a spike")
+    spike_wow_pct: float = Field(default=50.0, gt=0, le=100_000, description="a week costing this much more per "
+                                                                             "day than the week before is a spike")
+    min_spike_usd: float = Field(default=1.0, ge=0, le=1_000_000, description="days cheaper than this are never spikes")
     freeze_on_spike: bool = Field(default=True, description="a cost spike sets the release freeze")
     cost_explorer: bool = Field(default=False, description="also read AWS Cost Explorer (boto3 'ce')")
     ce_region: str = "us-east-1"
