@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from launchgate.cli.resultline import LineOnUsageError, exit_error, exit_invalid, print_line
 from launchgate.errors import InputError, LaunchgateError
 
 EXIT_INPUT = 2
@@ -143,7 +144,7 @@ def check(config_path: Path, artifacts: str | None, overrides: tuple[str, ...], 
     finish(result)
 
 
-@main.command()
+@main.command(cls=LineOnUsageError)
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--artifacts", default=None, help="artifact store URI: a folder, file:///path or s3://bucket/prefix")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a config field")
@@ -154,7 +155,12 @@ def check(config_path: Path, artifacts: str | None, overrides: tuple[str, ...], 
                    "is not promoted again, anything else runs again under attempts/<n>/ (same candidate only)")
 def release(config_path: Path, artifacts: str | None, overrides: tuple[str, ...], auto_approve: bool,
             resume: str | None) -> None:
-    """Run the release flow for the candidate in CONFIG."""
+    """Run the release flow for the candidate in CONFIG.
+
+    Exit 0 passed or promoted, 2 invalid input (nothing started), 3 blocked by a gate, 4 rolled back,
+    1 internal error. Whatever the code, the last stdout line is one JSON object: release_id,
+    decision (passed, promoted, blocked, rolled_back, invalid or error), reasons and evidence.
+    """
     from launchgate.config import load_config, parse_overrides
     from launchgate.governance.approvals import check_auto_approve
     from launchgate.release.preflight import load_inputs
@@ -170,35 +176,32 @@ def release(config_path: Path, artifacts: str | None, overrides: tuple[str, ...]
             click.echo(f"resume: {check_resume(config_path, resume, artifacts=artifacts, overrides=parsed).reason}",
                        err=True)
     except InputError as exc:
-        _fail_input(exc)
+        exit_invalid(exc)
+    except LaunchgateError as exc:  # e.g. --resume could not read the store
+        exit_error(f"error: {exc}", str(exc))
     _prefect_defaults()
 
-    from flows.release import release as release_flow
     from launchgate.notify import progress
 
     unsubscribe = progress.subscribe(_Bar())
     try:
+        from flows.release import release as release_flow
+
         result: dict[str, Any] = release_flow(config=str(config_path), artifacts=artifacts, overrides=parsed,
                                               auto_approve=auto_approve, resume=resume)
     except InputError as exc:
-        _fail_input(exc)
+        exit_invalid(exc)
     except LaunchgateError as exc:
-        click.echo(f"error: {exc}", err=True)
-        click.echo(json.dumps({"release_id": None, "decision": "error", "reasons": [str(exc)], "evidence": None}))
-        sys.exit(1)
+        exit_error(f"error: {exc}", str(exc))
     except Exception as exc:  # noqa: BLE001 - users get one line, not a traceback
         if os.environ.get("LAUNCHGATE_DEBUG"):
             raise
-        click.echo(f"internal error: {type(exc).__name__}: {exc} (set LAUNCHGATE_DEBUG=1 for a traceback)", err=True)
-        click.echo(json.dumps({"release_id": None, "decision": "error", "reasons": [str(exc)], "evidence": None}))
-        sys.exit(1)
+        exit_error(f"internal error: {type(exc).__name__}: {exc} (set LAUNCHGATE_DEBUG=1 for a traceback)",
+                   f"{type(exc).__name__}: {exc}")
     finally:
         unsubscribe()
     click.echo(f"\n{result['summary']}", err=True)
-    click.echo(json.dumps({
-        "release_id": result["release_id"], "decision": result["decision"], "reasons": result["reasons"],
-        "evidence": result["evidence"],
-    }))
+    print_line(result["release_id"], result["decision"], result["reasons"], result["evidence"])
     sys.exit(int(result["exit_code"]))
 
 
