@@ -8,7 +8,8 @@
     POST   /admin/upstreams  {"candidate": {"url", "model", "prompt_version"}, "release_id"?} -> state
 
 Errors use the OpenAI error shape: 400 ``invalid_request``, 401 ``unauthorized``, 409
-``lease_held`` / ``no_upstream``. The token is compared in constant time and never logged.
+``lease_held`` / ``no_upstream``, and for unknown paths or methods 404 ``not_found`` / 405
+``method_not_allowed`` (fallback.py). The token is compared in constant time and never logged.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from launchgate.gateway.config import Upstream
+from launchgate.gateway.fallback import add_fallback
 from launchgate.gateway.proxy import error_body
 from launchgate.gateway.routing import CANDIDATE, STABLE
 from launchgate.gateway.state import GatewayState, StateConflict
@@ -110,6 +112,7 @@ class AdminAPI:
             web.delete("/lease", guard(self.delete_lease)),
             web.post("/upstreams", guard(self.post_upstreams)),
         ])
+        add_fallback(app, subapp=True)  # unknown admin paths and methods: JSON too, token or not
         return app
 
     def _state(self) -> web.Response:

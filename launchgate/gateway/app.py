@@ -29,6 +29,7 @@ from aiohttp import web
 from launchgate.gateway.admin import AdminAPI
 from launchgate.gateway.budget import gateway_guard
 from launchgate.gateway.config import GatewayConfig
+from launchgate.gateway.fallback import add_fallback
 from launchgate.gateway.logwriter import RequestLogWriter
 from launchgate.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from launchgate.gateway.proxy import Proxy
@@ -74,6 +75,7 @@ class Gateway:
             web.get("/health", self.health),
         ])
         app.add_subapp("/admin", AdminAPI(self.state, self.stats, self.recorder.drain).app(admin_token))
+        add_fallback(app)  # last: JSON 404/405 for anything no route above takes
         app.cleanup_ctx.append(self._lifecycle)
         return app
 

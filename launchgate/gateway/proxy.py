@@ -16,6 +16,8 @@ Errors the gateway itself produces use OpenAI's error shape with these codes:
     upstream_timeout  504  no answer (or no next chunk) within upstream_timeout_s
     budget_exceeded   429  the day's budget (budget.daily_usd) is spent: see launchgate/gateway/budget.py
     gateway_error     500  a bug in the gateway (logged with its traceback)
+    not_found         404  no such path (fallback.py, for the whole gateway)
+    method_not_allowed 405 the path exists, not with this method (``Allow`` lists the methods)
 
 Upstream HTTP errors (429, 500, ...) are relayed unchanged, since they already speak OpenAI.
 """
