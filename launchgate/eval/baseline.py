@@ -23,13 +23,14 @@ from pydantic import ValidationError
 from launchgate.config import ReleaseConfig
 from launchgate.errors import StoreError
 from launchgate.eval.runner import CaseResult
+from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
 
 BASELINE_LABEL = "stable"  # the baseline keeps the label the gate and the reports use for it
 
 
 def last_known_good_key(service: str) -> str:
-    return f"{service}/state/last_known_good.json"
+    return layout.last_known_good(service)
 
 
 @dataclass

@@ -13,13 +13,15 @@ bundle sits under ``<service>/checks/<check id>/``, beside, never among, ``<serv
 With ``evaluation.baseline: last_promoted`` the baseline is *read* from the service's store
 (LAUNCHGATE_ARTIFACTS_URI, else release.yaml's artifacts.uri), where promotions record it.
 
-Speed (a CI job waits for it): Great Expectations' import alone is ~3.5 s of CPU, so a worker
-process (launchgate/eval/worker.py) imports it, runs the contracts' GX suite and, later, the
-eval's statistics, while this process starts up and calls the models. The model calls start
-before the contracts step has answered only when a GX-free pre-check says it will pass
-(``contracts_ready``); if the step blocks after all, the eval's results are dropped unwritten and
-the check reads exactly as a sequential one: the contracts verdicts, the eval skipped. The heavy
-modules are imported inside the functions below, after the worker has started.
+Speed (a CI job waits for it): Great Expectations' import alone is ~3.5 s of CPU, and the model
+calls mostly wait. So the model calls start before the contracts step has answered, but only when
+a GX-free pre-check says it will pass (``contracts_ready``, at least as strict as the GX suite); if
+the step blocks after all, the eval's results are dropped unwritten and the check reads exactly as
+a sequential one: the contracts verdicts, the eval skipped. With a core to spare, a worker process
+(launchgate/eval/worker.py) imports GX and runs the contracts suite and the eval's statistics while
+this process starts up, calls the models and draws the chart; without one (a second process would
+only add its own imports to a full run queue), the calls run in a thread while this process imports
+GX. The heavy modules are imported inside the functions below, after the worker has started.
 """
 
 from __future__ import annotations
@@ -179,7 +181,8 @@ class _Eval:
             self.elapsed_s += time.perf_counter() - t0
 
     def call(self) -> None:
-        """Plan, then call the models unless the budget stops it. Safe in a thread: it imports nothing heavy."""
+        """Plan, then call the models unless the budget stops it. Safe in a thread once launchgate.eval.step
+        is imported: it imports nothing itself, while the main thread may be importing GX."""
         from launchgate.eval import step
 
         def work() -> None:
@@ -298,6 +301,9 @@ def _check(config_path: str | Path, artifacts: str | None, sets: Sequence[str], 
         what = "" if isinstance(exc, LaunchgateError) else f"{type(exc).__name__}: "
         return CheckResult(decision="error", exit_code=EXIT_CODES["error"], summary=f"preflight failed: {what}{exc}",
                            reasons=[f"{what}{exc}"], traceback=traceback.format_exc())
+    # Imported in this thread before any other starts: two threads importing at once can deadlock on
+    # the import system's module locks, and the calls' thread must find everything it runs loaded.
+    from launchgate.eval import step  # noqa: F401
     from launchgate.eval.contracts_step import contracts_ready, contracts_step
 
     result = CheckResult(release_id=run.release_id, decision="passed", exit_code=0, summary="",
