@@ -9,7 +9,8 @@ Background work, started and stopped with the app:
 - the recorder (recorder.py): request records, a few ms after each answer; drained once more on
   shutdown, before the log's last flush;
 - the lease watchdog (every ``lease_check_s``): returns traffic to stable when a lease lapses;
-- the log flusher (every ``log_flush_s``, and once more on shutdown) in a worker thread.
+- the log flusher (every ``log_flush_s``, and once more on shutdown) in a worker thread;
+- the readiness probe (every ``ready_check_s``): a TCP connect to stable, read by /health/ready.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from launchgate.gateway.fallback import add_fallback
 from launchgate.gateway.logwriter import RequestLogWriter
 from launchgate.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from launchgate.gateway.proxy import Proxy
+from launchgate.gateway.readiness import Readiness
 from launchgate.gateway.recorder import Recorder
 from launchgate.gateway.schemacheck import SchemaChecker
 from launchgate.gateway.state import GatewayState
@@ -60,6 +62,8 @@ class Gateway:
         self.stats = StatsWindow(cfg.stats_capacity)
         self.recorder = Recorder(cfg, self.stats, self.writer, self.metrics, SchemaChecker(cfg.load_output_schema()))
         self.proxy = Proxy(cfg, self.state, self.recorder, rng)
+        self.readiness = Readiness(lambda: self.state.upstreams.get("stable"), cfg.ready_check_s,
+                                   cfg.connect_timeout_s)
         if cfg.budget is not None:  # alert at alert_usd, 429 budget_exceeded at daily_usd
             self.proxy.budget = self.recorder.budget = gateway_guard(self.writer.store, cfg.service, cfg.budget,
                                                                      cfg.owners, cfg.notifier)
@@ -72,7 +76,10 @@ class Gateway:
             web.post("/v1/chat/completions", self.proxy.chat_completions),
             web.get("/v1/models", self.proxy.models),
             web.get("/metrics", self.metrics_handler),
+            # /health is kept for existing probes and dashboards: it is liveness, like /health/live.
             web.get("/health", self.health),
+            web.get("/health/live", self.health),
+            web.get("/health/ready", self.ready),
         ])
         app.add_subapp("/admin", AdminAPI(self.state, self.stats, self.recorder.drain).app(admin_token))
         add_fallback(app)  # last: JSON 404/405 for anything no route above takes
@@ -90,13 +97,20 @@ class Gateway:
         return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
     async def health(self, request: web.Request) -> web.StreamResponse:
+        """Liveness: this process serves requests (whatever its upstreams do)."""
         return web.json_response({"status": "ok", "service": self.cfg.service,
                                   "weights": self.state.weights.as_dict()})
+
+    async def ready(self, request: web.Request) -> web.StreamResponse:
+        """Readiness: the stable upstream accepted a connection at the last background probe."""
+        status, body = self.readiness.answer()
+        return web.json_response({**body, "service": self.cfg.service}, status=status)
 
     async def _lifecycle(self, app: web.Application) -> AsyncIterator[None]:
         await self.proxy.start()
         tasks = [asyncio.create_task(self._lease_watchdog(), name="lease-watchdog"),
-                 asyncio.create_task(self._flusher(), name="log-flusher")]
+                 asyncio.create_task(self._flusher(), name="log-flusher"),
+                 asyncio.create_task(self.readiness.run(), name="readiness-probe")]
         self.state.record("started", f"gateway for {self.cfg.service} up; candidate "
                                      f"{self.state.weights.candidate:g}%")
         try:

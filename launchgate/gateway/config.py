@@ -67,6 +67,8 @@ class GatewayConfig(BaseModel):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     stats_capacity: int = Field(default=200_000, ge=100, description="per-request records kept for /admin/stats")
     lease_check_s: float = Field(default=0.5, gt=0, le=10)
+    ready_check_s: float = Field(default=2.0, gt=0, le=60,
+                                 description="how often /health/ready's answer is refreshed (a TCP connect to stable)")
     # Budget guard (launchgate/gateway/budget.py): None = this gateway enforces no daily cap.
     budget: Budget | None = None
     owners: Owners = Owners()
