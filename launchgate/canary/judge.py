@@ -92,6 +92,26 @@ class JudgeConfig:
         return math.log((1 + max(self.looks, 1) * math.exp(-self.floor)) / self.alpha)
 
 
+class Detection(BaseModel):
+    """How a sequential test came to roll back: the requests it took against the fewest it could have.
+
+    ``rate`` is the failure rate over the requests that carried the evidence, counted from the
+    test's lowest point (a breach that starts late is diluted by the healthy requests before it,
+    which the floor has already written off). ``min_requests`` is the fewest requests at that
+    rate that can take the test from 0 to the boundary: however often the judge looks, it cannot
+    decide sooner, so at a given canary traffic it is a floor on the time to detect.
+    """
+
+    check: str
+    requests: int = Field(description="the check's requests when the test crossed the boundary")
+    evidence_requests: int = Field(description="of those, the requests since the test's lowest point")
+    rate: float = Field(description="failure rate over the evidence requests")
+    min_requests: int | None = Field(description="fewest requests at that rate that can cross; None = never")
+    p0: float
+    p1: float
+    boundary: float
+
+
 class Judgement(BaseModel):
     at_s: float = Field(description="seconds since the canary started")
     phase: Phase
@@ -100,6 +120,7 @@ class Judgement(BaseModel):
     verdicts: list[Verdict]
     canary_requests: int = 0
     stable_requests: int = 0
+    detection: Detection | None = Field(default=None, description="set when a sequential test rolled back")
 
 
 # -- the tests ----------------------------------------------------------------------------------
@@ -108,6 +129,19 @@ class Judgement(BaseModel):
 def bernoulli_llr(failures: int, n: int, p0: float, p1: float) -> float:
     """log of the SPRT likelihood ratio for H1: p = p1 against H0: p = p0 after n trials."""
     return failures * math.log(p1 / p0) + (n - failures) * math.log((1 - p1) / (1 - p0))
+
+
+def requests_to_cross(rate: float, p0: float, p1: float, boundary: float) -> int | None:
+    """Fewest requests in which a canary failing at ``rate`` can take the SPRT from 0 to ``boundary``.
+
+    At that rate each request adds d = rate ln(p1/p0) + (1 - rate) ln((1 - p1)/(1 - p0)) to the
+    log-likelihood ratio, so the test crosses after ceil(boundary / d) requests and no sooner.
+    None when d <= 0: a rate at or below the test's indifference point never crosses.
+    """
+    drift = rate * math.log(p1 / p0) + (1 - rate) * math.log((1 - p1) / (1 - p0))
+    if drift <= 0:
+        return None
+    return max(1, math.ceil(boundary / drift - 1e-9))
 
 
 def alternative(p0: float, effect: float) -> float:
@@ -164,6 +198,12 @@ class FlooredSprt:
     n: int = 0
     failures: int = 0
     llr: float = 0.0
+    p0: float = 0.0
+    p1: float = 0.0
+    # The lowest point so far (counts and LR): the evidence that crossed the boundary came after it.
+    low_n: int = 0
+    low_failures: int = 0
+    low_llr: float = 0.0
 
     def update(self, failures: int, n: int, p0: float, p1: float, floor: float) -> float:
         # Metrics report cumulative counts; feed only what is new since the last look. Counts that
@@ -173,7 +213,17 @@ class FlooredSprt:
         if dn:
             self.llr = max(self.llr + bernoulli_llr(dx, dn, p0, p1), -floor)
         self.n, self.failures = max(self.n, n), max(self.failures, failures)
+        self.p0, self.p1 = p0, p1
+        if self.llr <= self.low_llr:
+            self.low_n, self.low_failures, self.low_llr = self.n, self.failures, self.llr
         return self.llr
+
+    def detection(self, check: str, boundary: float) -> Detection:
+        evidence = self.n - self.low_n
+        rate = (self.failures - self.low_failures) / evidence if evidence else 0.0
+        return Detection(check=check, requests=self.n, evidence_requests=evidence, rate=round(rate, 6),
+                         min_requests=requests_to_cross(rate, self.p0, self.p1, boundary) if rate > 0 else None,
+                         p0=self.p0, p1=self.p1, boundary=round(boundary, 4))
 
 
 def _rate_check(check: str, what: str, fails: int, n: int, stable_fails: int, stable_n: int, limit: float,
@@ -277,6 +327,8 @@ def cost_check(c: WindowStats, s: WindowStats, cfg: JudgeConfig, final: bool, _s
 
 
 CHECKS = {"errors": error_check, "latency": latency_check, "schema": schema_check, "cost": cost_check}
+# The checks that run a sequential test, by the name their verdict carries.
+SPRT_TESTS = {"canary_error_rate": "errors", "canary_latency_p95": "latency", "canary_schema_failures": "schema"}
 
 
 def judge_window(stats: Mapping[str, WindowStats], cfg: JudgeConfig, *, final: bool,
@@ -316,8 +368,10 @@ class CanaryJudge:
         counts = {"canary_requests": c.count, "stable_requests": s.count}
         failed = [v for v in verdicts if v.phase is Phase.FAILED]
         if failed:
+            test = self.tests.get(SPRT_TESTS.get(failed[0].check, ""))
+            detection = test.detection(failed[0].check, self.cfg.boundary) if test is not None else None
             return Judgement(at_s=at_s, phase=Phase.FAILED, action=Action.ROLLBACK, reason=failed[0].reason,
-                             verdicts=verdicts, **counts)
+                             verdicts=verdicts, detection=detection, **counts)
         if not final:
             return Judgement(at_s=at_s, phase=Phase.INCONCLUSIVE, action=Action.CONTINUE, verdicts=verdicts,
                              reason=f"watching: {c.count} canary / {s.count} stable requests, no breach.", **counts)

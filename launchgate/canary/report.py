@@ -10,7 +10,7 @@ from launchgate.canary.judge import JudgeConfig
 from launchgate.canary.rollout import CanaryOutcome, Tick
 from launchgate.eval.report import verdict_table
 from launchgate.router.base import CANDIDATE, STABLE
-from launchgate.verdicts import Verdict
+from launchgate.verdicts import Verdict, by_severity, pct
 
 
 def tick_row(tick: Tick) -> dict[str, Any]:
@@ -24,8 +24,65 @@ def tick_row(tick: Tick) -> dict[str, Any]:
             "variants": variants}
 
 
+_WHAT = {"canary_error_rate": "error rate", "canary_schema_failures": "schema failure rate",
+         "canary_latency_p95": "share of slow requests"}
+
+
+def detection(outcome: CanaryOutcome, cfg: JudgeConfig, interval_s: float | None) -> dict[str, Any]:
+    """How many canary requests the decision took, the fewest it could have taken, and what limited it.
+
+    A sequential test needs a number of requests that depends on the failure rate, not on how often
+    it looks: when that number takes longer than one interval to arrive, traffic limits the time
+    to detect, and a shorter interval would not help.
+    """
+    j = outcome.judgement
+    rps = j.canary_requests / j.at_s if j.at_s > 0 else None
+    base: dict[str, Any] = {"decided_after_requests": j.canary_requests, "decided_at_s": round(j.at_s, 3),
+                            "canary_rps": round(rps, 2) if rps is not None else None, "interval_s": interval_s,
+                            "looks": len(outcome.ticks)}
+    if outcome.result == "promoted":
+        return {**base, "check": None, "min_requests": cfg.min_requests, "min_seconds": None, "limited_by": "window",
+                "explanation": f"Promoted at the end of the window ({j.at_s:.0f} s) after {j.canary_requests} "
+                               f"canary requests: a canary is promoted only when the whole window "
+                               f"(canary.duration_s) passed without a breach, over at least {cfg.min_requests} "
+                               f"requests (canary.min_requests)."}
+    d = j.detection
+    if d is None or d.min_requests is None:
+        check = d.check if d else next((v.check for v in by_severity(j.verdicts) if v.blocks), None)
+        return {**base, "check": check, "min_requests": None, "min_seconds": None, "limited_by": None,
+                "explanation": f"Rolled back by {check or 'the router'} after {j.canary_requests} canary requests; "
+                               f"no sequential test on a rate decided, so no minimum number of requests applies."}
+    needed, what = d.requests, _WHAT.get(d.check, d.check)
+    min_s = d.min_requests / rps if rps else None
+    limited = None
+    if min_s is not None and interval_s:
+        limited = "traffic" if min_s > interval_s else "interval"
+    looks = f"{len(outcome.ticks)} look{'' if len(outcome.ticks) == 1 else 's'}"
+    head = (f"The judge rolled back after {needed} canary requests ({j.at_s:.0f} s at ~{rps or 0:.1f} canary "
+            f"req/s, {looks}). At the observed {pct(d.rate)} {what}, its sequential test cannot be sure in "
+            f"fewer than {d.min_requests} requests")
+    if limited == "traffic":
+        tail = (f", ~{min_s:.0f} s at this traffic: traffic, not the {interval_s:g} s interval, limits the time "
+                f"to detect. A larger canary share (more requests per second) would detect sooner; a shorter "
+                f"interval would not.")
+    elif limited == "interval":
+        tail = (f", ~{min_s:.1f} s at this traffic, less than the {interval_s:g} s between looks: the interval "
+                f"limits the time to detect; a shorter canary.interval_s would detect sooner.")
+    else:
+        tail = "."
+    late = ""
+    if d.evidence_requests < needed:
+        late = (f" The breach shows in the last {d.evidence_requests} of them; the healthy requests before it "
+                f"had to be outweighed first.")
+    return {**base, "check": d.check, "decided_after_requests": needed, "evidence_requests": d.evidence_requests,
+            "rate": d.rate, "min_requests": d.min_requests,
+            "min_seconds": round(min_s, 2) if min_s is not None else None, "limited_by": limited,
+            "sprt": {"p0": d.p0, "p1": d.p1, "boundary": d.boundary}, "explanation": head + tail + late}
+
+
 def summary(outcome: CanaryOutcome, cfg: JudgeConfig, *, release_id: str, router: str,
-            traffic: dict[str, Any] | None = None) -> dict[str, Any]:
+            traffic: dict[str, Any] | None = None, interval_s: float | None = None) -> dict[str, Any]:
+    """The canary's summary; ``interval_s`` (canary.interval_s) lets it say what limited the time to detect."""
     last = next((t for t in reversed(outcome.ticks) if t.stats), None)
     return {
         "release_id": release_id,
@@ -45,6 +102,7 @@ def summary(outcome: CanaryOutcome, cfg: JudgeConfig, *, release_id: str, router
                        "p95_ms": cfg.p95_ms, "cost_increase": cfg.cost_increase, "min_requests": cfg.min_requests,
                        "alpha": cfg.alpha, "sprt_boundary": round(cfg.boundary, 3), "effect": cfg.effect},
         "verdicts": [v.model_dump(mode="json") for v in outcome.verdicts],
+        "detection": detection(outcome, cfg, interval_s),
         "demo_traffic": traffic,
     }
 
@@ -62,6 +120,16 @@ def summary_markdown(s: dict[str, Any]) -> str:
             cost = f"${v['cost_per_request']:.5f}" if v.get("cost_per_request") is not None else "-"
             lines.append(f"| {name} | {v['count']} | {v['errors']} | {p95} | {v['schema_failures']} | {cost} |")
         lines.append("")
+    d = s.get("detection")
+    if d:
+        lines += ["## Time to decide", "", d["explanation"], ""]
+        if d.get("min_requests") is not None and d.get("check"):
+            lines += ["| decided after | fewest possible at this rate | canary req/s | fewest possible, s | "
+                      "interval s | limited by |", "|---|---|---|---|---|---|",
+                      f"| {d['decided_after_requests']} requests ({d['decided_at_s']:.1f} s) | {d['min_requests']} "
+                      f"| {d['canary_rps'] if d['canary_rps'] is not None else '-'} "
+                      f"| {d['min_seconds'] if d['min_seconds'] is not None else '-'} "
+                      f"| {d['interval_s'] if d['interval_s'] is not None else '-'} | {d['limited_by'] or '-'} |", ""]
     lines += ["## Traffic shifts", "", "| t (s) | candidate % | reason |", "|---|---|---|"]
     lines += [f"| {x['t_s']:.1f} | {x['pct']:g} | {x['reason']} |" for x in s["shifts"]]
     lines += ["", "## Verdicts", "", verdict_table([Verdict.model_validate(v) for v in s["verdicts"]]), ""]

@@ -127,7 +127,8 @@ def write_evidence(run: ReleaseRun, outcome: CanaryOutcome, judge_cfg: JudgeConf
     """canary/: timeseries, summary (JSON + Markdown), verdicts, timeline chart. Returns the Markdown."""
     b = run.bundle
     b.put_jsonl("canary/timeseries.jsonl", [tick_row(t) for t in outcome.ticks])
-    s = summary(outcome, judge_cfg, release_id=run.release_id, router=run.config.canary.router, traffic=traffic)
+    s = summary(outcome, judge_cfg, release_id=run.release_id, router=run.config.canary.router, traffic=traffic,
+                interval_s=run.config.canary.interval_s)
     b.put_json("canary/canary_summary.json", s)
     md = summary_markdown(s)
     b.put_text("canary/canary_summary.md", md, "text/markdown")
