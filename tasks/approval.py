@@ -23,7 +23,13 @@ from prefect.runtime import flow_run as current_run
 from pydantic import Field
 
 from launchgate.governance.approvals import ApprovalLedger, check_auto_approve
-from launchgate.governance.signoff import finish_signoff, request_signoff, tell_refused
+from launchgate.governance.signoff import (
+    finish_signoff,
+    read_rubric_items,
+    request_signoff,
+    signoff_markdown,
+    tell_refused,
+)
 from launchgate.release.preflight import ReleaseRun
 from launchgate.verdicts import Verdict
 from tasks.flowrun import reclaim_after_timeout, run_url
@@ -59,7 +65,8 @@ def approval_step(run: ReleaseRun, verdicts: list[Verdict], *, auto_approve: boo
     if ledger.close_if_unstaffed():
         return _finish(run, ledger)
 
-    request_signoff(run, ledger, verdicts)
+    items = read_rubric_items(run)
+    request_signoff(run, ledger, verdicts, items)
     started = time.monotonic()
     while ledger.outcome == "pending":
         remaining = cfg.timeout_s - (time.monotonic() - started)
@@ -69,7 +76,11 @@ def approval_step(run: ReleaseRun, verdicts: list[Verdict], *, auto_approve: boo
         try:
             # A new pause per submission: Prefect keys each pause by a counter, so a refused
             # submission leaves the run waiting again with the same form.
-            answer = pause_flow_run(wait_for_input=Approval, timeout=max(1, math.ceil(remaining)),
+            # The evidence and who has signed so far go in the form's description. Only a
+            # description: initial values would become defaults, and a bare resume would submit them.
+            form = Approval.with_initial_data(
+                description=signoff_markdown(run.release_id, items, verdicts, ledger, run.evidence_uri))
+            answer = pause_flow_run(wait_for_input=form, timeout=max(1, math.ceil(remaining)),
                                     poll_interval=cfg.poll_interval_s)  # type: ignore[arg-type]
         except FlowPauseTimeout:
             ledger.time_out(time.monotonic() - started)

@@ -249,7 +249,7 @@ def apply_rubric(release_id: str, config: ReleaseConfig, verdicts: list[Verdict]
     )
 
 
-_MARK = {ItemPhase.SUCCESSFUL: "✅", ItemPhase.FAILED: "❌", ItemPhase.ERROR: "⚠️",
+ITEM_MARK = {ItemPhase.SUCCESSFUL: "✅", ItemPhase.FAILED: "❌", ItemPhase.ERROR: "⚠️",
          ItemPhase.INCONCLUSIVE: "❔", ItemPhase.NOT_APPLICABLE: "➖"}
 
 
@@ -263,7 +263,7 @@ def gonogo_markdown(record: GoNoGo) -> str:
              f"{record.decided_at:%Y-%m-%d %H:%M:%S}Z.", "", record.summary, "",
              "| item | phase | reason | evidence |", "|---|---|---|---|"]
     for i in record.items:
-        lines.append(f"| {_cell(i.title)} | {_MARK[i.phase]} {i.phase.value.replace('_', ' ')} | {_cell(i.reason)} "
+        lines.append(f"| {_cell(i.title)} | {ITEM_MARK[i.phase]} {i.phase.value.replace('_', ' ')} | {_cell(i.reason)} "
                      f"| {_cell(i.evidence or '-')} |")
     return "\n".join(lines) + "\n"
 

@@ -25,6 +25,8 @@ class Notice(BaseModel):
     link: str | None = Field(default=None, description="where the evidence is")
     link_label: str | None = Field(default=None, description="button text for link; default 'Open evidence'")
     fields: dict[str, str] = Field(default_factory=dict)
+    details: str | None = Field(default=None, description="Markdown (headings, bullets, bold, links) with the "
+                                                          "evidence a person needs to act; Slack shows it")
 
 
 class NotifyOutcome(BaseModel):

@@ -6,6 +6,7 @@ lose the notice entirely, so every piece of text is clipped to the documented li
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from launchgate.notify.base import Notice
@@ -29,6 +30,7 @@ MAX_FIELDS = 10
 MAX_FIELD_SECTIONS = 4
 URL_MAX = 3000
 FALLBACK_MAX = 3000
+MAX_DETAIL_SECTIONS = 4
 
 
 def emoji(status: str) -> str:
@@ -62,12 +64,47 @@ def _is_web_link(link: str) -> bool:
     return link.startswith(("https://", "http://")) and len(link) <= URL_MAX
 
 
+_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_HEADING = re.compile(r"^#{1,6}\s+(.*)$", re.MULTILINE)
+
+
+def markdown_to_mrkdwn(md: str) -> str:
+    """The Markdown subset launchgate writes for people (headings, **bold**, [links](https://...),
+    bullets, `code`) in Slack's mrkdwn, whose bold is *single* and links are <url|text>."""
+    text = escape(md)
+    text = _HEADING.sub(lambda m: f"*{m.group(1).strip()}*", text)
+    text = _BOLD.sub(r"*\1*", text)
+    return _LINK.sub(lambda m: f"<{m.group(2)}|{m.group(1)}>", text)
+
+
+def _detail_sections(details: str) -> list[dict[str, Any]]:
+    """Split at line ends into sections under Slack's per-section limit; say what did not fit."""
+    chunks: list[str] = []
+    current = ""
+    for line in markdown_to_mrkdwn(details).splitlines():
+        if current and len(current) + 1 + len(line) > SECTION_TEXT_MAX:
+            chunks.append(current)
+            current = ""
+        current = f"{current}\n{line}" if current else clip(line, SECTION_TEXT_MAX)
+    if current.strip():
+        chunks.append(current)
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": c}}
+                                    for c in chunks[:MAX_DETAIL_SECTIONS]]
+    if len(chunks) > MAX_DETAIL_SECTIONS:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "more in the evidence"}]})
+    return blocks
+
+
 def build_blocks(notice: Notice) -> list[dict[str, Any]]:
     title = f"{emoji(notice.status)} *{escape(notice.title)}*"
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": clip(title, SECTION_TEXT_MAX)}},
         {"type": "section", "text": {"type": "mrkdwn", "text": clip(escape(notice.text), SECTION_TEXT_MAX)}},
     ]
+    if notice.details:
+        blocks.append({"type": "divider"})
+        blocks += _detail_sections(notice.details)
     fields = [_field("Service", notice.service)]
     if notice.release_id:
         fields.append(_field("Release", notice.release_id))

@@ -27,13 +27,17 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, Fl
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.flow_runs import resume_flow_run
+from prefect.input import read_flow_run_input
+from prefect.input.run_input import keyset_from_paused_state
 from prefect.settings import PREFECT_API_URL
 
 from flows.release import release
 from launchgate.cli import main
 from launchgate.cli.approve import find_release_runs
 from launchgate.errors import InputError
+from launchgate.governance.rubric import gonogo_step
 from launchgate.release.records import decide
+from launchgate.verdicts import Phase, Verdict
 from tasks.approval import approval_step
 from tasks.flowrun import label_flow_run
 from tasks.preflight import preflight
@@ -247,3 +251,44 @@ def test_approve_without_a_paused_run_exits_2() -> None:
     out = CliRunner().invoke(main, ["approve", "support-bot-20000101T000000Z-00000000", "--role", "engineering",
                                     "--as", "alice"])
     assert out.exit_code == 2 and "no paused flow run found" in out.output
+
+
+GATE_VERDICTS = [
+    Verdict(check="eval_score", phase=Phase.SUCCESSFUL, value=0.08, threshold=0.02,
+            reason="Eval score 0.930 >= baseline 0.850 + min_delta 0.020 (delta +0.080) over 267 cases."),
+    Verdict(check="schema_validity", phase=Phase.SUCCESSFUL, value=1.0, threshold=0.99, reason="Schema 100%."),
+    Verdict(check="cost_per_request", phase=Phase.SUCCESSFUL, value=0.0, threshold=0.2, reason="Cost +0%."),
+]
+
+
+@flow(name="approval-after-go")
+def approval_after_go(artifacts: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Go/no-go on given gate verdicts, then the approval step, as flows/release.py runs them."""
+    run = preflight(CONFIG, artifacts, overrides, ["preflight", "go_no_go", "approval"])
+    label_flow_run(run)
+    verdicts = list(GATE_VERDICTS)
+    _, done = gonogo_step(run, verdicts)
+    verdicts += done.verdicts
+    verdicts += approval_step(run, verdicts)
+    return decide(run.release_id, run.config.service, verdicts, run.evidence_uri).model_dump(mode="json")
+
+
+def pause_description(fr: FlowRun) -> str:
+    assert fr.state is not None
+    return read_flow_run_input(keyset_from_paused_state(fr.state)["description"], fr.id)
+
+
+def test_the_pause_form_shows_the_evidence_and_who_signed(tmp_path: Path) -> None:
+    bg = Background(approval_after_go, artifacts=str(tmp_path), overrides=FAST)
+    first = wait_paused(bg)
+    md = pause_description(first)
+    assert "Go/no-go: GO" in md and "Evaluation gate passed" in md and "successful" in md, md
+    assert "0.930" in md and "baseline 0.850" in md
+    assert "Load SLO met" in md and "not applicable" in md  # load and drill did not run here, and it says so
+    assert str(tmp_path) in md and release_id_of(first) in md  # the bundle
+    assert "alice" in md and "bob" in md
+    resume(first, "engineering", "alice")
+    second = wait_paused(bg, first.id, after=first.state.id)  # type: ignore[union-attr]
+    assert "approved by alice" in pause_description(second)
+    resume(second, "operations", "bob")
+    assert bg.join()["exit_code"] == 0
