@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from launchgate.errors import InputError, LaunchgateError
+from launchgate.errors import ConfigError, InputError, LaunchgateError
 from launchgate.eval.worker import Worker
 from launchgate.release.junit import Suite
 from launchgate.verdicts import Phase, StepResult, Verdict
@@ -147,6 +147,13 @@ def contracts_job(config: Any, prompts: dict[str, str], hashes: dict[str, str], 
 
 def evidence_location(run: ReleaseRun) -> str:
     return run.bundle.store.location(run.bundle.base.rstrip("/")) + "/"
+
+
+def input_reasons(exc: InputError) -> list[str]:
+    """One reason per problem, as the release's result line lists them: each field of a bad config."""
+    if isinstance(exc, ConfigError):
+        return [f"{exc.path}: {e}" for e in exc.errors]
+    return [str(exc)]
 
 
 def _crashed(step: str, exc: BaseException) -> Verdict:
@@ -296,7 +303,7 @@ def _check(config_path: str | Path, artifacts: str | None, sets: Sequence[str], 
         run, store_uri = open_check(config_path, artifacts=artifacts, sets=sets, settings=settings)
     except InputError as exc:
         return CheckResult(decision="invalid", exit_code=EXIT_CODES["invalid"], summary=f"invalid input: {exc}",
-                           reasons=[str(exc)], invalid={"preflight": str(exc)})
+                           reasons=input_reasons(exc), invalid={"preflight": str(exc)})
     except Exception as exc:  # noqa: BLE001 - the CLI reports one line (and the traceback when debugging)
         what = "" if isinstance(exc, LaunchgateError) else f"{type(exc).__name__}: "
         return CheckResult(decision="error", exit_code=EXIT_CODES["error"], summary=f"preflight failed: {what}{exc}",
@@ -318,7 +325,7 @@ def _check(config_path: str | Path, artifacts: str | None, sets: Sequence[str], 
             done = attempt()
         except InputError as exc:  # e.g. the golden set became unreadable after preflight
             result.invalid[name] = str(exc)
-            result.decision, result.reasons = "invalid", [str(exc)]
+            result.decision, result.reasons = "invalid", input_reasons(exc)
             return False
         except Exception as exc:  # noqa: BLE001 - a crashed step is an ERROR verdict, as in the release
             done = StepResult(step=name, verdicts=[_crashed(name, exc)], summary=f"crashed: {exc}")
@@ -360,7 +367,8 @@ def _check(config_path: str | Path, artifacts: str | None, sets: Sequence[str], 
 
     decision: Decision | None = None
     if result.decision == "invalid":  # no verdict decided this: the input did
-        result.exit_code, result.summary = EXIT_CODES["invalid"], f"invalid input: {result.reasons[0]}"
+        result.exit_code = EXIT_CODES["invalid"]
+        result.summary = f"invalid input: {next(iter(result.invalid.values()))}"
     else:
         decision = _decide(run, result, verdicts)
         result.decision = "error" if decision.decision == "error" else (
