@@ -197,7 +197,9 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.paused = False
         self.clean = True  # False after anything that leaves the byte stream out of step
-        self._parser = HttpResponseParser(self)
+        # The parser holds this protocol's callbacks: connection_lost drops it so that a closed
+        # connection is freed by reference counting, not left to the cycle collector.
+        self._parser: HttpResponseParser | None = HttpResponseParser(self)
         self._state = _IDLE
         self._method = ""
         self._got_bytes = False
@@ -222,8 +224,10 @@ class _Connection(asyncio.Protocol):
         self._last_data = self.loop.time()
         self._got_bytes = True
         self._unframed += len(data)
+        parser = self._parser
+        assert parser is not None  # asyncio delivers no data after connection_lost
         try:
-            self._parser.feed_data(data)
+            parser.feed_data(data)
         except HttpParserUpgrade:
             self._refuse(UpstreamProtocolError("the upstream switched protocols"))
         except HttpParserError as exc:
@@ -255,6 +259,7 @@ class _Connection(asyncio.Protocol):
             why = f": {exc}" if exc else ""
             self._fail(UpstreamClosedError(f"the upstream closed the connection before the answer was complete{why}",
                                            retry_safe=retry_safe))
+        self._parser = None
         self.pool.lost(self)
 
     def pause(self) -> None:
@@ -291,6 +296,7 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._unframed = 0
         parser = self._parser
+        assert parser is not None
         status = parser.get_status_code()
         if status < 200:
             if status == 101:
