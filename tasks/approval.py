@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Literal
+from typing import Any, Literal
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
-from prefect.input import RunInput
+from prefect.input import RunInput, create_flow_run_input
 from prefect.runtime import flow_run as current_run
 from pydantic import Field
 
-from launchgate.governance.approvals import ApprovalLedger, check_auto_approve
+from launchgate.governance.approvals import ApprovalLedger, answer_input_key, check_auto_approve, signoff_input_key
 from launchgate.governance.signoff import (
     finish_signoff,
     read_rubric_items,
@@ -42,6 +42,15 @@ class Approval(RunInput):
     role: Literal["engineering", "operations", "product"] = Field(description="the role you sign for")
     approver: str = Field(min_length=1, max_length=200, description="your name as listed in release.yaml")
     comment: str = Field(default="", max_length=2000, description="why; required reading for a rejection")
+
+
+def _publish(key: str, value: dict[str, Any]) -> None:
+    """Tell `launchgate approve` (it reads this run's inputs): who may sign, and each submission's fate.
+    A courtesy to the person at the shell: failing to write it never fails the approval."""
+    try:
+        create_flow_run_input(key=key, value=value)
+    except Exception as exc:  # noqa: BLE001 - any API failure: the ledger still decides and is recorded
+        get_run_logger().warning("could not publish %s for launchgate approve: %s", key, exc)
 
 
 def _finish(run: ReleaseRun, ledger: ApprovalLedger) -> list[Verdict]:
@@ -68,11 +77,16 @@ def approval_step(run: ReleaseRun, verdicts: list[Verdict], *, auto_approve: boo
     items = read_rubric_items(run)
     request_signoff(run, ledger, verdicts, items)
     started = time.monotonic()
+    pauses = 0
     while ledger.outcome == "pending":
         remaining = cfg.timeout_s - (time.monotonic() - started)
         if remaining <= 0:
             ledger.time_out(time.monotonic() - started)
             break
+        pauses += 1
+        key = f"approval-{pauses}"
+        _publish(signoff_input_key(key), {"ledger": ledger.model_dump(mode="json"),
+                                          "poll_interval_s": cfg.poll_interval_s})
         try:
             # A new pause per submission: Prefect keys each pause by a counter, so a refused
             # submission leaves the run waiting again with the same form.
@@ -81,13 +95,15 @@ def approval_step(run: ReleaseRun, verdicts: list[Verdict], *, auto_approve: boo
             form = Approval.with_initial_data(
                 description=signoff_markdown(run.release_id, items, verdicts, ledger, run.evidence_uri))
             answer = pause_flow_run(wait_for_input=form, timeout=max(1, math.ceil(remaining)),
-                                    poll_interval=cfg.poll_interval_s)  # type: ignore[arg-type]
+                                    poll_interval=cfg.poll_interval_s, key=key)  # type: ignore[arg-type]
         except FlowPauseTimeout:
             ledger.time_out(time.monotonic() - started)
             if flow_run_id:
                 reclaim_after_timeout(flow_run_id)
             break
         entry = ledger.submit(answer.role, answer.approver, answer.decision, answer.comment)
+        _publish(answer_input_key(key), {"entry": entry.model_dump(mode="json"), "outcome": ledger.outcome,
+                                         "outstanding": ledger.outstanding()})
         log.info("approval submission: %s %s for %s -> %s (%s)", entry.approver, entry.decision, entry.role,
                  entry.status, entry.note)
         if entry.status == "refused":

@@ -272,32 +272,44 @@ def gateway(config_path: Path, host: str | None, port: int | None, overrides: tu
 @click.option("--as", "approver", required=True, help="your name, as listed under approvals.approvers")
 @click.option("--reject", is_flag=True, default=False, help="reject the release (blocks it, exit 3)")
 @click.option("--comment", default="", help="why; shown in the release review")
-def approve(release_id: str, role: str, approver: str, reject: bool, comment: str) -> None:
+@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="the service's release.yaml; only read when the paused run did not publish who may sign "
+                   "(a run started by an earlier launchgate)")
+@click.option("--wait", "wait_s", default=None, type=click.FloatRange(0, 300), metavar="SECONDS",
+              help="how long to wait for the run's answer (default: its approvals.poll_interval_s + 5 s, at "
+                   "most 60); 0 = do not wait")
+def approve(release_id: str, role: str, approver: str, reject: bool, comment: str, config_path: Path | None,
+            wait_s: float | None) -> None:
     """Approve (or --reject) RELEASE_ID while its run waits for sign-off.
 
-    Finds the paused flow run tagged release:RELEASE_ID through the Prefect API in
-    PREFECT_API_URL and resumes it with the sign-off form. The run checks the approver against
-    the config: an unlisted name is refused, recorded, and the run keeps waiting.
+    Finds the paused flow run tagged release:RELEASE_ID through the Prefect API in PREFECT_API_URL.
+    Who may sign is read from the paused run itself (the list it checks, with the release's --set
+    overrides), so RELEASE_ID and PREFECT_API_URL are all you need. A name not listed for ROLE is
+    refused here with exit 3, naming who may sign, and nothing is submitted. Otherwise the form is
+    submitted and the command waits briefly for the run's answer: exit 0 accepted (or not answered
+    yet: it says so), 3 refused by the run, 2 no paused run or bad input, 1 the Prefect API failed.
     """
     _prefect_defaults()
     from prefect.settings import PREFECT_API_URL
 
-    from launchgate.cli.approve import submit_approval
+    from launchgate.cli.approve import sign
 
     if not PREFECT_API_URL.value():
         # Without a server, only runs started on this machine in ephemeral mode can be found.
         click.echo("note: PREFECT_API_URL is not set; looking in the local ephemeral Prefect database", err=True)
 
-    decision = "reject" if reject else "approve"
     try:
-        run = submit_approval(release_id, role, approver, decision, comment)
+        result = sign(release_id, role, approver, "reject" if reject else "approve", comment,
+                      config_path=config_path, wait_s=wait_s)
     except InputError as exc:
         _fail_input(exc)
     except LaunchgateError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    click.echo(f"submitted: {approver} {decision}s {release_id} for {role} (flow run {run.id}). The run records "
-               f"the outcome in approvals/approvals.json; an unlisted approver is refused there.")
+    if result.warning:
+        click.echo(f"warning: {result.warning}", err=True)
+    click.echo(result.message, err=result.exit_code != 0)
+    sys.exit(result.exit_code)
 
 
 @main.command()

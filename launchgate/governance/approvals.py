@@ -24,6 +24,10 @@ from launchgate.verdicts import Phase, Verdict
 AUTO_APPROVER = "launchgate-auto"
 # How a release's flow run is found from outside (``launchgate approve``): it carries this tag.
 RELEASE_TAG = "release:"
+# What the paused run tells ``launchgate approve`` through Prefect's flow-run inputs, per pause:
+# the ledger it will check a submission against, and then what it made of the submission.
+SIGNOFF_INPUT = "launchgate-signoff-"
+ANSWER_INPUT = "launchgate-answer-"
 EVIDENCE = "approvals/approvals.json"
 
 Outcome = Literal["pending", "approved", "rejected", "timed_out", "unstaffed"]
@@ -117,6 +121,10 @@ class ApprovalLedger(BaseModel):
             self.finished_at = entry.at
         return entry
 
+    def preview(self, role: str, approver: str, decision: Literal["approve", "reject"]) -> ApprovalEntry:
+        """What ``submit`` would record, without recording it (the CLI checks before it submits)."""
+        return self.model_copy(deep=True).submit(role, approver, decision)
+
     def auto_approve(self, *, at: datetime | None = None) -> None:
         """Sign every required role as launchgate-auto (the caller checked allow_auto_approve)."""
         self.auto = True
@@ -193,3 +201,11 @@ def approvals_markdown(ledger: ApprovalLedger) -> str:
 
 def release_tag(release_id: str) -> str:
     return RELEASE_TAG + release_id
+
+
+def signoff_input_key(pause_key: str) -> str:
+    return SIGNOFF_INPUT + pause_key
+
+
+def answer_input_key(pause_key: str) -> str:
+    return ANSWER_INPUT + pause_key

@@ -27,7 +27,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, Fl
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.flow_runs import resume_flow_run
-from prefect.input import read_flow_run_input
+from prefect.input import delete_flow_run_input, read_flow_run_input
 from prefect.input.run_input import keyset_from_paused_state
 from prefect.settings import PREFECT_API_URL
 
@@ -135,7 +135,7 @@ def test_release_approved_from_another_process_via_cli(sims: dict[str, str], tmp
                            "--as", "alice", "--comment", "eval and schema look right"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert "submitted: alice approves" in proc.stdout
+    assert "accepted: alice approves" in proc.stdout and "waiting for operations" in proc.stdout, proc.stdout
     # The run pauses again for operations; the same command in-process this time.
     again = wait_paused(bg, paused.id, after=paused.state.id)  # type: ignore[union-attr]
     out = CliRunner().invoke(main, ["approve", rid, "--role", "operations", "--as", "bob"])
@@ -290,5 +290,48 @@ def test_the_pause_form_shows_the_evidence_and_who_signed(tmp_path: Path) -> Non
     resume(first, "engineering", "alice")
     second = wait_paused(bg, first.id, after=first.state.id)  # type: ignore[union-attr]
     assert "approved by alice" in pause_description(second)
+    resume(second, "operations", "bob")
+    assert bg.join()["exit_code"] == 0
+
+
+def test_cli_refuses_an_unlisted_approver_before_submitting_and_reports_the_runs_answer(tmp_path: Path) -> None:
+    bg = Background(approval_only, artifacts=str(tmp_path), overrides=FAST)
+    first = wait_paused(bg)
+    rid = release_id_of(first)
+    runner = CliRunner()
+    # Not listed for engineering (bob signs for operations): refused here, exit 3, nothing submitted.
+    out = runner.invoke(main, ["approve", rid, "--role", "engineering", "--as", "bob"])
+    assert out.exit_code == 3, out.output
+    assert "not an approver for engineering" in out.output and "alice" in out.output
+    assert "nothing was submitted" in out.output.lower()
+    with get_client(sync_client=True) as client:
+        still = client.read_flow_run(first.id)
+    assert still.state is not None and still.state.id == first.state.id  # the same pause, untouched
+    # A listed approver learns what the run made of it, not just that something was sent.
+    ok = runner.invoke(main, ["approve", rid, "--role", "engineering", "--as", "alice", "--wait", "30"])
+    assert ok.exit_code == 0, ok.output
+    assert "accepted" in ok.output and "waiting for operations" in ok.output, ok.output
+    second = wait_paused(bg, first.id, after=first.state.id)  # type: ignore[union-attr]
+    last = runner.invoke(main, ["approve", rid, "--role", "operations", "--as", "BOB", "--wait", "30"])
+    assert last.exit_code == 0 and "all roles signed" in last.output, last.output
+    result = bg.join()
+    assert result["exit_code"] == 0
+    ledger = approvals_of(tmp_path, rid)
+    assert [(e["approver"], e["status"]) for e in ledger["entries"]] == [("alice", "accepted"), ("BOB", "accepted")]
+    assert second.id == first.id
+
+
+def test_cli_falls_back_to_the_config_for_a_run_that_published_no_list(tmp_path: Path) -> None:
+    bg = Background(approval_only, artifacts=str(tmp_path), overrides=FAST)
+    first = wait_paused(bg)
+    rid = release_id_of(first)
+    assert first.state is not None
+    # As a run of an earlier launchgate would be: no list published with its pause.
+    delete_flow_run_input(f"launchgate-signoff-{first.state.state_details.pause_key}", first.id)
+    out = CliRunner().invoke(main, ["approve", rid, "--role", "engineering", "--as", "mallory", "--config", CONFIG])
+    assert out.exit_code == 3 and "alice" in out.output, out.output
+    ok = CliRunner().invoke(main, ["approve", rid, "--role", "engineering", "--as", "alice", "--wait", "0"])
+    assert ok.exit_code == 0 and "submitted" in ok.output, ok.output
+    second = wait_paused(bg, first.id, after=first.state.id)
     resume(second, "operations", "bob")
     assert bg.join()["exit_code"] == 0
