@@ -249,4 +249,4 @@ def test_python_dash_m_serves_and_prints_its_url(
         assert proc.wait(timeout=5) in (0, -15)
     # The error path in-process (a second interpreter start would cost ~0.5 s).
     assert sim_main(["--variants", str(tmp_path / "none.yaml"), "--variant", "x"]) == 2
-    assert "cannot read" in capsys.readouterr().err
+    assert "variants file not found" in capsys.readouterr().err
