@@ -62,11 +62,15 @@ _EXISTS_CODES = {"PreconditionFailed", "ConditionalRequestConflict"}
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
 # An update's IfMatch also loses when the object was deleted since it was read.
 _UPDATE_LOST_CODES = _EXISTS_CODES | _NOT_FOUND_CODES
-# Attempts of one update, and the random pause between them (full jitter, doubling up to the cap):
-# two busy writers on one key settle within a few attempts; ten bound a hopeless fight to ~5 s.
-UPDATE_ATTEMPTS = 10
-_BACKOFF_FIRST_S = 0.02
-_BACKOFF_CAP_S = 1.0
+# Attempts of one update, and the random pause before each retry (full jitter, doubling up to the
+# cap). Writers that update now and then almost never meet; two writers rewriting one key in a
+# tight loop (tests/integration/test_state_two_writers.py) mostly alternate, but a writer that
+# loses once tends to keep losing: about 1 update in 200 needed 10 or more retries there, and each
+# further retry lost about 3 times in 4. 50 attempts make exhausting them unlikely even then
+# (~1e-7 per update), and the pauses bound a hopeless fight to about 10 s.
+UPDATE_ATTEMPTS = 50
+_BACKOFF_FIRST_S = 0.01
+_BACKOFF_CAP_S = 0.2
 _SHA256_META = "sha256"
 # A random id per update write: after a lost answer, it tells our own landed write apart from
 # another writer's object that happens to hold the same bytes.
@@ -194,6 +198,8 @@ class S3Store:
             if sent is not None and current.write_id == sent:
                 # Our last write did land: botocore retried it after its answer was lost, and the
                 # retry failed its condition on our own write. Running change again would apply it twice.
+                # (If another writer has already written on top of it, this cannot be told and change
+                # runs again: the changes here are idempotent or append a timestamped event.)
                 assert current.data is not None
                 return current.data
             data = change(current.data)
@@ -215,10 +221,12 @@ class S3Store:
                 continue
             except BotoCoreError as exc:
                 raise self._translate(exc, "update", full) from exc
-            self._verify_put(response, data, full)
-            # A later writer may already have replaced our object (VERIFY_FOREIGN): that is an update
-            # after ours, not a failed upload. Only bytes that claim to be ours and are not count.
-            if self.verify_uploads and self.verify(key, data) == VERIFY_CORRUPT:
+            # An update is rewritten whole every few seconds, so it is checked on the answer alone
+            # when the answer carries a checksum or an MD5 ETag; HEAD only when it carries neither.
+            # A later writer may have replaced our object by then (VERIFY_FOREIGN): that is an
+            # update after ours, not a failed upload. Only bytes that claim to be ours and are not count.
+            proved = self._verify_put(response, data, full)
+            if self.verify_uploads and not proved and self.verify(key, data) == VERIFY_CORRUPT:
                 raise UploadVerificationError(
                     f"update of s3://{self.bucket}/{full} did not verify: the stored object does not "
                     "match the sha256 of the bytes sent"
@@ -273,17 +281,20 @@ class S3Store:
             )
         return _Object(data, str(response.get("ETag") or "") or None, metadata.get(_WRITE_ID_META))
 
-    def _verify_put(self, response: dict[str, Any], data: bytes, full: str) -> None:
+    def _verify_put(self, response: dict[str, Any], data: bytes, full: str) -> bool:
+        """True when the response itself proved the bytes (an echoed checksum or a plain-MD5 ETag)."""
         # Belt and braces on top of ChecksumSHA256: if S3 echoes a checksum, or the ETag is
         # a plain MD5 (single-part upload, SSE-S3 or no SSE), compare it with what we sent.
         echoed = response.get("ChecksumSHA256")
         if echoed and echoed != base64.b64encode(hashlib.sha256(data).digest()).decode("ascii"):
             raise UploadVerificationError(f"integrity check failed for s3://{self.bucket}/{full}: sha256 mismatch")
         etag = str(response.get("ETag", "")).strip('"')
-        if self._etag_is_md5(etag) and etag != hashlib.md5(data, usedforsecurity=False).hexdigest():
+        md5_etag = self._etag_is_md5(etag)
+        if md5_etag and etag != hashlib.md5(data, usedforsecurity=False).hexdigest():
             raise UploadVerificationError(
                 f"integrity check failed for s3://{self.bucket}/{full}: ETag does not match the bytes"
             )
+        return bool(echoed) or md5_etag
 
     def _etag_is_md5(self, etag: str) -> bool:
         # S3 ETags are the body's MD5 only for single-part uploads without SSE-KMS.

@@ -128,14 +128,28 @@ def _increment(current: bytes | None) -> bytes:
     return json.dumps({"n": count + 1}).encode()
 
 
-def test_update_creates_then_changes_the_object(bucket: str) -> None:
+def test_update_creates_then_changes_the_object(bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
     store = S3Store(bucket, "p", fast_settings())
+    # The answer's MD5 ETag proves the bytes: no extra HEAD per update.
+    monkeypatch.setattr(store, "verify", lambda key, data: pytest.fail("update HEADed an object it had proof of"))
     assert store.update("svc/state/n.json", _increment) == b'{"n": 1}'  # If-None-Match: *
     assert store.update("svc/state/n.json", _increment) == b'{"n": 2}'  # If-Match: <etag>
     assert store.get("svc/state/n.json") == b'{"n": 2}'
     head = boto3.client("s3").head_object(Bucket=bucket, Key="p/svc/state/n.json")
     assert head["Metadata"]["sha256"] == sha256_bytes(b'{"n": 2}') and head["ContentType"] == "application/json"
     assert store.conflicts == 0
+
+
+def test_update_under_kms_checks_the_stored_object_when_the_answer_proves_nothing(
+    bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With SSE-KMS the ETag is not the body's MD5, so the update HEADs the object to check it.
+    store = S3Store(bucket, "", fast_settings(s3_sse="aws:kms", s3_kms_key_id="alias/launchgate"))
+    heads: list[str] = []
+    verify = store.verify
+    monkeypatch.setattr(store, "verify", lambda key, data: heads.append(key) or verify(key, data))
+    assert store.update("n.json", _increment) == b'{"n": 1}'
+    assert heads == ["n.json"] and store.get("n.json") == b'{"n": 1}'
 
 
 def test_update_retries_on_the_newer_object_when_another_writer_wins(bucket: str) -> None:
