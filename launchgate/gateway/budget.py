@@ -2,7 +2,8 @@
 
 The day's totals live in the budget ledger (launchgate/budget/ledger.py, ``<service>/state/budget/<day>.json``),
 which the guard writes as a conditional update, so a release booking its own spend on the same file
-at the same moment loses nothing, and neither does the guard.
+at the same moment loses nothing, and neither does the guard. While the store is down a persist is
+logged and skipped (updates are never spooled); the next one writes the running totals again.
 
 The hook (launchgate/gateway/proxy.py admits, launchgate/gateway/recorder.py records) is three calls:
 
