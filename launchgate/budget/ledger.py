@@ -15,7 +15,6 @@ periodic persist and a release booking its spend never overwrite each other.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Literal, Protocol
@@ -23,10 +22,11 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, Field, ValidationError
 
 from launchgate.config import Budget
-from launchgate.errors import StoreError
+from launchgate.errors import MalformedObjectError, StoreError
 from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
 from launchgate.store.bundle import JSON_TYPE
+from launchgate.store.jsonio import parse_json
 from launchgate.verdicts import Phase, Verdict
 
 # The error code the gateway answers while the day's budget is spent; the request log records it,
@@ -80,10 +80,12 @@ def state_key(service: str, day: date) -> str:
 
 
 def _parse(store: ArtifactStore, key: str, data: bytes) -> BudgetState:
+    parsed = parse_json(data, store.location(key))
     try:
-        return BudgetState.model_validate(json.loads(data))
-    except (ValueError, ValidationError) as exc:
-        raise StoreError(f"{store.location(key)} is not a valid budget state file: {str(exc)[:200]}") from exc
+        return BudgetState.model_validate(parsed)
+    except ValidationError as exc:
+        raise MalformedObjectError(f"{store.location(key)} is not a valid budget state file: {str(exc)[:200]}"
+                                   ) from exc
 
 
 def read_state(store: ArtifactStore, service: str, day: date) -> BudgetState | None:

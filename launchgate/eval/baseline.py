@@ -25,6 +25,7 @@ from launchgate.errors import StoreError
 from launchgate.eval.runner import CaseResult
 from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
+from launchgate.store.jsonio import get_json
 
 BASELINE_LABEL = "stable"  # the baseline keeps the label the gate and the reports use for it
 
@@ -48,7 +49,7 @@ class StoredBaseline:
 
 
 def _json(store: ArtifactStore, key: str) -> Any:
-    return json.loads(store.get(key))
+    return get_json(store, key)
 
 
 def load_last_promoted(store: ArtifactStore, service: str, dataset_sha256: str) -> tuple[StoredBaseline | None, str]:

@@ -17,17 +17,17 @@ freeze and a person's lift) both land, in some order, and both reach the log and
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
 from launchgate.config import ReleaseConfig
-from launchgate.errors import LaunchgateError, StoreError
+from launchgate.errors import LaunchgateError, MalformedObjectError, StoreError
 from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
 from launchgate.store.bundle import JSON_TYPE, JSONL_TYPE, to_json_bytes
+from launchgate.store.jsonio import parse_json
 from launchgate.verdicts import Phase, Verdict
 
 CHECK = "release_freeze"
@@ -82,11 +82,12 @@ def read_freeze(store: ArtifactStore, service: str) -> FreezeRecord | None:
 
 
 def _parse(store: ArtifactStore, key: str, data: bytes) -> FreezeRecord:
+    parsed = parse_json(data, store.location(key))
     try:
-        return FreezeRecord.model_validate(json.loads(data.decode("utf-8")))
-    except (ValueError, ValidationError, UnicodeDecodeError) as exc:
+        return FreezeRecord.model_validate(parsed)
+    except ValidationError as exc:
         detail = str(exc).splitlines()[0][:200]
-        raise StoreError(f"{store.location(key)} is not a valid freeze file ({type(exc).__name__}: {detail})") from exc
+        raise MalformedObjectError(f"{store.location(key)} is not a valid freeze file ({detail})") from exc
 
 
 def authorised_names(config: ReleaseConfig) -> set[str]:

@@ -12,15 +12,14 @@ fails on it instead of happening. Manual rollbacks are appended as one file each
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from launchgate.errors import StoreError
 from launchgate.store import layout
 from launchgate.store.base import ArtifactStore, StoreUnavailable
 from launchgate.store.bundle import JSON_TYPE, to_json_bytes
+from launchgate.store.jsonio import find_object, parse_json
 
 log = logging.getLogger(__name__)
 
@@ -44,24 +43,15 @@ def record_promotion(store: ArtifactStore, service: str, release_id: str, attemp
 
 def find_promotion(store: ArtifactStore, service: str, release_id: str) -> dict[str, Any] | None:
     """The promotion record of ``release_id``, if it was promoted (last_known_good.json as a fallback)."""
-    record = read_json(store, promotion_key(service, release_id))
+    record = find_object(store, promotion_key(service, release_id))
     if record is not None:
         return record
-    lkg = read_json(store, lkg_key(service))
+    lkg = find_object(store, lkg_key(service))
     return lkg if lkg is not None and lkg.get("release_id") == release_id else None
 
 
-def read_json(store: ArtifactStore, key: str) -> dict[str, Any] | None:
-    if not store.exists(key):
-        return None
-    return _parse(store, key, store.get(key))
-
-
 def _parse(store: ArtifactStore, key: str, data: bytes) -> dict[str, Any] | None:
-    try:
-        parsed = json.loads(data)
-    except ValueError as exc:
-        raise StoreError(f"{store.location(key)} is not valid JSON: {exc}") from exc
+    parsed = parse_json(data, store.location(key))
     return parsed if isinstance(parsed, dict) else None
 
 

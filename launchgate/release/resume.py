@@ -30,11 +30,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from launchgate.errors import ReleaseStateError, StoreError
-from launchgate.release.promotion import find_promotion, read_json
+from launchgate.release.promotion import find_promotion
 from launchgate.release.records import EXIT_CODES, Decision
 from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
 from launchgate.store.bundle import ReleaseBundle
+from launchgate.store.jsonio import find_object
 from launchgate.verdicts import Phase, Verdict
 
 ResumePath = Literal["finished", "promoted", "rerun"]
@@ -90,14 +91,14 @@ def plan_resume(store: ArtifactStore, service: str, release_id: str, *, candidat
         bundle = ReleaseBundle(store, service, release_id)
     except StoreError as exc:
         raise ReleaseStateError(f"--resume {release_id!r}: not a valid release id ({exc})") from exc
-    manifest = read_json(store, bundle.key("manifest.json"))
+    manifest = find_object(store, bundle.key("manifest.json"))
     if manifest is None:
         raise ReleaseStateError(
             f"--resume {release_id}: no release with that id in {store.location(bundle.base.rstrip('/'))} "
             f"(manifest.json is missing): check the id and --artifacts (the store its first attempt wrote to).")
     changed = check_same_candidate(manifest, candidate_sha256, hashes)
     found = sorted(key.removeprefix(bundle.base) for key in store.list(bundle.base))
-    decision = read_json(store, bundle.key("decision.json"))
+    decision = find_object(store, bundle.key("decision.json"))
     if decision is not None:
         return ResumeState(
             release_id=release_id, path="finished", attempt=int(decision.get("attempt") or 1), found=found,

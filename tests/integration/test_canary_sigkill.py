@@ -29,7 +29,10 @@ def _digests(root: Path) -> dict[str, str]:
 
 def test_sigkill_mid_canary_returns_traffic_and_resume_finishes_once(tmp_path: Path) -> None:
     store = tmp_path / "store"
-    with running_sim(VARIANTS, "stable") as stable, running_sim(VARIANTS, "good-candidate") as cand, \
+    # No invalid JSON from either model: this test is about the crash, and at the example's 0.2% one bad
+    # answer in the resumed ~90-request window reads as 1.1%, over the real 1% schema threshold, which stays.
+    with running_sim(VARIANTS, "stable", invalid_json_rate=0.0) as stable, \
+            running_sim(VARIANTS, "good-candidate", invalid_json_rate=0.0) as cand, \
             running_gateway(stable, None, str(tmp_path / "gw")) as (base, token):
         env = {**os.environ, "LG_TEST_TOKEN": token, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
         cmd = [sys.executable, "-m", "launchgate.cli", "release", "--config", str(EXAMPLE / "release.yaml"),
@@ -38,10 +41,7 @@ def test_sigkill_mid_canary_returns_traffic_and_resume_finishes_once(tmp_path: P
                "--set", "load_test.enabled=false", "--set", "canary.enabled=true",
                "--set", f"canary.gateway_url={base}", "--set", "canary.gateway_token_env=LG_TEST_TOKEN",
                "--set", "canary.steps=[]", "--set", f"canary.lease_ttl_s={LEASE_TTL_S}",
-               "--set", "canary.drill_requests=20",
-               # good-candidate emits invalid JSON 0.2% of the time: one in the resumed ~90-request window
-               # reads as 1.1% and would keep it from promotion (this test is about the crash, not the judge).
-               "--set", "rollback.schema_failure_threshold=5%"]
+               "--set", "canary.drill_requests=20"]
         first = cmd + ["--set", "canary.traffic=30", "--set", "canary.interval_s=1", "--set", "canary.duration_s=120",
                        "--set", "canary.demo_traffic_rps=10"]
         proc = subprocess.Popen(first, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -56,7 +56,10 @@ def test_sigkill_mid_canary_returns_traffic_and_resume_finishes_once(tmp_path: P
                 assert proc.poll() is None, f"release exited early with {proc.returncode}"
                 assert time.monotonic() < deadline, "the canary never started"
                 time.sleep(0.2)
-            time.sleep(1.5)  # at least one heartbeat renewed the lease
+            first_expiry = state["lease"]["expires_at"]
+            while admin.state()["lease"]["expires_at"] == first_expiry:  # a heartbeat renewed the lease
+                assert time.monotonic() < deadline, "the canary never renewed its lease"
+                time.sleep(0.1)
             os.killpg(proc.pid, signal.SIGKILL)
             killed_at = time.monotonic()
             proc.wait(timeout=10)
@@ -107,8 +110,8 @@ def test_sigkill_mid_canary_returns_traffic_and_resume_finishes_once(tmp_path: P
         assert json.loads(promotions[0].read_text())["attempt"] == 2
         lkg = json.loads((store / "support-bot" / "state" / "last_known_good.json").read_text())
         assert lkg["eval_report"].endswith(f"{release_id}/attempts/2/eval/eval_report.json")
-        booked = [(p["release_id"], p["step"]) for ledger in (store / "support-bot/state/budget").glob("*.json")
-                  for p in json.loads(ledger.read_text())["pipeline"]]
+        days = [p for p in (store / "support-bot/state/budget").glob("*.json") if not p.name.startswith(".")]
+        booked = [(p["release_id"], p["step"]) for ledger in days for p in json.loads(ledger.read_text())["pipeline"]]
         # The first attempt's eval spend stays booked beside the second's (money spent twice is spent).
         assert {(release_id, "eval_gate"), (release_id, "eval_gate (attempt 2)")} <= set(booked), booked
         new_events = [e for e in admin.state()["events"] if e["ts"] >= resume_from]
