@@ -14,7 +14,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from launchgate.context import ServiceContext
+from launchgate.config.context import ServiceContext
 from launchgate.errors import InputError
 from launchgate.notify.base import Notice
 from launchgate.reviews.charts import drift_png

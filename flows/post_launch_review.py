@@ -14,7 +14,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from launchgate.context import ServiceContext
+from launchgate.config.context import ServiceContext
 from launchgate.errors import ArtifactExistsError, InputError
 from launchgate.notify.base import Notice
 from launchgate.reviews.postlaunch import REVIEW_JSON, REVIEW_MD, Promotion, due, promotions, review, review_markdown

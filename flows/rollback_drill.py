@@ -19,7 +19,7 @@ from prefect import flow, get_run_logger
 
 from launchgate.canary.drill import run_drill
 from launchgate.canary.traffic import TrafficTally, send_requests
-from launchgate.context import ServiceContext
+from launchgate.config.context import ServiceContext
 from launchgate.errors import ExternalError, InputError
 from launchgate.notify.base import Notice
 from launchgate.router import make_router

@@ -12,7 +12,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from launchgate.context import ServiceContext
+from launchgate.config.context import ServiceContext
 from launchgate.governance.freeze import FreezeRecord, Source, set_freeze
 from launchgate.notify.base import Notice, NotifyOutcome
 from launchgate.requestlog.reader import LogRead, read_requests

@@ -328,7 +328,7 @@ def audit(request_id: str, config_path: Path | None, service: str | None, artifa
     Exit 0: decision reproduced from consistent evidence; 3: found, but the evidence is incomplete
     or does not match; 2: request not found or bad input.
     """
-    from launchgate.context import ServiceContext, store_uri
+    from launchgate.config.context import ServiceContext, store_uri
     from launchgate.governance.audit import audit_request, render
     from launchgate.settings import Settings
     from launchgate.store import open_store
@@ -391,7 +391,7 @@ def rollback(service: str, config_path: Path | None, artifacts: str | None, reas
 
     Exit 0 rolled back, 1 the router failed, 2 bad input.
     """
-    from launchgate.context import ServiceContext
+    from launchgate.config.context import ServiceContext
     from launchgate.release.ops import manual_rollback
 
     try:
@@ -428,7 +428,7 @@ def _emit_rollback_event(record: dict[str, Any]) -> None:
 @click.option("--artifacts", default=None, help="artifact store URI (default: the config's)")
 def status(service: str, config_path: Path | None, artifacts: str | None) -> None:
     """Show SERVICE's traffic weights, the canary lease and the last-known-good release (JSON)."""
-    from launchgate.context import ServiceContext
+    from launchgate.config.context import ServiceContext
     from launchgate.release.ops import service_status
 
     try:
@@ -458,7 +458,7 @@ def freeze() -> None:
 
 def _freeze_target(service: str, config_path: Path | None, artifacts: str | None) -> tuple[Any, Any]:
     """(config, store) for a freeze command; the config defaults to services/<service>/release.yaml."""
-    from launchgate.context import ServiceContext
+    from launchgate.config.context import ServiceContext
 
     ctx = ServiceContext.for_service(service, config_path, artifacts=artifacts)
     return ctx.config, ctx.store

@@ -29,8 +29,8 @@ from typing import Any
 from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 
+from launchgate.config.files import decode_text, read_bytes
 from launchgate.eval.golden import read_json_file, render_messages
-from launchgate.userfiles import decode_text, read_bytes
 from launchgate.verdicts import Phase, Verdict
 
 EVIDENCE = "contracts/validation_result.json"

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from launchgate.config.files import read_json, read_text
 from launchgate.errors import DataFileError
-from launchgate.userfiles import read_json, read_text
 
 
 class GoldenCase(BaseModel):
@@ -29,7 +29,7 @@ def file_sha256(path: Path) -> str:
 
 
 def read_json_file(path: Path, what: str) -> Any:
-    """A schema or other JSON file named by the config (launchgate/userfiles.py says what can be wrong)."""
+    """A schema or other JSON file named by the config (launchgate/config/files.py says what can be wrong)."""
     return read_json(path, what)
 
 

@@ -18,9 +18,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from launchgate.config import Budget, HttpUrl, Owners, Pricing, ReleaseConfig
+from launchgate.config.files import read_json
 from launchgate.errors import ConfigError, DataFileError, InputError
 from launchgate.eval.golden import load_prompt
-from launchgate.userfiles import read_json
 
 DEFAULT_ADMIN_TOKEN_ENV = "LAUNCHGATE_GATEWAY_ADMIN_TOKEN"
 VARIANTS = ("stable", "candidate")

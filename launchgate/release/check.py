@@ -111,7 +111,7 @@ def open_check(config_path: str | Path, *, artifacts: str | None = None, sets: S
     field or file) before anything is written.
     """
     from launchgate.config import load_config, parse_overrides
-    from launchgate.context import ServiceContext, store_uri
+    from launchgate.config.context import ServiceContext, store_uri
     from launchgate.release.preflight import ReleaseRun, load_inputs
     from launchgate.release.records import candidate_sha256, make_manifest
     from launchgate.settings import Settings

@@ -10,7 +10,7 @@ import getpass
 import time
 from typing import Any
 
-from launchgate.context import ServiceContext
+from launchgate.config.context import ServiceContext
 from launchgate.errors import ExternalError
 from launchgate.release.promotion import lkg_key, record_rollback
 from launchgate.release.resume import unfinished_releases

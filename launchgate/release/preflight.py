@@ -20,7 +20,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from launchgate.config import ReleaseConfig
-from launchgate.context import ServiceContext
+from launchgate.config.context import ServiceContext
 from launchgate.errors import ArtifactExistsError, ReleaseStateError
 from launchgate.eval.golden import GoldenCase, load_golden_set, load_prompt, read_json_file
 from launchgate.eval.scoring import make_validator

@@ -22,8 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from launchgate.config.files import parse_yaml, read_text, read_yaml
 from launchgate.errors import DataFileError
-from launchgate.userfiles import parse_yaml, read_text, read_yaml
 
 
 class _Strict(BaseModel):

@@ -113,8 +113,8 @@ def test_a_key_given_twice_is_refused_naming_both_lines(example_copy: Path) -> N
 
 
 def test_duplicate_keys_are_found_at_any_depth_but_merges_may_override(tmp_path: Path) -> None:
+    from launchgate.config.files import read_yaml
     from launchgate.errors import DataFileError
-    from launchgate.userfiles import read_yaml
 
     p = tmp_path / "x.yaml"
     p.write_text("a:\n  b: 1\n  c: 2\n  b: 3\n")
@@ -142,8 +142,8 @@ def test_duplicate_keys_in_set_values_and_variants_files(tmp_path: Path) -> None
 
 
 def test_duplicate_key_in_a_json_schema_is_refused(tmp_path: Path) -> None:
+    from launchgate.config.files import read_json
     from launchgate.errors import DataFileError
-    from launchgate.userfiles import read_json
 
     p = tmp_path / "s.json"
     p.write_text('{"type": "object", "required": ["a"], "type": "string"}')

@@ -86,7 +86,7 @@ def test_malformed_schema_names_the_line(svc: Path, body: str) -> None:
 
 
 def test_the_reader_helpers(tmp_path: Path) -> None:
-    from launchgate.userfiles import read_json, read_text, read_yaml
+    from launchgate.config.files import read_json, read_text, read_yaml
 
     p = tmp_path / "x.txt"
     p.write_bytes(b"ok\n\xe9t\xe9\n")  # latin-1

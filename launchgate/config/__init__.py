@@ -26,9 +26,9 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from launchgate.config.files import parse_yaml, read_yaml
 from launchgate.errors import ConfigError, DataFileError
 from launchgate.reviews.config import CostReviewConfig, DriftReviewConfig
-from launchgate.userfiles import parse_yaml, read_yaml
 
 
 def _percent(value: Any) -> Any:
