@@ -95,11 +95,10 @@ class CheckResult(BaseModel):
 
 def check_bundle(store_uri: str, service: str, check_id: str) -> ReleaseBundle:
     """A check's evidence bundle: laid out like a release's, under ``<service>/checks/<check id>/``."""
-    from launchgate.store import ReleaseBundle, open_store
-    from launchgate.store.keys import check_key
+    from launchgate.store import ReleaseBundle, layout, open_store
 
     bundle = ReleaseBundle(open_store(store_uri), service, check_id)
-    bundle.base = f"{check_key(service)}/checks/{check_key(check_id)}/"
+    bundle.base = layout.check_prefix(service, check_id)
     return bundle
 
 

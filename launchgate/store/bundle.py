@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from launchgate.store import layout
 from launchgate.store.base import ArtifactStore, StoredArtifact, StoreUnavailable, sha256_bytes
 from launchgate.store.keys import check_key
 
@@ -82,7 +83,7 @@ class ReleaseBundle:
         self.service = service
         self.release_id = release_id
         self.attempt = attempt
-        self.base = f"{check_key(service)}/releases/{check_key(release_id)}/"
+        self.base = layout.release_prefix(service, release_id)
         self.prefix = attempt_prefix(attempt)
         self.artifacts: list[StoredArtifact] = []
         self.index: StoredArtifact | None = None

@@ -3,6 +3,7 @@
 The shared layout (DESIGN.md), under the configured prefix::
 
     <service>/releases/<release_id>/             a release's evidence bundle (store/bundle.py)
+    <service>/checks/<check_id>/                 a `launchgate check`'s bundle, same layout
     <service>/state/                             last_known_good.json, freeze.json, budget/<day>.json, ...
     <service>/logs/requests/<yyyy-mm-dd>/        the gateway's request log, <hh>-<writer>[-<n>].jsonl
     <service>/reviews/drift/<yyyy-Www>/          the weekly drift review
@@ -44,6 +45,11 @@ def release_id_of(service: str, key: str) -> str | None:
     """The release id of a key under ``releases/``, else None."""
     rest = key.removeprefix(releases_prefix(service))
     return rest.split("/", 1)[0] if rest != key and "/" in rest else None
+
+
+def check_prefix(service: str, check_id: str) -> str:
+    """A ``launchgate check``'s bundle: laid out like a release's, beside (never among) the releases."""
+    return f"{service_prefix(service)}checks/{check_key(check_id)}/"
 
 
 # ------------------------------------------------------------------------------------------- state
