@@ -69,7 +69,7 @@ def write_last_known_good(store: ArtifactStore, service: str, release_id: str, c
         "release_id": release_id,
         "promoted_at": (promoted_at or datetime.now(UTC)).isoformat(),
         # A resumed release's eval report lives under attempts/<n>/: the caller passes its key.
-        "eval_report": eval_report or f"{service}/releases/{release_id}/eval/eval_report.json",
+        "eval_report": eval_report or layout.release_key(service, release_id, "eval/eval_report.json"),
         "candidate": candidate,
         "previous_release_id": None,
     }
