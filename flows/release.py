@@ -25,7 +25,7 @@ from launchgate.governance.approvals import check_auto_approve
 from launchgate.notify.base import Notice
 from launchgate.release.preflight import ReleaseRun
 from launchgate.release.records import Decision, decide
-from launchgate.verdicts import Phase, Verdict
+from launchgate.verdicts import Verdict
 from tasks.approval import approval_step
 from tasks.budget import record_release_spend
 from tasks.canary import canary
@@ -62,12 +62,6 @@ def _config_or_none(config: str, overrides: dict[str, Any] | None) -> ReleaseCon
         return None
 
 
-def _crashed(step: str, exc: Exception) -> Verdict:
-    return Verdict(check=step, phase=Phase.ERROR,
-                   reason=f"The {step} step crashed ({type(exc).__name__}: {str(exc)[:200]}): rerun, and file a "
-                          f"bug if it repeats.")
-
-
 def _gate(run: ReleaseRun, step: str, fn: Any, verdicts: list[Verdict], crashed: list[str]) -> bool:
     """Run one gate step; record its verdicts (or its crash). True when the release may go on."""
     log = get_run_logger()
@@ -77,7 +71,7 @@ def _gate(run: ReleaseRun, step: str, fn: Any, verdicts: list[Verdict], crashed:
         raise
     except Exception as exc:  # noqa: BLE001 - a crashed step is recorded as an error verdict, never lost
         log.exception("%s crashed", step)
-        verdicts.append(_crashed(step, exc))
+        verdicts.append(crashed(step, exc))
         crashed.append(step)
     return not any(v.blocks for v in verdicts)
 

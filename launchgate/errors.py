@@ -33,6 +33,10 @@ class LaunchgateError(Exception):
 class InputError(LaunchgateError):
     """The user gave us something we cannot use. CLI exit code 2."""
 
+    def reasons(self) -> list[str]:
+        """One reason per problem, as a command's JSON result line lists them."""
+        return [str(self)]
+
 
 class ConfigError(InputError):
     def __init__(self, path: str, errors: list[str]) -> None:
@@ -40,6 +44,9 @@ class ConfigError(InputError):
         self.errors = errors
         lines = "\n".join(f"  - {e}" for e in errors)
         super().__init__(f"{path}: {len(errors)} error(s)\n{lines}")
+
+    def reasons(self) -> list[str]:
+        return [f"{self.path}: {e}" for e in self.errors]
 
 
 class DataFileError(InputError):

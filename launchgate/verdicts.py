@@ -107,6 +107,13 @@ def by_severity(verdicts: list[Verdict]) -> list[Verdict]:
     return sorted(verdicts, key=lambda v: SEVERITY.index(v.phase))
 
 
+def crashed(step: str, exc: BaseException) -> Verdict:
+    """A step that raised: recorded as an ERROR verdict (never lost, never a pass), worded for a person."""
+    return Verdict(check=step, phase=Phase.ERROR,
+                   reason=f"The {step} step crashed ({type(exc).__name__}: {str(exc)[:200]}): rerun, and file a "
+                          f"bug if it repeats.")
+
+
 class StepResult(BaseModel):
     """What one pipeline step returns: its verdicts, the evidence it wrote, and what to show a person.
 

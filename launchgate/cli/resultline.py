@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 import click
 
-from launchgate.errors import ConfigError, InputError
+from launchgate.errors import InputError
 
 EXIT_INPUT = 2
 EXIT_ERROR = 1
@@ -24,16 +24,9 @@ def print_line(release_id: str | None, decision: str, reasons: list[str], eviden
                            "evidence": evidence}))
 
 
-def input_reasons(exc: InputError) -> list[str]:
-    """One reason per problem: a config lists each field on its own line."""
-    if isinstance(exc, ConfigError):
-        return [f"{exc.path}: {e}" for e in exc.errors]
-    return [str(exc)]
-
-
 def exit_invalid(exc: InputError) -> NoReturn:
     click.echo(f"error: {exc}", err=True)
-    print_line(None, "invalid", input_reasons(exc), None)
+    print_line(None, "invalid", exc.reasons(), None)
     sys.exit(EXIT_INPUT)
 
 

@@ -39,10 +39,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from launchgate.errors import ConfigError, InputError, LaunchgateError
+from launchgate.errors import InputError, LaunchgateError
 from launchgate.eval.worker import Worker
 from launchgate.release.junit import Suite
-from launchgate.verdicts import Phase, StepResult, Verdict
+from launchgate.verdicts import StepResult, Verdict, crashed
 
 if TYPE_CHECKING:
     from launchgate.eval.step import EvalCalls, EvalDraft, EvalOutcome, EvalPlan
@@ -146,20 +146,6 @@ def contracts_job(config: Any, prompts: dict[str, str], hashes: dict[str, str], 
 
 def evidence_location(run: ReleaseRun) -> str:
     return run.bundle.store.location(run.bundle.base.rstrip("/")) + "/"
-
-
-def input_reasons(exc: InputError) -> list[str]:
-    """One reason per problem, as the release's result line lists them: each field of a bad config."""
-    if isinstance(exc, ConfigError):
-        return [f"{exc.path}: {e}" for e in exc.errors]
-    return [str(exc)]
-
-
-def _crashed(step: str, exc: BaseException) -> Verdict:
-    # Worded like the release flow's crashed-step verdict, so a crash reads the same in both.
-    return Verdict(check=step, phase=Phase.ERROR,
-                   reason=f"The {step} step crashed ({type(exc).__name__}: {str(exc)[:200]}): rerun, and file a "
-                          f"bug if it repeats.")
 
 
 class _Eval:
@@ -302,7 +288,7 @@ def _check(config_path: str | Path, artifacts: str | None, sets: Sequence[str], 
         run, store_uri = open_check(config_path, artifacts=artifacts, sets=sets, settings=settings)
     except InputError as exc:
         return CheckResult(decision="invalid", exit_code=EXIT_CODES["invalid"], summary=f"invalid input: {exc}",
-                           reasons=input_reasons(exc), invalid={"preflight": str(exc)})
+                           reasons=exc.reasons(), invalid={"preflight": str(exc)})
     except Exception as exc:  # noqa: BLE001 - the CLI reports one line (and the traceback when debugging)
         what = "" if isinstance(exc, LaunchgateError) else f"{type(exc).__name__}: "
         return CheckResult(decision="error", exit_code=EXIT_CODES["error"], summary=f"preflight failed: {what}{exc}",
@@ -324,10 +310,10 @@ def _check(config_path: str | Path, artifacts: str | None, sets: Sequence[str], 
             done = attempt()
         except InputError as exc:  # e.g. the golden set became unreadable after preflight
             result.invalid[name] = str(exc)
-            result.decision, result.reasons = "invalid", input_reasons(exc)
+            result.decision, result.reasons = "invalid", exc.reasons()
             return False
         except Exception as exc:  # noqa: BLE001 - a crashed step is an ERROR verdict, as in the release
-            done = StepResult(step=name, verdicts=[_crashed(name, exc)], summary=f"crashed: {exc}")
+            done = StepResult(step=name, verdicts=[crashed(name, exc)], summary=f"crashed: {exc}")
             result.decision = "error"
             result.traceback = (worker.traceback if worker is not None and worker.traceback else None) \
                 or evaluation.trace or traceback.format_exc()
