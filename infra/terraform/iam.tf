@@ -56,7 +56,7 @@ data "aws_iam_policy_document" "worker" {
     actions   = ["cloudwatch:GetMetricData"]
     resources = ["*"]
   }
-  # launchgate/costexplorer.py (monthly cost review), only when enabled.
+  # launchgate/reviews/costexplorer.py (monthly cost review), only when enabled.
   dynamic "statement" {
     for_each = var.allow_cost_explorer ? [1] : []
     content {

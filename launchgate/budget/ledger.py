@@ -143,7 +143,7 @@ def pipeline_spent_usd(store: ArtifactStore, service: str, day: date) -> float:
 def pipeline_remaining_usd(store: ArtifactStore, service: str, cfg: _HasBudget | Budget,
                            now: datetime | None = None) -> float:
     """What today's pipeline budget still allows (can be negative). Spend of the running release is
-    booked when its gates end (tasks/budget.py), so a step inside it subtracts its own release's spend."""
+    booked when its gates end (budget/release_spend.py), so a step inside it subtracts its own release's spend."""
     now = now or datetime.now(UTC)
     return _budget_of(cfg).pipeline_daily_usd - pipeline_spent_usd(store, service, now.date())
 

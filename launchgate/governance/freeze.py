@@ -1,6 +1,6 @@
 """The release freeze: ``<service>/state/freeze.json``, set by a review or a person, lifted by a person.
 
-While it is active, the release flow's first gate (tasks/freeze.py) answers a failed
+While it is active, the release flow's first gate (governance/release_freeze.py) answers a failed
 ``release_freeze`` verdict, so nothing is evaluated or shifted and ``launchgate release`` exits 3;
 the go/no-go rubric (launchgate/governance/rubric.py) reads the same file at decision time.
 

@@ -1,6 +1,6 @@
 """The load-test step's logic: plan -> aiperf command line, cost estimate, export -> LoadReport, verdicts.
 
-Pure (no subprocess, no Prefect): launchgate/loadtest/engine.py runs the engine and tasks/loadtest.py
+Pure (no subprocess, no Prefect): launchgate/loadtest/engine.py runs the engine and launchgate/loadtest/step.py
 stores the evidence. The verdicts keep two failures apart:
 
 * the candidate missed an SLO (latency, TTFT, errors) -> FAILED, with the numbers in the reason;
