@@ -17,14 +17,11 @@ Run one writer by hand: ``python -m tests.integration.test_state_two_writers URI
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -38,7 +35,7 @@ from launchgate.budget.ledger import read_state, record_pipeline_spend, state_ke
 from launchgate.config import Budget
 from launchgate.settings import Settings
 from launchgate.store import ArtifactStore, open_store
-from tests.support.moto import free_port
+from tests.support.moto import moto_s3_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = "support-bot"
@@ -125,51 +122,9 @@ def test_two_processes_on_the_local_store_lose_no_booking(tmp_path: Path) -> Non
     check_ledger(open_store(str(root)), reports, "local store")
 
 
-# moto's own server (moto/server.py) without its thread per request.
-_SERIAL_MOTO = """
-import sys
-from werkzeug.serving import run_simple
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-run_simple("127.0.0.1", int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), threaded=False,
-           request_handler=MotoRequestHandler)
-"""
-
-
-def _answers(endpoint: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=0.5):
-            return True
-    except urllib.error.HTTPError:
-        return True  # any HTTP answer means the server is up
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def serial_moto_server() -> Iterator[str]:
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-c", _SERIAL_MOTO, str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not _answers(endpoint):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"moto did not start on {endpoint}")
-            time.sleep(0.05)
-        yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture
 def s3_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    with serial_moto_server() as endpoint:
+    with moto_s3_server(serial=True) as endpoint:
         aws = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing-secret",
                "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
                "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),

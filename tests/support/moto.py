@@ -31,17 +31,29 @@ def _answers(endpoint: str) -> bool:
         return False
 
 
+# moto's own server (moto/server.py) without its thread per request: moto checks an If-Match and
+# stores the object in separate steps, so two threaded PUTs on one ETag can both succeed. Served one
+# request at a time, a conditional write is atomic, as S3 documents it.
+_SERIAL_MOTO = """
+import sys
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+run_simple("127.0.0.1", int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), threaded=False,
+           request_handler=MotoRequestHandler)
+"""
+
+
 @contextlib.contextmanager
-def moto_s3_server() -> Iterator[str]:
-    """Start ``moto_server`` from this venv on a free loopback port; yield its endpoint URL."""
-    binary = Path(sys.executable).parent / "moto_server"
+def moto_s3_server(*, serial: bool = False) -> Iterator[str]:
+    """Start ``moto_server`` from this venv on a free loopback port; yield its endpoint URL.
+
+    ``serial``: one request at a time (tests of conditional writes between concurrent writers).
+    """
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [str(binary), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    cmd = ([sys.executable, "-c", _SERIAL_MOTO, str(port)] if serial
+           else [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)])
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _answers(endpoint):
