@@ -20,10 +20,11 @@ from launchgate.config.context import ServiceContext
 from launchgate.errors import ExternalError, InputError
 from launchgate.notify.base import Notice
 from launchgate.reviews.charts import cost_png
-from launchgate.reviews.common import REPORT_JSON, cost_prefix
+from launchgate.reviews.common import REPORT_JSON
 from launchgate.reviews.config import CostReviewConfig
 from launchgate.reviews.cost import build_report, compare_cost_explorer, cost_markdown, month_bounds, previous_month
 from launchgate.reviews.costexplorer import daily_costs
+from launchgate.store import layout
 from tasks.reviews import freeze_releases, notify_review, read_log, store_review
 
 CHART = "daily_spend.png"
@@ -58,7 +59,7 @@ def cost_review(config: str, month: str | None = None, artifacts: str | None = N
     chart = cost_png([f"{d.day}" for d in report.days], [d.usd for d in report.days], cap_usd=cfg.budget.daily_usd,
                      alert_usd=cfg.budget.alert_usd, recommended_cap_usd=rec.daily_cap_usd if rec else None,
                      title=f"{ctx.service} daily spend {month}")
-    prefix = cost_prefix(ctx.service, month)
+    prefix = layout.cost_review(ctx.service, month)
     keys = store_review(ctx, prefix, report, cost_markdown(report, [CHART]), {CHART: chart})
     where = ctx.store.location(keys[REPORT_JSON])
 

@@ -18,7 +18,7 @@ from launchgate.config.context import ServiceContext
 from launchgate.errors import InputError
 from launchgate.notify.base import Notice
 from launchgate.reviews.charts import drift_png
-from launchgate.reviews.common import REPORT_JSON, drift_prefix
+from launchgate.reviews.common import REPORT_JSON
 from launchgate.reviews.drift import (
     build_report,
     drift_markdown,
@@ -27,6 +27,7 @@ from launchgate.reviews.drift import (
     rate_counts,
     week_bounds,
 )
+from launchgate.store import layout
 from tasks.reviews import freeze_releases, log_expectations, notify_review, read_log, store_review
 
 CHART = "drift.png"
@@ -57,7 +58,7 @@ def drift_review(config: str, week: str | None = None, artifacts: str | None = N
     chart = drift_png(numeric_values(reference.records), numeric_values(current.records),
                       rate_counts(reference.records), rate_counts(current.records),
                       f"{ctx.service} {week} vs the {cfg.reference_weeks} weeks before")
-    prefix = drift_prefix(ctx.service, week)
+    prefix = layout.drift_review(ctx.service, week)
     keys = store_review(ctx, prefix, report, drift_markdown(report, [CHART]), {CHART: chart})
     where = ctx.store.location(keys[REPORT_JSON])
 

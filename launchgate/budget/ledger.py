@@ -75,9 +75,6 @@ class BudgetState(BaseModel):
         return round(sum(p.usd for p in self.pipeline), 8)
 
 
-def state_key(service: str, day: date) -> str:
-    return layout.budget_day(service, day)
-
 
 def _parse(store: ArtifactStore, key: str, data: bytes) -> BudgetState:
     parsed = parse_json(data, store.location(key))
@@ -89,7 +86,7 @@ def _parse(store: ArtifactStore, key: str, data: bytes) -> BudgetState:
 
 
 def read_state(store: ArtifactStore, service: str, day: date) -> BudgetState | None:
-    key = state_key(service, day)
+    key = layout.budget_day(service, day)
     if not store.exists(key):
         return None
     return _parse(store, key, store.get(key))
@@ -100,7 +97,7 @@ def update_state(store: ArtifactStore, service: str, day: date, budget: Budget,
     """Apply ``change`` to the day's state (started if absent) as stored right now, with the current
     limits, and write it back only if nobody wrote it in between (else the store re-reads and
     ``change`` runs again, so it must depend on nothing but the state it gets)."""
-    key = state_key(service, day)
+    key = layout.budget_day(service, day)
     made: dict[bytes, BudgetState] = {}  # what apply built, so the result needs no second parse
 
     def apply(current: bytes | None) -> bytes:
@@ -169,7 +166,7 @@ def pipeline_budget_verdict(store: ArtifactStore, service: str, cfg: _HasBudget 
     """``pipeline_budget``: may ``what`` spend up to ``estimate_usd`` more today? Unreadable state is an error."""
     budget = _budget_of(cfg)
     now = now or datetime.now(UTC)
-    key = state_key(service, now.date())
+    key = layout.budget_day(service, now.date())
     try:
         spent = pipeline_spent_usd(store, service, now.date())
     except (StoreError, OSError) as exc:

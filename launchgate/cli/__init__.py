@@ -498,7 +498,8 @@ def freeze_status(service: str, config_path: Path | None, artifacts: str | None,
 
 def _change_freeze(action: str, service: str, config_path: Path | None, artifacts: str | None, who: str,
                    reason: str) -> None:
-    from launchgate.governance.freeze import FreezeRefused, freeze_log_key, lift_freeze, set_freeze
+    from launchgate.governance.freeze import FreezeRefused, lift_freeze, set_freeze
+    from launchgate.store import layout
 
     try:
         config, store = _freeze_target(service, config_path, artifacts)
@@ -515,7 +516,8 @@ def _change_freeze(action: str, service: str, config_path: Path | None, artifact
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     done = "lifted" if action == "lift" else "set"
-    click.echo(f"{done}: release freeze of {service} {done} by {who} ({reason}); audit log {freeze_log_key(service)}")
+    click.echo(f"{done}: release freeze of {service} {done} by {who} ({reason}); "
+               f"audit log {layout.freeze_log(service)}")
 
 
 @freeze.command("lift")

@@ -64,18 +64,12 @@ class FreezeRecord(BaseModel):
     history: list[FreezeEvent] = Field(default_factory=list)
 
 
-def freeze_key(service: str) -> str:
-    return layout.freeze(service)
-
-
-def freeze_log_key(service: str) -> str:
-    return layout.freeze_log(service)
 
 
 def read_freeze(store: ArtifactStore, service: str) -> FreezeRecord | None:
     """The freeze state, or None when the file is absent. A malformed file raises StoreError:
     an unreadable freeze must never read as "not frozen"."""
-    key = freeze_key(service)
+    key = layout.freeze(service)
     if not store.exists(key):  # a store that cannot answer raises StoreError: never "not frozen"
         return None
     return _parse(store, key, store.get(key))
@@ -101,7 +95,7 @@ def authorised_names(config: ReleaseConfig) -> set[str]:
 
 def _append_log(store: ArtifactStore, service: str, event: FreezeEvent) -> None:
     line = (event.model_dump_json() + "\n").encode("utf-8")
-    store.update(freeze_log_key(service), lambda existing: (existing or b"") + line, JSONL_TYPE)
+    store.update(layout.freeze_log(service), lambda existing: (existing or b"") + line, JSONL_TYPE)
 
 
 def _check_person(store: ArtifactStore, config: ReleaseConfig, by: str, action: str, reason: str,
@@ -114,14 +108,14 @@ def _check_person(store: ArtifactStore, config: ReleaseConfig, by: str, action: 
     raise FreezeRefused(
         f"{by!r} may not {action} the release freeze of {config.service}: only approvers listed under "
         f"approvals.approvers for {' or '.join(AUTHORISED_APPROVER_ROLES)}, or an owner, may. The attempt was "
-        f"recorded in {freeze_log_key(config.service)}."
+        f"recorded in {layout.freeze_log(config.service)}."
     )
 
 
 def _save(store: ArtifactStore, service: str, event: FreezeEvent, fields: dict[str, Any]) -> FreezeRecord:
     """Set ``fields`` on the freeze as stored right now and add ``event`` to its history (the store
     runs this again on the newer file if someone wrote in between), then log the event."""
-    key = freeze_key(service)
+    key = layout.freeze(service)
 
     def apply(current: bytes | None) -> bytes:
         record = _parse(store, key, current) if current is not None else FreezeRecord()
@@ -165,7 +159,7 @@ def lift_command(service: str) -> str:
 
 def freeze_verdict(store: ArtifactStore, service: str) -> Verdict:
     """``release_freeze``: failed while frozen, error when the state cannot be read (never a silent pass)."""
-    key = freeze_key(service)
+    key = layout.freeze(service)
     try:
         record = read_freeze(store, service)
     except (StoreError, OSError) as exc:

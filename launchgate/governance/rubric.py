@@ -23,9 +23,9 @@ from pydantic import BaseModel, Field
 from launchgate.config import ReleaseConfig
 from launchgate.errors import StoreError
 from launchgate.governance import freeze
-from launchgate.governance.freeze import freeze_key
 from launchgate.notify.base import Notice
 from launchgate.release.preflight import ReleaseRun
+from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
 from launchgate.verdicts import Phase, StepResult, Verdict, worst
 
@@ -91,7 +91,7 @@ class GoNoGo(BaseModel):
 
 def freeze_state(store: ArtifactStore, service: str) -> FreezeState:
     """The freeze flag as the rubric sees it. An unreadable or malformed file is an error, never "not frozen"."""
-    key = freeze_key(service)
+    key = layout.freeze(service)
     try:
         record = freeze.read_freeze(store, service)
     except StoreError as exc:

@@ -12,9 +12,10 @@ from typing import Any
 
 from launchgate.config.context import ServiceContext
 from launchgate.errors import ExternalError
-from launchgate.release.promotion import lkg_key, record_rollback
+from launchgate.release.promotion import record_rollback
 from launchgate.release.resume import unfinished_releases
 from launchgate.router import make_router
+from launchgate.store import layout
 from launchgate.store.jsonio import find_object
 
 
@@ -50,7 +51,7 @@ def service_status(ctx: ServiceContext) -> dict[str, Any]:
                        events=list(full.get("events") or [])[-5:])
     except ExternalError as exc:
         out["router_error"] = str(exc)
-    out["last_known_good"] = find_object(store, lkg_key(cfg.service))
+    out["last_known_good"] = find_object(store, layout.last_known_good(cfg.service))
     # Started but never decided: crashed (resume with `launchgate release --resume ID`) or still running.
     out["undecided_releases"] = unfinished_releases(store, cfg.service)
     return out

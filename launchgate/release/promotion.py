@@ -24,12 +24,6 @@ from launchgate.store.jsonio import find_object, parse_json
 log = logging.getLogger(__name__)
 
 
-def lkg_key(service: str) -> str:
-    return layout.last_known_good(service)
-
-
-def promotion_key(service: str, release_id: str) -> str:
-    return layout.promotion(service, release_id)
 
 
 def record_promotion(store: ArtifactStore, service: str, release_id: str, attempt: int,
@@ -37,16 +31,16 @@ def record_promotion(store: ArtifactStore, service: str, release_id: str, attemp
     """Write-once proof that ``release_id`` was promoted; ArtifactExistsError if it already was."""
     record = {"release_id": release_id, "attempt": attempt,
               "promoted_at": (promoted_at or datetime.now(UTC)).isoformat(), "candidate": candidate}
-    store.put(promotion_key(service, release_id), to_json_bytes(record), JSON_TYPE, overwrite=False)
+    store.put(layout.promotion(service, release_id), to_json_bytes(record), JSON_TYPE, overwrite=False)
     return record
 
 
 def find_promotion(store: ArtifactStore, service: str, release_id: str) -> dict[str, Any] | None:
     """The promotion record of ``release_id``, if it was promoted (last_known_good.json as a fallback)."""
-    record = find_object(store, promotion_key(service, release_id))
+    record = find_object(store, layout.promotion(service, release_id))
     if record is not None:
         return record
-    lkg = find_object(store, lkg_key(service))
+    lkg = find_object(store, layout.last_known_good(service))
     return lkg if lkg is not None and lkg.get("release_id") == release_id else None
 
 
@@ -64,7 +58,7 @@ def write_last_known_good(store: ArtifactStore, service: str, release_id: str, c
     keeps until S3 is back. That write is unconditional and its ``previous_release_id`` is
     unknown (null), the one case where a concurrent promotion could be overwritten; it is logged.
     """
-    key = lkg_key(service)
+    key = layout.last_known_good(service)
     record: dict[str, Any] = {
         "release_id": release_id,
         "promoted_at": (promoted_at or datetime.now(UTC)).isoformat(),

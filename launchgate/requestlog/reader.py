@@ -71,9 +71,6 @@ def num(record: Mapping[str, Any], name: str) -> float | None:
     return float(value)
 
 
-def day_prefix(service: str, day: date) -> str:
-    return layout.requests_prefix(service, day)
-
 
 def days_between(start: datetime, end: datetime) -> list[date]:
     """UTC days touched by ``[start, end)``."""
@@ -85,7 +82,7 @@ def log_keys(store: ArtifactStore, service: str, start: datetime, end: datetime)
     """Log objects that may hold lines of ``[start, end)``, by day folder and hour prefix."""
     keys: list[str] = []
     for day in days_between(start, end):
-        prefix = day_prefix(service, day)
+        prefix = layout.requests_prefix(service, day)
         for key in store.list(prefix):
             m = _HOUR_FILE.match(key[len(prefix):])
             if m and "/" not in key[len(prefix):]:
@@ -146,7 +143,7 @@ def write_request_lines(store: ArtifactStore, service: str, records: Iterable[Ma
         at = parse_ts(record.get("ts"))
         if at is None:
             raise ValueError(f"record without a valid ts: {dict(record)!r:.200}")
-        key = f"{day_prefix(service, at.date())}{at:%H}-{writer}.jsonl"
+        key = layout.request_log(service, f"{at:%Y-%m-%d}", f"{at:%H}", writer)
         line = json.dumps({k: v for k, v in record.items() if k != AT}, ensure_ascii=False, separators=(",", ":"))
         by_key.setdefault(key, []).append(line.encode("utf-8") + b"\n")
     for key, lines in by_key.items():

@@ -8,7 +8,6 @@ review is about the period, not about one run (a versioned bucket keeps the earl
 from __future__ import annotations
 
 from launchgate.notify import Dispatcher
-from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
 from launchgate.store.bundle import JSON_TYPE, JSONL_TYPE, to_json_bytes
 
@@ -16,12 +15,6 @@ REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 
 
-def drift_prefix(service: str, week: str) -> str:
-    return layout.drift_review(service, week)
-
-
-def cost_prefix(service: str, month: str) -> str:
-    return layout.cost_review(service, month)
 
 
 def write_review(store: ArtifactStore, prefix: str, report: object, markdown: str,

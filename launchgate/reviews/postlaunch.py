@@ -22,7 +22,6 @@ from pydantic import BaseModel, Field
 
 from launchgate.budget.ledger import read_state
 from launchgate.errors import StoreError
-from launchgate.governance.freeze import freeze_log_key
 from launchgate.requestlog.reader import num, parse_ts, read_requests
 from launchgate.reviews.config import DriftReviewConfig
 from launchgate.reviews.drift import compare
@@ -129,7 +128,7 @@ def incidents(store: ArtifactStore, service: str, start: datetime, end: datetime
                                       summary=f"budget {e.kind} at ${e.spend_usd:.2f} (threshold "
                                               f"${e.threshold_usd:.2f})"))
         day += timedelta(days=1)
-    log_key = freeze_log_key(service)
+    log_key = layout.freeze_log(service)
     if store.exists(log_key):
         for line in store.get(log_key).decode("utf-8", "replace").splitlines():
             try:

@@ -41,11 +41,6 @@ def release_key(service: str, release_id: str, name: str) -> str:
     return release_prefix(service, release_id) + check_key(name)
 
 
-def release_id_of(service: str, key: str) -> str | None:
-    """The release id of a key under ``releases/``, else None."""
-    rest = key.removeprefix(releases_prefix(service))
-    return rest.split("/", 1)[0] if rest != key and "/" in rest else None
-
 
 def check_prefix(service: str, check_id: str) -> str:
     """A ``launchgate check``'s bundle: laid out like a release's, beside (never among) the releases."""

@@ -22,12 +22,12 @@ from flows.drift_review import drift_review
 from flows.post_launch_review import post_launch_review
 from flows.release import release
 from flows.rollback_drill import rollback_drill
-from launchgate.budget.ledger import BudgetEvent, BudgetState, state_key
+from launchgate.budget.ledger import BudgetEvent, BudgetState
 from launchgate.cli import main
 from launchgate.governance.freeze import read_freeze
 from launchgate.requestlog.reader import write_request_lines
 from launchgate.reviews.drift import week_bounds
-from launchgate.store import LocalStore
+from launchgate.store import LocalStore, layout
 from launchgate.store.bundle import to_json_bytes
 from tests.conftest import EXAMPLE
 from tests.support.requestlog import synth_requests
@@ -137,7 +137,7 @@ def test_post_launch_review_lands_in_the_bundle_once(tmp_path: Path) -> None:
     state = BudgetState(service=SERVICE, day=day, daily_usd=50, alert_usd=45, pipeline_daily_usd=10, events=[
         BudgetEvent(kind="alert", at=datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=15),
                     spend_usd=45.2, threshold_usd=45)])
-    store.put(state_key(SERVICE, day), to_json_bytes(state), "application/json")
+    store.put(layout.budget_day(SERVICE, day), to_json_bytes(state), "application/json")
 
     results = post_launch_review(config=CONFIG, artifacts=str(tmp_path))
     assert [r["status"] for r in results] == ["reviewed"] and results[0]["drift_significant"]

@@ -31,10 +31,10 @@ from typing import Any
 import boto3
 import pytest
 
-from launchgate.budget.ledger import read_state, record_pipeline_spend, state_key
+from launchgate.budget.ledger import read_state, record_pipeline_spend
 from launchgate.config import Budget
 from launchgate.settings import Settings
-from launchgate.store import ArtifactStore, open_store
+from launchgate.store import ArtifactStore, layout, open_store
 from tests.support.moto import moto_s3_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,7 +147,7 @@ def test_two_processes_on_s3_lose_no_booking(s3_env: dict[str, str], monkeypatch
     store = open_store(uri, Settings(s3_spool=False))
     check_ledger(store, reports, "S3 (moto, one request at a time)")
     # One stored version per booking: no write was lost, and none was applied twice.
-    key = f"lg/{state_key(SERVICE, NOW.date())}"
+    key = f"lg/{layout.budget_day(SERVICE, NOW.date())}"
     pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key)
     assert sum(len(page.get("Versions", [])) for page in pages) == BOOKINGS * len(AMOUNT)
 

@@ -16,9 +16,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from launchgate.errors import ArtifactExistsError, InputError, StoreConflict, StoreError
-from launchgate.release.promotion import lkg_key, write_last_known_good
+from launchgate.release.promotion import write_last_known_good
 from launchgate.settings import Settings
-from launchgate.store import ReleaseBundle, SpoolingStore, StoreUnavailable, open_store, sha256_bytes
+from launchgate.store import ReleaseBundle, SpoolingStore, StoreUnavailable, layout, open_store, sha256_bytes
 from launchgate.store.s3 import S3Store
 from tests.support.moto import free_port, moto_s3_server
 
@@ -271,7 +271,7 @@ def test_last_known_good_records_the_release_it_replaced(bucket: str) -> None:
     write_last_known_good(store, "svc", "svc-r1", {"model": "a"})
     record = write_last_known_good(store, "svc", "svc-r2", {"model": "b"})
     assert record["release_id"] == "svc-r2" and record["previous_release_id"] == "svc-r1"
-    assert json.loads(store.get(lkg_key("svc"))) == record
+    assert json.loads(store.get(layout.last_known_good("svc"))) == record
 
 
 def test_last_known_good_during_an_outage_is_spooled_without_a_previous_release(
@@ -283,8 +283,8 @@ def test_last_known_good_during_an_outage_is_spooled_without_a_previous_release(
     store = SpoolingStore(S3Store("lg-bucket", "p", fast_settings()), tmp_path / "spool", retry_s=60)
     record = write_last_known_good(store, "svc", "svc-r2", {"model": "b"})
     assert record["release_id"] == "svc-r2" and record["previous_release_id"] is None
-    assert store.pending() == [lkg_key("svc")]
-    assert json.loads(store.get(lkg_key("svc"))) == record
+    assert store.pending() == [layout.last_known_good("svc")]
+    assert json.loads(store.get(layout.last_known_good("svc"))) == record
 
 
 def test_get_detects_tampering_via_recorded_sha256(bucket: str) -> None:

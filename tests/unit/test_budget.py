@@ -14,13 +14,12 @@ from launchgate.budget.ledger import (
     pipeline_remaining_usd,
     read_state,
     record_pipeline_spend,
-    state_key,
 )
 from launchgate.config import Budget
 from launchgate.gateway.budget import BudgetGuard, Level, level
 from launchgate.notify.base import Notice, NotifyOutcome
 from launchgate.requestlog.reader import write_request_lines
-from launchgate.store import LocalStore
+from launchgate.store import LocalStore, layout
 from launchgate.verdicts import Phase
 
 SERVICE = "support-bot"
@@ -140,7 +139,7 @@ def test_pipeline_and_gateway_ledgers_share_the_day_file(tmp_path: Path) -> None
     record_pipeline_spend(store, SERVICE, BUDGET, usd=0.5, release_id="r1", step="eval_gate", now=NOON)
     state = read_state(store, SERVICE, NOON.date())
     assert state is not None and state.gateway.spend_usd == 0.25 and state.pipeline_spend_usd == 0.5
-    store.put(state_key(SERVICE, NOON.date()), b"[]", "application/json")
+    store.put(layout.budget_day(SERVICE, NOON.date()), b"[]", "application/json")
     assert pipeline_budget_verdict(store, SERVICE, BUDGET, 0.1, now=NOON).phase is Phase.ERROR
 
 

@@ -12,17 +12,9 @@ from click.testing import CliRunner
 
 from launchgate.cli import main
 from launchgate.config import ReleaseConfig, load_config
-from launchgate.governance.freeze import (
-    FreezeRefused,
-    freeze_key,
-    freeze_log_key,
-    freeze_verdict,
-    lift_freeze,
-    read_freeze,
-    set_freeze,
-)
+from launchgate.governance.freeze import FreezeRefused, freeze_verdict, lift_freeze, read_freeze, set_freeze
 from launchgate.governance.rubric import freeze_state
-from launchgate.store import LocalStore
+from launchgate.store import LocalStore, layout
 from launchgate.verdicts import Phase
 from tests.conftest import EXAMPLE
 
@@ -36,7 +28,7 @@ def cfg() -> ReleaseConfig:
 
 
 def log_lines(store: LocalStore) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in store.get(freeze_log_key(SERVICE)).decode().splitlines()]
+    return [json.loads(x) for x in store.get(layout.freeze_log(SERVICE)).decode().splitlines()]
 
 
 def test_absent_freeze_passes(tmp_path: Path) -> None:
@@ -84,12 +76,12 @@ def test_manual_set_needs_authorisation_and_a_reason(tmp_path: Path, cfg: Releas
         set_freeze(store, cfg, by="eve", reason="because", source="manual")
     with pytest.raises(FreezeRefused, match="reason"):
         set_freeze(store, cfg, by="alice", reason="  ", source="manual")
-    assert not store.exists(freeze_key(SERVICE))
+    assert not store.exists(layout.freeze(SERVICE))
 
 
 def test_malformed_state_is_an_error_never_a_pass(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
-    store.put(freeze_key(SERVICE), b"{not json", "application/json")
+    store.put(layout.freeze(SERVICE), b"{not json", "application/json")
     v = freeze_verdict(store, SERVICE)
     assert v.phase is Phase.ERROR and v.blocks
 
