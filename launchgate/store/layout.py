@@ -41,7 +41,6 @@ def release_key(service: str, release_id: str, name: str) -> str:
     return release_prefix(service, release_id) + check_key(name)
 
 
-
 def check_prefix(service: str, check_id: str) -> str:
     """A ``launchgate check``'s bundle: laid out like a release's, beside (never among) the releases."""
     return f"{service_prefix(service)}checks/{check_key(check_id)}/"
