@@ -4,6 +4,7 @@ and refuses to shift anything while an earlier attempt still renews it."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,12 @@ def test_resume_waits_out_a_dead_attempts_lease_then_an_alive_one_stops_it(tmp_p
         renewer = threading.Thread(target=alive, daemon=True)
         renewer.start()
         try:
+            # The resume must meet a held lease: wait until the renewer's first heartbeat landed, else the
+            # resume could read the released lease first and rightly find nothing to wait for.
+            deadline = time.monotonic() + 5
+            while (router.state().get("lease") or {}).get("holder") != "canary-r1":
+                assert time.monotonic() < deadline, "the renewer never took the lease"
+                time.sleep(0.02)
             with pytest.raises(ReleaseStateError, match="still renews the gateway's lease"):
                 wait_for_lapsed_lease(lambda: router.state().get("lease"), "r1", "canary-r1-attempt-2")
         finally:
