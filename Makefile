@@ -11,7 +11,7 @@ AIPERF_STAMP := $(AIPERF_VENV)/.installed-stamp
 AIPERF_VERSION := 0.13.0
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: venv aiperf demo test lint bench clean stack stack-down
+.PHONY: venv aiperf sysdeps demo test lint bench clean stack stack-down
 
 $(STAMP): pyproject.toml
 	@echo "== creating $(VENV) and installing launchgate with its dev extras (about 2 minutes the first time)"
@@ -37,7 +37,19 @@ aiperf: $(AIPERF_STAMP)
 demo: $(STAMP) $(AIPERF_STAMP)
 	$(PY) examples/support-bot/demo.py
 
-test: $(STAMP) $(AIPERF_STAMP)
+# Debian packages the tests run for real: prometheus (+ promtool) and chromium (the HTML report's browser).
+# Installed with apt-get when missing; that needs root (CI runs as root), otherwise it says what to run.
+SYSDEPS_BINS := prometheus promtool chromium
+sysdeps:
+	@missing=""; for b in $(SYSDEPS_BINS); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  pkgs=$$(echo "$$missing" | sed 's/promtool/prometheus/' | tr ' ' '\n' | sort -u | tr '\n' ' '); \
+	  echo "== installing Debian packages for:$$missing ($$pkgs)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null; \
+	  else echo "run as root: apt-get install -y $$pkgs" >&2; exit 2; fi; \
+	fi
+
+test: $(STAMP) $(AIPERF_STAMP) sysdeps
 	$(VENV)/bin/pytest -q
 
 # ruff, and the import contract (pyproject's [tool.importlinter]): launchgate/ never imports prefect, tasks or flows.
