@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from launchgate.config.files import parse_yaml, read_yaml
+from launchgate.config.observability import Observability, ObservabilitySection
 from launchgate.errors import ConfigError, DataFileError
 from launchgate.reviews.config import CostReviewConfig, DriftReviewConfig
 
@@ -318,6 +319,8 @@ class ReleaseConfig(Strict):
     gateway: GatewaySection = GatewaySection()
     drift_review: DriftReviewConfig = DriftReviewConfig()  # weekly drift review (flows/drift_review.py)
     cost_review: CostReviewConfig = CostReviewConfig()  # monthly cost review (flows/cost_review.py)
+    # After rollback and canary: its validator checks the latency threshold against the histogram.
+    observability: ObservabilitySection = Observability()
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
