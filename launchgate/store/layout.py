@@ -6,6 +6,10 @@ The shared layout (DESIGN.md), under the configured prefix::
     <service>/checks/<check_id>/                 a `launchgate check`'s bundle, same layout
     <service>/state/                             last_known_good.json, freeze.json, budget/<day>.json, ...
     <service>/logs/requests/<yyyy-mm-dd>/        the gateway's request log, <hh>-<writer>[-<n>].jsonl
+    <service>/logs/requests-parquet/date=<yyyy-mm-dd>/hour=<hh>/part-<digest>.parquet
+                                                 closed hours compacted (Hive-partitioned: Athena/Glue table)
+    <service>/logs/compaction/<yyyy-mm-dd>/<hh>.json
+                                                 what compaction wrote for that hour (the commit record)
     <service>/reviews/drift/<yyyy-Www>/          the weekly drift review
     <service>/reviews/cost/<yyyy-mm>/            the monthly cost review
     <service>/reviews/drills/<stamp>.json        the scheduled rollback drill
@@ -99,6 +103,35 @@ def requests_prefix(service: str, day: date | str | None = None) -> str:
 def request_log(service: str, day: str, hour: str, writer: str, suffix: str = "") -> str:
     """One writer's file for one hour: ``<hh>-<writer>[-<n>].jsonl``."""
     return requests_prefix(service, day) + f"{hour}-{check_key(writer)}{suffix}.jsonl"
+
+
+def requests_parquet_prefix(service: str) -> str:
+    """The compacted log: a Hive-partitioned table (``date=``/``hour=``) that Athena, Trino or Spark read as is."""
+    return f"{service_prefix(service)}logs/requests-parquet/"
+
+
+def requests_parquet_partition(service: str, day: date | str, hour: int | str) -> str:
+    """One hour's partition folder: ``date=<yyyy-mm-dd>/hour=<hh>/`` (one part file in it at rest)."""
+    d = f"{day:%Y-%m-%d}" if isinstance(day, date) else check_key(day)
+    h = f"{int(hour):02d}"
+    return f"{requests_parquet_prefix(service)}date={d}/hour={h}/"
+
+
+def requests_parquet_part(service: str, day: date | str, hour: int | str, digest: str) -> str:
+    """The hour's Parquet file, named by the digest of what it holds (a rerun writes the same name)."""
+    return requests_parquet_partition(service, day, hour) + f"part-{check_key(digest)}.parquet"
+
+
+def compaction_prefix(service: str, day: date | str | None = None) -> str:
+    base = f"{service_prefix(service)}logs/compaction/"
+    if day is None:
+        return base
+    return base + (f"{day:%Y-%m-%d}/" if isinstance(day, date) else f"{check_key(day)}/")
+
+
+def compaction_record(service: str, day: date | str, hour: int | str) -> str:
+    """The commit record of one compacted hour: sources, counts, checksum and the part file readers use."""
+    return compaction_prefix(service, day) + f"{int(hour):02d}.json"
 
 
 # ----------------------------------------------------------------------------------------- reviews
