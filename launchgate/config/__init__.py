@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from launchgate.config.datapolicy import DataPolicy
 from launchgate.config.files import parse_yaml, read_yaml
 from launchgate.config.observability import Observability, ObservabilitySection
 from launchgate.errors import ConfigError, DataFileError
@@ -262,6 +263,7 @@ class Owners(Strict):
     operations: str | None = None
     oncall: str | None = None
     budget: str | None = None
+    compliance: str | None = None  # data policy: unsafe-logging findings, export/delete requests
 
     def target(self, role: str) -> str | None:
         return getattr(self, role, None)
@@ -319,6 +321,7 @@ class ReleaseConfig(Strict):
     gateway: GatewaySection = GatewaySection()
     drift_review: DriftReviewConfig = DriftReviewConfig()  # weekly drift review (flows/drift_review.py)
     cost_review: CostReviewConfig = CostReviewConfig()  # monthly cost review (flows/cost_review.py)
+    data: DataPolicy = DataPolicy()  # what is logged, kept how long, who may read it (config/datapolicy.py)
     # After rollback and canary: its validator checks the latency threshold against the histogram.
     observability: ObservabilitySection = Observability()
 
