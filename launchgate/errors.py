@@ -11,6 +11,7 @@ so the original error stays on ``__cause__`` for debugging but never leaks secre
     │   ├── DataFileError          golden set / schema / prompt file unreadable or malformed
     │   └── ReleaseStateError      the store says this release cannot run as asked (--resume of an
     │                              unknown id, another candidate, an attempt already running)
+    │   └── SecretNotFound         a secret reference names no readable secret
     ├── ExternalError              a system we talk to failed after bounded retries
     │   ├── ModelEndpointError     OpenAI-compatible endpoint
     │   │   ├── ModelTimeout
@@ -21,6 +22,7 @@ so the original error stays on ``__cause__`` for debugging but never leaks secre
     │   │   ├── ArtifactExistsError   a release bundle is never overwritten
     │   │   └── StoreConflict         a state update kept losing to concurrent writers (bounded retries)
     │   └── NotifyError            Slack / console; caught by the notifier, never fails a release
+    │   └── SecretsUnavailable     AWS Secrets Manager / Prefect Secret could not be read
 """
 
 from __future__ import annotations
@@ -114,3 +116,12 @@ class NotifyError(ExternalError):
 
 class ReleaseStateError(InputError):
     pass
+
+
+class SecretNotFound(InputError):
+    """A secret reference (env:NAME, prefect:BLOCK, aws:ID) names nothing readable; the message names
+    the reference, never a value."""
+
+
+class SecretsUnavailable(ExternalError):
+    """The secrets source (AWS Secrets Manager, Prefect) could not answer after bounded retries."""

@@ -147,3 +147,49 @@ def cost_review(service: str, month: str) -> str:
 
 def drill_record(service: str, at: datetime) -> str:
     return f"{service_prefix(service)}reviews/drills/{at:%Y%m%dT%H%M%SZ}.json"
+
+
+# ------------------------------------------------------------------------- data lifecycle and access
+
+
+def checks_prefix(service: str) -> str:
+    return f"{service_prefix(service)}checks/"
+
+
+def logs_prefix(service: str) -> str:
+    """Every request log of the service: ``requests/`` (JSONL) and the compacted columnar partitions."""
+    return f"{service_prefix(service)}logs/"
+
+
+def handoff_prefix(service: str) -> str:
+    return f"{service_prefix(service)}handoff/"
+
+
+def quality_prefix(service: str) -> str:
+    return f"{service_prefix(service)}quality/"
+
+
+def data_access_log(service: str) -> str:
+    """Every export, delete and raw-prompt override, granted or refused (append-only)."""
+    return state_prefix(service) + "data_access_log.jsonl"
+
+
+def data_overrides(service: str) -> str:
+    return state_prefix(service) + "data_overrides.jsonl"
+
+
+def data_receipt(service: str, at: datetime, action: str) -> str:
+    return state_prefix(service) + f"data_requests/{at:%Y%m%dT%H%M%S%fZ}-{check_key(action)}.json"
+
+
+def retention_record(service: str, at: datetime) -> str:
+    return state_prefix(service) + f"retention/{at:%Y%m%dT%H%M%S%fZ}.json"
+
+
+def config_audit(service: str) -> str:
+    """The sha256 of the config at every release and gateway start (append-only)."""
+    return state_prefix(service) + "config_audit.jsonl"
+
+
+def unsafe_logging_scan(service: str, at: datetime) -> str:
+    return f"{service_prefix(service)}reviews/unsafe_logging/{at:%Y%m%dT%H%M%SZ}.json"
