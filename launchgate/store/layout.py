@@ -6,7 +6,7 @@ The shared layout (DESIGN.md), under the configured prefix::
     <service>/checks/<check_id>/                 a `launchgate check`'s bundle, same layout
     <service>/state/                             last_known_good.json, freeze.json, budget/<day>.json, ...
     <service>/logs/requests/<yyyy-mm-dd>/        the gateway's request log, <hh>-<writer>[-<n>].jsonl
-    <service>/logs/requests-parquet/date=<yyyy-mm-dd>/hour=<hh>/part-<digest>.parquet
+    <service>/logs/requests-parquet/date=<yyyy-mm-dd>/hour=<hh>/part-0.parquet
                                                  closed hours compacted (Hive-partitioned: Athena/Glue table)
     <service>/logs/compaction/<yyyy-mm-dd>/<hh>.json
                                                  what compaction wrote for that hour (the commit record)
@@ -117,9 +117,10 @@ def requests_parquet_partition(service: str, day: date | str, hour: int | str) -
     return f"{requests_parquet_prefix(service)}date={d}/hour={h}/"
 
 
-def requests_parquet_part(service: str, day: date | str, hour: int | str, digest: str) -> str:
-    """The hour's Parquet file, named by the digest of what it holds (a rerun writes the same name)."""
-    return requests_parquet_partition(service, day, hour) + f"part-{check_key(digest)}.parquet"
+def requests_parquet_part(service: str, day: date | str, hour: int | str) -> str:
+    """The hour's one Parquet file: a fixed name, so a rerun or a rewrite replaces it in one atomic put
+    and a table reader (Athena) never sees two copies of an hour."""
+    return requests_parquet_partition(service, day, hour) + "part-0.parquet"
 
 
 def compaction_prefix(service: str, day: date | str | None = None) -> str:
