@@ -29,6 +29,7 @@ from typing import Any
 
 from launchgate.errors import LaunchgateError
 from launchgate.gateway import jsoncodec
+from launchgate.privacy import logpolicy
 from launchgate.store import ArtifactStore, LocalStore, layout
 
 log = logging.getLogger("launchgate.gateway.requestlog")
@@ -105,7 +106,8 @@ class RequestLogWriter:
 
     def extend(self, records: list[tuple[dict[str, Any], float]]) -> None:
         """Queue a batch of lines (one lock round trip); each record must hold every contract field."""
-        lines = [(hour_of(unix_ts), _line(record)) for record, unix_ts in records]
+        line = logpolicy.encoder(self.service, _line)  # the data policy's filter, when one is installed
+        lines = [(hour_of(unix_ts), line(record)) for record, unix_ts in records]
         with self._lock:
             self._pending.extend(lines)
             over = len(self._pending) - self.max_buffered_lines
