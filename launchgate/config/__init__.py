@@ -29,6 +29,7 @@ from pydantic.fields import FieldInfo
 from launchgate.config.datapolicy import DataPolicy
 from launchgate.config.files import parse_yaml, read_yaml
 from launchgate.config.observability import Observability, ObservabilitySection
+from launchgate.config.readiness import ReadinessConfig
 from launchgate.errors import ConfigError, DataFileError
 from launchgate.reviews.config import CostReviewConfig, DriftReviewConfig
 
@@ -322,6 +323,7 @@ class ReleaseConfig(Strict):
     drift_review: DriftReviewConfig = DriftReviewConfig()  # weekly drift review (flows/drift_review.py)
     cost_review: CostReviewConfig = CostReviewConfig()  # monthly cost review (flows/cost_review.py)
     data: DataPolicy = DataPolicy()  # what is logged, kept how long, who may read it (config/datapolicy.py)
+    readiness: ReadinessConfig = ReadinessConfig()  # the readiness review (config/readiness.py)
     # After rollback and canary: its validator checks the latency threshold against the histogram.
     observability: ObservabilitySection = Observability()
 
