@@ -194,3 +194,29 @@ def config_audit(service: str) -> str:
 
 def unsafe_logging_scan(service: str, at: datetime) -> str:
     return f"{service_prefix(service)}reviews/unsafe_logging/{at:%Y%m%dT%H%M%SZ}.json"
+
+
+# ---------------------------------------------------------------------------------- guardrails
+
+
+def degradation(service: str) -> str:
+    """The gateway's operator-set degradation level and its audited changes (who, when, why)."""
+    return state_prefix(service) + "degradation.json"
+
+
+def handoff_prefix(service: str, day: date | str | None = None) -> str:
+    """Requests handed to a person (redacted), one folder per UTC day."""
+    base = f"{service_prefix(service)}handoff/"
+    if day is None:
+        return base
+    return base + (f"{day:%Y-%m-%d}/" if isinstance(day, date) else f"{check_key(day)}/")
+
+
+def handoff_batch(service: str, day: date, name: str) -> str:
+    """One flush of one gateway's handoff items: ``<hhmmss>-<writer>-<n>.jsonl``."""
+    return handoff_prefix(service, day) + f"{check_key(name)}.jsonl"
+
+
+def handoff_ack(service: str, item_id: str) -> str:
+    """Who took a handoff item, and when (one small object per item, written once)."""
+    return f"{service_prefix(service)}handoff/acks/{check_key(item_id)}.json"
