@@ -21,7 +21,7 @@ def tick_row(tick: Tick) -> dict[str, Any]:
                           "cost_per_request": s.cost_per_request}
     return {"t_s": tick.t_s, "ts": tick.ts, "weight": tick.weight, "router_weight": tick.router_weight,
             "phase": tick.phase.value, "action": tick.action.value, "reason": tick.reason, "error": tick.error,
-            "variants": variants}
+            "variants": variants, **({"source": tick.source} if tick.source else {})}
 
 
 _WHAT = {"canary_error_rate": "error rate", "canary_schema_failures": "schema failure rate",

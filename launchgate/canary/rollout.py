@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -66,6 +66,8 @@ class Tick(BaseModel):
     phase: Phase
     action: Action
     reason: str
+    source: dict[str, Any] | None = Field(default=None, description="the metrics source's record of the look "
+                                                                    "(Prometheus: resolved queries, raw values)")
 
 
 class Shift(BaseModel):
@@ -137,7 +139,8 @@ class _Loop:
             error = error or f"router weights unavailable: {exc}"
         j = self.judge.judge(stats, at_s=now - self.started, final=final, error=error)
         tick = Tick(t_s=round(now - self.started, 3), ts=now, weight=self.weight, router_weight=router_weight,
-                    stats=stats, error=error, phase=j.phase, action=j.action, reason=j.reason)
+                    stats=stats, error=error, phase=j.phase, action=j.action, reason=j.reason,
+                    source=getattr(self.metrics, "last_look", None))  # optional: only some sources keep one
         self.ticks.append(tick)
         return tick, j
 

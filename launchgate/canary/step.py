@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from launchgate.canary.judge import CanaryJudge, JudgeConfig
+from launchgate.canary.prometheus import metrics_for
 from launchgate.canary.report import summary, summary_markdown, tick_row, timeline_png
 from launchgate.canary.rollout import CanaryOutcome, CanaryPlan, CanaryStart, Tick, begin_canary, watch_canary
 from launchgate.canary.traffic import TrafficGenerator, golden_prompts
@@ -77,6 +78,7 @@ def watch(run: ReleaseRun, start: CanaryStart, on_tick: Callable[[Tick, float], 
     """Run the window (with demo traffic when configured), then promote or roll back and write evidence."""
     cfg = run.config
     router, metrics = make_router(cfg.canary)
+    metrics = metrics_for(cfg, metrics)
     judge_cfg = JudgeConfig.from_config(cfg.canary, cfg.rollback)
     plan = CanaryPlan.from_config(cfg.canary, holder(run))
     traffic = None

@@ -1,0 +1,1 @@
+"""Prometheus alert rules and scrape config, the Grafana dashboard and links, built from release.yaml."""

@@ -1,0 +1,161 @@
+"""The canary judge through the `prometheus` provider: a real Prometheus scraping the real gateway every 1 s.
+
+On the same traffic, a shadow judge reads the gateway's own /admin/stats at every look, so the
+two providers are compared on identical requests.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from launchgate.canary.judge import Action, CanaryJudge, JudgeConfig
+from launchgate.canary.prometheus import PrometheusMetrics
+from launchgate.canary.report import tick_row
+from launchgate.canary.rollout import CanaryOutcome, CanaryPlan, run_canary
+from launchgate.canary.traffic import TrafficGenerator
+from launchgate.config.observability import Observability
+from launchgate.observability.scrape import scrape_config
+from launchgate.router.base import WindowStats
+from launchgate.router.gateway import GatewayRouter
+from tests.support.gateway import running_gateway
+from tests.support.prometheus import Prometheus, running_prometheus
+from tests.support.sim import EXAMPLE_VARIANTS, running_sim, set_sim_knobs
+
+SERVICE = "support-bot"
+PROMPTS = [[{"role": "user", "content": json.dumps({"subject": "refund", "body": "Where is my refund?"})}]]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("prom-canary")
+    with running_sim(EXAMPLE_VARIANTS, "stable") as stable, running_sim(EXAMPLE_VARIANTS, "good-candidate") as cand, \
+            running_gateway(stable, None, str(tmp / "gw")) as (base, token):
+        target = base.removeprefix("http://")
+        with running_prometheus(scrape_config(SERVICE, target, 1.0), tmp / "prom") as prom:
+            prom.wait_scraped(SERVICE)
+            yield {"base": base, "token": token, "cand": cand, "prom": prom, "tmp": tmp}
+
+
+def _obs(prom: Prometheus) -> Observability:
+    return Observability(prometheus_url=prom.url, canary_metrics="prometheus", scrape_interval_s=1.0)
+
+
+class Shadowed:
+    """Prometheus judged by the loop; the gateway's own stats, read at the same instant, by a shadow judge."""
+
+    def __init__(self, prom: PrometheusMetrics, gateway: GatewayRouter, cfg: JudgeConfig, plan: CanaryPlan) -> None:
+        self.prom, self.gateway, self.plan = prom, gateway, plan
+        self.shadow = CanaryJudge(cfg)
+        self.shadow_actions: list[tuple[float, Action]] = []
+
+    @property
+    def last_look(self) -> dict[str, Any] | None:
+        return self.prom.last_look
+
+    def window(self, since: float) -> dict[str, WindowStats]:
+        at = time.time() - since
+        j = self.shadow.judge(self.gateway.window(since), at_s=at, final=at >= self.plan.duration_s)
+        if not any(a is Action.ROLLBACK for _, a in self.shadow_actions):
+            self.shadow_actions.append((at, j.action))
+        return self.prom.window(since)
+
+
+def _canary(stack: dict[str, Any], release: str, fault_after_s: float | None, duration_s: float,
+            ) -> tuple[CanaryOutcome, Shadowed, float | None]:
+    set_sim_knobs(stack["cand"], error_rate=None)
+    router = GatewayRouter(stack["base"], stack["token"])
+    router.attach_candidate(stack["cand"], "support-bot-good", "v2", release)
+    cfg = JudgeConfig(min_requests=30, looks=int(duration_s) + 1)
+    plan = CanaryPlan(steps=[50], interval_s=1.0, duration_s=duration_s, lease_ttl_s=5, holder=release)
+    metrics = Shadowed(PrometheusMetrics(_obs(stack["prom"]), SERVICE, cfg.p95_ms), router, cfg, plan)
+    onset: list[float] = []
+
+    def inject() -> None:
+        assert fault_after_s is not None
+        time.sleep(fault_after_s)
+        set_sim_knobs(stack["cand"], error_rate=0.3)
+        onset.append(time.time())
+
+    with TrafficGenerator(f"{stack['base']}/v1", "m", PROMPTS, 60):
+        if fault_after_s is not None:
+            threading.Thread(target=inject, daemon=True).start()
+        out = run_canary(router, metrics, CanaryJudge(cfg), plan)
+    set_sim_knobs(stack["cand"], error_rate=None)
+    latency = None
+    if onset and out.result == "rolled_back":
+        zero = out.shifts[-1]
+        latency = zero.ts + zero.took_s - onset[0]
+    return out, metrics, latency
+
+
+def test_degrading_candidate_rolled_back_by_both_providers(stack: dict[str, Any]) -> None:
+    out, m, latency = _canary(stack, "support-bot-prom-bad", fault_after_s=2.0, duration_s=15)
+    assert out.result == "rolled_back" and out.judgement.phase.value == "failed", out.reason
+    assert "error rate" in out.reason
+    shadow_at, shadow_action = m.shadow_actions[-1]
+    assert shadow_action is Action.ROLLBACK, m.shadow_actions
+    assert latency is not None
+    print(f"rollback latency: prometheus {latency:.2f} s after the fault (look at {out.rollback_at_s} s); "
+          f"gateway provider decided at {shadow_at:.2f} s")
+    # Scrape lag (<= 1 s) plus one look (1 s) plus the evidence the SPRT needs at 30% errors.
+    assert latency < 5.0
+    assert out.rollback_at_s is not None and abs(out.rollback_at_s - shadow_at) <= 2.5
+    row = tick_row(out.ticks[-1])
+    queries = row["source"]["queries"]
+    assert {q["check"] for q in queries} >= {"requests", "errors", "latency_within", "last_sample"}
+    assert all("{{" not in q["query"] for q in queries)
+    assert any(q["check"] == "errors" and q["variant"] == "candidate" and q["value"] > 0 for q in queries)
+    assert 'le="2.0"' in next(q["query"] for q in queries if q["check"] == "latency_within")
+
+
+def test_healthy_candidate_promoted_by_both_providers(stack: dict[str, Any]) -> None:
+    out, m, _ = _canary(stack, "support-bot-prom-good", fault_after_s=None, duration_s=5)
+    assert out.result == "promoted", out.reason
+    assert m.shadow_actions[-1][1] is Action.PROMOTE, m.shadow_actions
+    cand = out.ticks[-1].stats["candidate"]  # type: ignore[index]
+    gw = GatewayRouter(stack["base"], stack["token"]).window(out.started_at)["candidate"]
+    # Prometheus lags the gateway by at most a scrape: the counts agree within a second of traffic.
+    assert cand.count > 30 and abs(cand.count - gw.count) <= 45
+    assert cand.slow_requests == 0 and cand.cost_per_request is not None
+
+
+def test_killed_prometheus_holds_while_the_lease_protects_users(stack: dict[str, Any], tmp_path: Path) -> None:
+    """Its own Prometheus (killed mid-canary): HOLD with the reason, never promote; weight kept meanwhile."""
+    router = GatewayRouter(stack["base"], stack["token"])
+    router.attach_candidate(stack["cand"], "support-bot-good", "v2", "support-bot-prom-kill")
+    target = stack["base"].removeprefix("http://")
+    with running_prometheus(scrape_config(SERVICE, target, 1.0), tmp_path / "prom") as prom:
+        prom.wait_scraped(SERVICE)
+        cfg = JudgeConfig(min_requests=30, looks=9, max_metric_errors=3)
+        plan = CanaryPlan(steps=[30], interval_s=1.0, duration_s=8, lease_ttl_s=3, holder="prom-kill")
+        metrics = PrometheusMetrics(_obs(prom), SERVICE, cfg.p95_ms)
+        weights_during_hold: list[float] = []
+
+        def kill() -> None:
+            time.sleep(2.5)
+            prom.kill()
+
+        def on_tick(tick: Any, _: float) -> None:
+            if tick.action is Action.HOLD:
+                weights_during_hold.append(router.weights()["candidate"])
+
+        with TrafficGenerator(f"{stack['base']}/v1", "m", PROMPTS, 40) as traffic:
+            threading.Thread(target=kill, daemon=True).start()
+            out = run_canary(router, metrics, CanaryJudge(cfg), plan, on_tick=on_tick)
+    holds = [t for t in out.ticks if t.action is Action.HOLD]
+    assert holds, [t.reason for t in out.ticks]
+    assert "Prometheus at" in holds[0].reason and "unreachable" in holds[0].reason
+    assert "holding the current weight" in holds[0].reason
+    assert weights_during_hold and all(w == 30 for w in weights_during_hold)  # held, not stepped or dropped
+    # Never promoted on missing data: after max_metric_errors looks without metrics it rolls back.
+    assert out.result == "rolled_back" and out.judgement.phase.value == "error", out.reason
+    assert router.weights()["candidate"] == 0
+    assert traffic.tally.statuses.get(0, 0) == 0 and set(traffic.tally.statuses) == {200}  # users kept served
+    assert tick_row(holds[0])["error"] is not None

@@ -1,0 +1,107 @@
+"""Run the real ``prometheus`` binary for a test: its own config and data dir, a free loopback port.
+
+    with running_prometheus(scrape_config("support-bot", "127.0.0.1:PORT", 1.0), tmp_path) as prom:
+        prom.query('up{job="support-bot"}')
+        prom.kill()  # a Prometheus that dies mid-canary
+
+Debian's package (2.42; ``make sysdeps`` installs it) is used directly, never its system service.
+Start-up is waited for with ``/-/ready``; ``wait_scraped`` waits until the target was scraped.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Prometheus:
+    def __init__(self, proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+        self.proc, self.url, self.log = proc, url, log
+
+    def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
+        params = {"query": promql, **({"time": f"{at:.3f}"} if at is not None else {})}
+        body = httpx.get(f"{self.url}/api/v1/query", params=params, timeout=5).json()
+        assert body["status"] == "success", body
+        result = body["data"]["result"]
+        return result if isinstance(result, list) else [{"value": result}]
+
+    def wait_scraped(self, job: str, timeout_s: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if any(r["value"][1] == "1" for r in self.query(f'up{{job="{job}"}}')):
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"prometheus never scraped job {job!r}; log tail:\n{self.log_tail()}")
+
+    def rules(self) -> list[dict[str, Any]]:
+        body = httpx.get(f"{self.url}/api/v1/rules", timeout=5).json()
+        return [r for g in body["data"]["groups"] for r in g["rules"]]
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
+
+
+@contextmanager
+def running_prometheus(config: dict[str, Any], workdir: Path, *, files: dict[str, str] | None = None
+                       ) -> Iterator[Prometheus]:
+    """Start prometheus with ``config`` (plus ``files`` written beside it, e.g. rules.yml)."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise RuntimeError("prometheus not installed: run `make sysdeps` (apt-get install prometheus)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name, text in (files or {}).items():
+        (workdir / name).write_text(text)
+    cfg = workdir / "prometheus.yml"
+    cfg.write_text(yaml.safe_dump(config, sort_keys=False))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = workdir / "prometheus.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [binary, f"--config.file={cfg}", f"--storage.tsdb.path={workdir / 'data'}",
+             f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1h",
+             "--web.enable-lifecycle", "--log.level=warn"],
+            stdout=out, stderr=subprocess.STDOUT)
+    prom = Prometheus(proc, url, log)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"prometheus exited with {proc.returncode}:\n{prom.log_tail()}")
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"prometheus not ready after 30 s:\n{prom.log_tail()}")
+            time.sleep(0.1)
+        yield prom
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
