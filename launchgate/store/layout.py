@@ -220,3 +220,28 @@ def handoff_batch(service: str, day: date, name: str) -> str:
 def handoff_ack(service: str, item_id: str) -> str:
     """Who took a handoff item, and when (one small object per item, written once)."""
     return f"{service_prefix(service)}handoff/acks/{check_key(item_id)}.json"
+
+
+# ----------------------------------------------------------------------------------- readiness
+# Inside a release bundle the readiness step writes readiness/readiness.json, readiness.md and
+# evidence.json (bundle names, launchgate/readiness/review.py).
+
+
+def attestations(service: str) -> str:
+    """Readiness attestations, append-only: one JSON line per sign, revoke or refusal."""
+    return state_prefix(service) + "attestations.jsonl"
+
+
+def attestation_file(service: str, sha256: str, name: str) -> str:
+    """A file attached to an attestation, stored once per content (its sha256 leads the name)."""
+    return state_prefix(service) + f"attestations/files/{check_key(sha256)}/{check_key(name)}"
+
+
+def readiness_review(service: str, week: str) -> str:
+    """The weekly readiness review (expiring attestations, items that turned failed)."""
+    return f"{service_prefix(service)}reviews/readiness/{check_key(week)}/"
+
+
+def extended_eval(service: str, month: str) -> str:
+    """The monthly extended evaluation (golden set vs stable with repeats, flaky cases, representativeness)."""
+    return f"{service_prefix(service)}reviews/extended-eval/{check_key(month)}/"
