@@ -28,6 +28,7 @@ from pydantic.fields import FieldInfo
 
 from launchgate.config.datapolicy import DataPolicy
 from launchgate.config.files import parse_yaml, read_yaml
+from launchgate.config.guardrails import Guardrails
 from launchgate.config.observability import Observability, ObservabilitySection
 from launchgate.config.readiness import ReadinessConfig
 from launchgate.errors import ConfigError, DataFileError
@@ -324,6 +325,7 @@ class ReleaseConfig(Strict):
     cost_review: CostReviewConfig = CostReviewConfig()  # monthly cost review (flows/cost_review.py)
     data: DataPolicy = DataPolicy()  # what is logged, kept how long, who may read it (config/datapolicy.py)
     readiness: ReadinessConfig = ReadinessConfig()  # the readiness review (config/readiness.py)
+    guardrails: Guardrails | None = None  # the gateway's runtime controls (config/guardrails.py); None = none
     # After rollback and canary: its validator checks the latency threshold against the histogram.
     observability: ObservabilitySection = Observability()
 
