@@ -538,5 +538,12 @@ def freeze_set(service: str, config_path: Path | None, artifacts: str | None, wh
     _change_freeze("set", service, config_path, artifacts, who, reason)
 
 
+
+# Commands kept in their own modules (imported last: they register on `main`).
+from launchgate.cli.observability import observability  # noqa: E402
+
+main.add_command(observability)
+
+
 if __name__ == "__main__":
     main()

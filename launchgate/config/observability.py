@@ -90,6 +90,8 @@ class Observability(Strict):
     dashboard_uid: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,40}$",
                                       description="Grafana dashboard uid; default launchgate-<service>")
     runbook_url: str | None = Field(default=None, description="linked from every alert's annotations")
+    retry_rate_alert_pct: float = Field(default=3.0, ge=0, le=100, description="alert: share of requests retried")
+    timeout_rate_alert_pct: float = Field(default=1.0, ge=0, le=100, description="alert: share timed out")
     alert_for: str = Field(default="2m", pattern=r"^[0-9]+[smh]$", description="alerts' `for:` duration")
 
 
