@@ -6,6 +6,8 @@
     POST   /admin/lease      {"holder": str, "ttl_s": float}   acquire or renew; 409 if held by another
     DELETE /admin/lease?holder=<holder>                        release                   -> state
     POST   /admin/upstreams  {"candidate": {"url", "model", "prompt_version"}, "release_id"?} -> state
+    GET    /admin/guard                      guardrails: level, breakers, in-flight, last level changes
+    POST   /admin/degradation {"level": normal|reduced|fallback_only, "reason": str, "by": str}   -> guard
 
 Errors use the OpenAI error shape: 400 ``invalid_request``, 401 ``unauthorized``, 409
 ``lease_held`` / ``no_upstream``, and for unknown paths or methods 404 ``not_found`` / 405
@@ -14,6 +16,7 @@ Errors use the OpenAI error shape: 400 ``invalid_request``, 401 ``unauthorized``
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import time
@@ -23,6 +26,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from launchgate.errors import LaunchgateError
 from launchgate.gateway.config import Upstream
 from launchgate.gateway.fallback import add_fallback
 from launchgate.gateway.proxy import error_body
@@ -46,6 +50,12 @@ class WeightsBody(_Body):
 class LeaseBody(_Body):
     holder: str = Field(min_length=1, max_length=200)
     ttl_s: float = Field(gt=0, le=3600)
+
+
+class DegradationBody(_Body):
+    level: str = Field(pattern=r"^(normal|reduced|fallback_only)$")
+    reason: str = Field(min_length=1, max_length=500)
+    by: str = Field(min_length=1, max_length=200, description="who: a person or a tool, for the audit")
 
 
 class UpstreamsBody(_Body):
@@ -94,10 +104,12 @@ async def _json(request: web.Request, model: type[_Body]) -> Any:
 
 
 class AdminAPI:
-    def __init__(self, state: GatewayState, stats: StatsWindow, drain: Callable[[], object] = lambda: None) -> None:
+    def __init__(self, state: GatewayState, stats: StatsWindow, drain: Callable[[], object] = lambda: None,
+                 guard: Any = None) -> None:
         self.state = state
         self.stats = stats
         self.drain = drain  # records the requests answered so far (recorder.py) before stats are read
+        self.guard = guard  # launchgate.gateway.guard.Guard when the config has guardrails
 
     def app(self, token: str) -> web.Application:
         """The admin API as a sub-application for ``/admin``: the token check guards exactly these
@@ -111,6 +123,8 @@ class AdminAPI:
             web.post("/lease", guard(self.post_lease)),
             web.delete("/lease", guard(self.delete_lease)),
             web.post("/upstreams", guard(self.post_upstreams)),
+            web.get("/guard", guard(self.get_guard)),
+            web.post("/degradation", guard(self.post_degradation)),
         ])
         add_fallback(app, subapp=True)  # unknown admin paths and methods: JSON too, token or not
         return app
@@ -180,3 +194,27 @@ class AdminAPI:
         elif body.release_id:
             self.state.release_id = body.release_id
         return self._state()
+
+    # ----------------------------------------------------------------------------- guardrails
+
+    def _no_guard(self) -> web.Response:
+        return _fail(409, "no_guardrails", "this gateway runs without guardrails: add a guardrails: section to "
+                                           "release.yaml and restart it")
+
+    async def get_guard(self, request: web.Request) -> web.StreamResponse:
+        if self.guard is None:
+            return self._no_guard()
+        return web.json_response(self.guard.snapshot())
+
+    async def post_degradation(self, request: web.Request) -> web.StreamResponse:
+        """Set the degradation level; the change (who, when, why) is stored before the answer."""
+        if self.guard is None:
+            return self._no_guard()
+        body: DegradationBody = await _json(request, DegradationBody)
+        from launchgate.guardrails.degradation import Level
+        change = self.guard.set_level(Level.parse(body.level), body.by, body.reason)
+        try:
+            await asyncio.to_thread(self.guard.persist_change, change)
+        except LaunchgateError as exc:  # the level holds in this process; say the audit record is missing
+            return web.json_response({**self.guard.snapshot(), "audit_error": str(exc)[:300]}, status=207)
+        return web.json_response(self.guard.snapshot())

@@ -31,6 +31,9 @@ from launchgate.gateway.admin import AdminAPI
 from launchgate.gateway.budget import gateway_guard
 from launchgate.gateway.config import GatewayConfig
 from launchgate.gateway.fallback import add_fallback
+from launchgate.gateway.guard import Guard
+from launchgate.gateway.guarded import GuardedCall
+from launchgate.gateway.handoff import HandoffQueue
 from launchgate.gateway.logwriter import RequestLogWriter
 from launchgate.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from launchgate.gateway.proxy import Proxy
@@ -67,7 +70,31 @@ class Gateway:
         if cfg.budget is not None:  # alert at alert_usd, 429 budget_exceeded at daily_usd
             self.proxy.budget = self.recorder.budget = gateway_guard(self.writer.store, cfg.service, cfg.budget,
                                                                      cfg.owners, cfg.notifier)
+        self.guard: Guard | None = None
+        self.handoff: HandoffQueue | None = None
+        if cfg.guardrails is not None:
+            self._guardrails(cfg)
         self.app = self._build(admin_token)
+
+    def _guardrails(self, cfg: GatewayConfig) -> None:
+        rails = cfg.guardrails
+        assert rails is not None
+        guard = self.guard = Guard(
+            rails, service=cfg.service, variants=("stable", "candidate"), output_schema=cfg.load_output_schema(),
+            input_schema=cfg.load_input_schema(), input_schema_enforced=cfg.input_schema_enforced,
+            output_schema_enforced=cfg.output_schema_enforced, max_context_chars=cfg.max_context_chars,
+            max_output_tokens=cfg.max_output_tokens, store=self.writer.store,
+            on_event=lambda kind, reason: self.state.record(kind, reason))
+        guard.load_level()
+        budget = self.proxy.budget
+        if budget is not None:
+            guard.budget_stopped = lambda: budget.stopped
+        self.proxy.guard, self.proxy.guarded, self.recorder.guard = guard, GuardedCall, guard
+        if rails.handoff.enabled:
+            self.handoff = self.recorder.handoff = HandoffQueue(
+                self.writer.store, cfg.service, cfg.writer_name(), role=rails.handoff.notify_role,
+                dispatcher=_dispatcher(cfg))
+        self.metrics.attach_guard(guard)
 
     def _build(self, admin_token: str) -> web.Application:
         app = web.Application(client_max_size=self.cfg.max_body_bytes)
@@ -81,7 +108,7 @@ class Gateway:
             web.get("/health/live", self.health),
             web.get("/health/ready", self.ready),
         ])
-        app.add_subapp("/admin", AdminAPI(self.state, self.stats, self.recorder.drain).app(admin_token))
+        app.add_subapp("/admin", AdminAPI(self.state, self.stats, self.recorder.drain, self.guard).app(admin_token))
         add_fallback(app)  # last: JSON 404/405 for anything no route above takes
         app.cleanup_ctx.append(self._lifecycle)
         return app
@@ -111,6 +138,8 @@ class Gateway:
         tasks = [asyncio.create_task(self._lease_watchdog(), name="lease-watchdog"),
                  asyncio.create_task(self._flusher(), name="log-flusher"),
                  asyncio.create_task(self.readiness.run(), name="readiness-probe")]
+        if self.handoff is not None:
+            tasks.append(asyncio.create_task(self._handoff_flusher(), name="handoff-flusher"))
         self.state.record("started", f"gateway for {self.cfg.service} up; candidate "
                                      f"{self.state.weights.candidate:g}%")
         try:
@@ -126,6 +155,8 @@ class Gateway:
             if self.proxy.budget is not None:  # persist the day's spend for the next start
                 await asyncio.to_thread(self.proxy.budget.close)
             await asyncio.to_thread(self.writer.flush)  # the last lines, after the last request
+            if self.handoff is not None:
+                await asyncio.to_thread(self.handoff.flush)
             if self.writer.pending:
                 log.error("request log: %d lines could not be stored at shutdown (%s)",
                           self.writer.pending, self.writer.last_error)
@@ -139,6 +170,23 @@ class Gateway:
         while True:
             await asyncio.sleep(self.cfg.log_flush_s)
             await asyncio.to_thread(self.writer.flush)
+
+
+    async def _handoff_flusher(self) -> None:
+        assert self.handoff is not None and self.cfg.guardrails is not None
+        while True:
+            await asyncio.sleep(self.cfg.guardrails.handoff.flush_s)
+            self.recorder.drain()
+            await asyncio.to_thread(self.handoff.flush)
+
+
+def _dispatcher(cfg: GatewayConfig) -> Any:
+    """Where handoff notices go: the owners' routes, through the configured notifier."""
+    from launchgate.notify import Dispatcher, make_notifier
+    from launchgate.settings import Settings
+
+    settings = Settings()
+    return Dispatcher(make_notifier(settings.notifier or cfg.notifier, settings), cfg.owners)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from launchgate.config import Budget, HttpUrl, Owners, Pricing, ReleaseConfig
 from launchgate.config.files import read_json
+from launchgate.config.guardrails import Guardrails
 from launchgate.errors import ConfigError, DataFileError, InputError
 from launchgate.eval.golden import load_prompt
 
@@ -73,6 +74,13 @@ class GatewayConfig(BaseModel):
     budget: Budget | None = None
     owners: Owners = Owners()
     notifier: str = Field(default="console", description="where budget alerts go: console | slack")
+    # Runtime guardrails (guard.py): None = a plain weighted proxy, as without a guardrails: section.
+    guardrails: Guardrails | None = None
+    input_schema: Path | None = None
+    input_schema_enforced: bool = False
+    output_schema_enforced: bool = False
+    max_context_chars: int | None = Field(default=None, gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
 
     def writer_name(self) -> str:
         name = self.log_writer or f"{socket.gethostname()}-{os.getpid()}"
@@ -84,6 +92,14 @@ class GatewayConfig(BaseModel):
         schema = read_json(self.output_schema, "output schema")
         if not isinstance(schema, dict):
             raise DataFileError(str(self.output_schema), "output schema must be a JSON object")
+        return schema
+
+    def load_input_schema(self) -> dict[str, Any] | None:
+        if self.input_schema is None:
+            return None
+        schema = read_json(self.input_schema, "input schema")
+        if not isinstance(schema, dict):
+            raise DataFileError(str(self.input_schema), "input schema must be a JSON object")
         return schema
 
     def admin_token(self) -> str:
@@ -119,6 +135,12 @@ def from_release_config(cfg: ReleaseConfig, *, host: str | None = None, port: in
             budget=cfg.budget, owners=cfg.owners, notifier=cfg.notifications.notifier,
             log_flush_s=section.log_flush_s,
             upstream_timeout_s=timeout,
+            guardrails=cfg.guardrails,
+            input_schema=cfg.contracts.input_schema,
+            input_schema_enforced=cfg.contracts.input_schema_enforced,
+            output_schema_enforced=cfg.contracts.output_schema_enforced,
+            max_context_chars=cfg.contracts.max_context_chars,
+            max_output_tokens=cfg.contracts.max_output_tokens,
         )
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise ConfigError("gateway", [str(exc)]) from None

@@ -39,6 +39,9 @@ FIELDS = (
     "ts", "request_id", "service", "release_id", "variant", "model", "prompt_version", "prompt_sha256",
     "status", "error_code", "latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cost_usd",
     "schema_ok", "retries", "prompt_redacted",
+    # the guardrails' fields (null without guardrails): tenant, ["control:outcome", ...], the fallback's
+    # reason, the handoff item, and the status the caller got when the fallback replaced a failure
+    "tenant", "guard", "fallback", "handoff_id", "client_status",
 )
 JSONL_TYPE = "application/x-ndjson"
 _ENCODE_ASCII = json.JSONEncoder(separators=(",", ":")).encode

@@ -6,6 +6,8 @@ process (tests, benchmarks) do not collide and a scrape shows exactly one gatewa
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -38,6 +40,35 @@ class _LogCollector(Collector):
                                 value=w.pending)
 
 
+RATE_WINDOW_S = 300.0
+
+
+class _RateWindow:
+    """Per-variant request, retry and timeout counts in one-second buckets over the last RATE_WINDOW_S."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, deque[list[float]]] = {}
+
+    def add(self, variant: str, retried: bool, timed_out: bool) -> None:
+        now = float(int(time.monotonic()))
+        buckets = self._buckets.setdefault(variant, deque())
+        if not buckets or buckets[-1][0] != now:
+            buckets.append([now, 0, 0, 0])
+            while buckets[0][0] < now - RATE_WINDOW_S:
+                buckets.popleft()
+        last = buckets[-1]
+        last[1] += 1
+        last[2] += retried
+        last[3] += timed_out
+
+    def share(self, variant: str, which: int) -> float:
+        """which=1: retried share, 2: timed-out share (0.0 with no requests)."""
+        edge = time.monotonic() - RATE_WINDOW_S
+        rows = [b for b in self._buckets.get(variant, ()) if b[0] >= edge]
+        total = sum(b[1] for b in rows)
+        return sum(b[1 + which] for b in rows) / total if total else 0.0
+
+
 class GatewayMetrics:
     def __init__(self, writer: RequestLogWriter, weight: Callable[[str], float]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -64,6 +95,24 @@ class GatewayMetrics:
         for variant in ("stable", "candidate"):
             weights.labels(variant).set_function(lambda v=variant: weight(v))
         r.register(_LogCollector(writer))
+        # Guardrails (docs/gateway.md lists these names: alert rules and dashboards read them).
+        self.guard_events = Counter("launchgate_gateway_guardrail_events", "guardrail decisions by control and "
+                                    "outcome (documented code or action)", ["control", "outcome", "variant"],
+                                    registry=r)
+        self.fallbacks = Counter("launchgate_gateway_fallbacks", "answers served by the fallback, by reason",
+                                 ["reason", "variant"], registry=r)
+        self.timeouts = Counter("launchgate_gateway_upstream_timeouts", "upstream calls that timed out", ["variant"],
+                                registry=r)
+        self.handoffs = Counter("launchgate_gateway_handoffs", "requests put in the handoff queue", ["reason"],
+                                registry=r)
+        self.rates = _RateWindow()
+        retry_rate = Gauge("launchgate_gateway_retry_rate", "share of requests retried upstream over the last "
+                           f"{RATE_WINDOW_S:g}s (SLO <= 3%)", ["variant"], registry=r)
+        timeout_rate = Gauge("launchgate_gateway_timeout_rate", "share of requests that timed out upstream over the "
+                             f"last {RATE_WINDOW_S:g}s", ["variant"], registry=r)
+        for variant in ("stable", "candidate"):
+            retry_rate.labels(variant).set_function(lambda v=variant: self.rates.share(v, 1))
+            timeout_rate.labels(variant).set_function(lambda v=variant: self.rates.share(v, 2))
         # labels() validates and looks up its arguments on every call: keep each child once found.
         # The label sets are bounded (two variants, HTTP statuses, the gateway's error codes).
         self._children: dict[tuple[str, ...], Any] = {}
@@ -94,6 +143,36 @@ class GatewayMetrics:
             child(("errors", variant, error_code), lambda: self.errors.labels(variant, error_code)).inc()
         if retries:
             child(("retries", variant), lambda: self.retries.labels(variant)).inc(retries)
+        self.rates.add(variant, retries > 0, error_code == "upstream_timeout")
+
+    def attach_guard(self, guard: Any) -> None:
+        """Gauges read from the guardrails' state at scrape time (breakers, level, slots)."""
+        r = self.registry
+        state = Gauge("launchgate_gateway_breaker_state", "circuit breaker: 0 closed, 1 half-open, 2 open",
+                      ["upstream"], registry=r)
+        for name, breaker in guard.breakers.items():
+            state.labels(name).set_function(lambda b=breaker: int(b.state))
+        level = Gauge("launchgate_gateway_degradation_level", "effective level: 0 normal, 1 reduced, 2 fallback_only",
+                      registry=r)
+        level.set_function(lambda: int(guard.effective_level()))
+        in_flight = Gauge("launchgate_gateway_in_flight", "requests in flight per upstream", ["upstream"], registry=r)
+        queued = Gauge("launchgate_gateway_queued", "requests waiting for an in-flight slot", ["upstream"], registry=r)
+        for name, slots in guard.slots.items():
+            in_flight.labels(name).set_function(lambda s=slots: s.in_flight)
+            queued.labels(name).set_function(lambda s=slots: s.queued)
+
+    def guard_event(self, control: str, outcome: str, variant: str) -> None:
+        self._child(("guard", control, outcome, variant),
+                    lambda: self.guard_events.labels(control, outcome, variant)).inc()
+
+    def fallback(self, reason: str, variant: str) -> None:
+        self._child(("fallback", reason, variant), lambda: self.fallbacks.labels(reason, variant)).inc()
+
+    def timeout(self, variant: str) -> None:
+        self._child(("timeout", variant), lambda: self.timeouts.labels(variant)).inc()
+
+    def handoff(self, reason: str) -> None:
+        self._child(("handoff", reason), lambda: self.handoffs.labels(reason)).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

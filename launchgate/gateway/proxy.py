@@ -31,6 +31,7 @@ import os
 import random
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -63,6 +64,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")  # anything else is rep
 _RELAYED_HEADERS = (("content-type", "Content-Type"), ("retry-after", "Retry-After"),
                     ("retry-after-ms", "retry-after-ms"))
 KEEPALIVE_S = 30.0  # idle upstream connections are dropped after this
+_DONE = b"data: [DONE]\n\n"
 
 
 def _request_id(request: web.Request) -> str:
@@ -91,6 +93,10 @@ class Proxy:
         self.state = state
         self.recorder = recorder
         self.budget: BudgetGuard | None = None  # set by Gateway when cfg.budget is set
+        # Set by Gateway when the config has guardrails: the guard's state and the per-request flow
+        # (guarded.py), which then answers every chat completion in place of the plain relay below.
+        self.guard: Any = None
+        self.guarded: Any = None
         self.rng = rng or random.Random()
         self.client: UpstreamClient | None = None
 
@@ -157,7 +163,10 @@ class Proxy:
         try:
             raw = await request.read()
             chat = parse_chat_request(raw)
-            if self.budget is not None and not self._budget_allows(started):  # the day's budget is spent
+            if self.guarded is not None:
+                response = await self.guarded(self, self.guard, request, chat, variant, upstream, request_id,
+                                              outcome, t0, started).run()
+            elif self.budget is not None and not self._budget_allows(started):  # the day's budget is spent
                 outcome.status, outcome.error_code = 429, BUDGET_EXCEEDED
                 status, body, extra = self.budget.rejection(started)
                 response = web.json_response(body, status=status, headers={REQUEST_ID_HEADER: request_id, **extra})
@@ -231,22 +240,41 @@ class Proxy:
             up.release()
 
     async def _relay_stream(self, request: web.Request, up: UpstreamResponse, chat: ChatRequest,
-                            headers: dict[str, str], outcome: Outcome, t0: float, variant: str) -> web.StreamResponse:
+                            headers: dict[str, str], outcome: Outcome, t0: float, variant: str,
+                            validate: Callable[[str | None], bool] | None = None) -> web.StreamResponse:
+        """Relay an SSE stream. With ``validate`` (the output contract) the ``[DONE]`` event is held
+        back until the whole answer is read: an invalid answer gets a final ``output_invalid``
+        error event before it, the way OpenAI reports an error mid-stream."""
         acc = outcome.stream = SSEAccumulator(strip_usage=not chat.client_wants_usage)
         headers["Cache-Control"] = "no-cache"
         resp = web.StreamResponse(status=200, headers=headers)
         outcome.status = 200
+        done_seen = False
         try:
             await resp.prepare(request)
             while chunk := await up.next_chunk():
                 out = acc.feed(chunk)
                 if out:
+                    if validate is not None and _DONE in out:
+                        out, done_seen = out.replace(_DONE, b""), True
                     if outcome.ttft_s is None:
                         outcome.ttft_s = time.perf_counter() - t0
-                    await resp.write(out)
+                    if out:
+                        await resp.write(out)
             tail = acc.flush()
-            if tail:
+            if validate is not None and _DONE.strip() in tail:
+                tail, done_seen = tail.replace(_DONE.strip(), b""), True
+            if tail.strip():
                 await resp.write(tail)
+            if validate is not None:
+                if not validate(acc.finish().content):
+                    outcome.error_code = "output_invalid"
+                    if outcome.guard is not None:
+                        outcome.guard.append(("output_contract", "output_invalid"))
+                    await self._stream_error(resp, error_body(502, "output_invalid", f"the {variant} answer failed "
+                                             "the service's output contract; discard the streamed text"))
+                if done_seen:
+                    await resp.write(_DONE)
         except UpstreamTimeout:
             outcome.status, outcome.error_code = 504, "upstream_timeout"
             await self._stream_error(resp, error_body(504, "upstream_timeout", f"the {variant} upstream sent "

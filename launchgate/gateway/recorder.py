@@ -17,22 +17,28 @@ import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from launchgate.gateway.budget import BUDGET_EXCEEDED, BudgetGuard
 from launchgate.gateway.config import GatewayConfig, Upstream
+from launchgate.gateway.handoff import HandoffQueue
 from launchgate.gateway.logwriter import RequestLogWriter, iso_ts
 from launchgate.gateway.metrics import GatewayMetrics
 from launchgate.gateway.payload import ChatRequest, Completion, SSEAccumulator, read_completion, read_error_code
 from launchgate.gateway.schemacheck import SchemaChecker
 from launchgate.gateway.window import RequestRecord, StatsWindow
+from launchgate.guardrails.handoff import HandoffItem
 from launchgate.privacy.redact import redact
 
 log = logging.getLogger("launchgate.gateway")
 
 # Error codes the gateway itself produces (proxy.py's docstring); anything else came from an upstream.
 GATEWAY_CODES = frozenset({"invalid_request", "request_too_large", "no_upstream", "upstream_error",
-                           "upstream_timeout", "client_closed", "gateway_error", BUDGET_EXCEEDED})
+                           "upstream_timeout", "client_closed", "gateway_error", BUDGET_EXCEEDED,
+                           # the guardrails' codes (guard.py, guarded.py; docs/gateway.md)
+                           "context_too_long", "max_tokens_too_large", "input_invalid", "input_blocked",
+                           "rate_limited", "overloaded", "tenant_budget_exceeded", "breaker_open",
+                           "output_invalid", "output_blocked", "fallback_unavailable"})
 BATCH_S = 0.005  # how long a finished request may wait for its record; a batch costs one timer
 # Records per turn of the event loop when the timer drains: after a burst, requests waiting on
 # the loop get their turn between slices instead of behind one long drain (~100 us per record).
@@ -50,6 +56,15 @@ class Outcome:
     retries: int = 0
     body: bytes | None = None  # a non-streamed upstream answer, read by the recorder
     stream: SSEAccumulator | None = None  # a streamed answer's events, read by the recorder
+    # Set by the guardrails (guarded.py) only:
+    guard: list[tuple[str, str]] | None = None  # (control, outcome) decisions, in order
+    tenant: str | None = None
+    fallback: str | None = None  # the fallback answered, for this reason
+    handoff_id: str | None = None
+    flag: str | None = None  # a guard flagged the request for a person
+    no_evidence: bool = False  # refused before any model was asked: not in the per-variant stats
+    timed_out: bool = False
+    first_invalid: bool = False  # an attempt failed the output contract (a retry may have fixed it)
 
 
 class Finished(NamedTuple):
@@ -94,6 +109,8 @@ class Recorder:
         self.metrics = metrics
         self.checker = checker
         self.budget: BudgetGuard | None = None
+        self.guard: Any = None  # launchgate.gateway.guard.Guard, when the config has guardrails
+        self.handoff: HandoffQueue | None = None
         self.batch_s = batch_s
         self._pending: list[Finished] = []
         self.failures = 0
@@ -151,6 +168,8 @@ class Recorder:
             else:
                 code = read_error_code(o.body) or f"upstream_{status}"
         schema_ok = self.checker.check(done.content) if status == 200 and not done.error_code else None
+        if o.first_invalid:
+            schema_ok = False  # the model's first answer failed; a retry or the fallback covered for it
         tin, tout = done.input_tokens, done.output_tokens
         cost = None
         if tin is not None and tout is not None:
@@ -178,9 +197,42 @@ class Recorder:
             "input_tokens": tin, "output_tokens": tout, "cost_usd": cost, "schema_ok": schema_ok,
             "retries": o.retries, "prompt_redacted": prompt,
         }
-        if code != BUDGET_EXCEEDED:  # a budget stop asked no variant: no evidence about either
+        if o.guard is not None:
+            self._guarded(f, line, prompt, cost)
+        if code != BUDGET_EXCEEDED and not o.no_evidence:  # a refusal before any model: no evidence about either
             self.stats.add(RequestRecord(f.ended, f.variant, status, latency_ms, ttft_ms, schema_ok, cost, tin, tout))
         if code and code not in GATEWAY_CODES:
             code = f"upstream_{status}"  # upstream codes are free text: keep metric labels bounded
         self.metrics.observe(f.variant, status, f.latency_s, o.ttft_s, tin, tout, cost, schema_ok, code, o.retries)
         return line, f.started
+
+    def _guarded(self, f: Finished, line: dict[str, object], prompt: str, cost: float | None) -> None:
+        """The guardrails' part of a record: log fields, counters, tenant spend, the handoff item."""
+        o = f.outcome
+        events = o.guard or []
+        line.update(tenant=o.tenant, guard=[f"{c}:{r}" for c, r in events] or None, fallback=o.fallback,
+                    handoff_id=o.handoff_id, client_status=200 if o.fallback and o.status != 200 else None)
+        m = self.metrics
+        for control, result in events:
+            m.guard_event(control, result, f.variant)
+        if o.fallback:
+            m.fallback(o.fallback, f.variant)
+        if o.timed_out or o.error_code == "upstream_timeout":
+            m.timeout(f.variant)
+        if cost and o.tenant is not None and self.guard is not None:
+            self.guard.tenant_spend.add(o.tenant, cost, f.started)
+        rails = self.guard.rails if self.guard is not None else None
+        reason = None
+        if o.handoff_id:
+            reason = f"fallback:{o.fallback}"
+        elif o.flag and rails is not None and rails.handoff.enabled and rails.handoff.on_flag:
+            reason = f"flagged:{o.flag}"
+        if reason and self.handoff is not None:
+            item_id = o.handoff_id or f.request_id
+            line["handoff_id"] = item_id
+            if f.chat is not None and not prompt:
+                prompt = redact(f.chat.user_text)[:2000]
+            self.handoff.add(HandoffItem(id=item_id, ts=iso_ts(f.started), service=self._service,
+                                         request_id=f.request_id, reason=reason, variant=f.variant, tenant=o.tenant,
+                                         release_id=f.release_id, prompt_redacted=prompt))
+            m.handoff(reason.split(":", 1)[0])
