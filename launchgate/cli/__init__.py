@@ -543,6 +543,10 @@ def freeze_set(service: str, config_path: Path | None, artifacts: str | None, wh
 from launchgate.cli.observability import observability  # noqa: E402
 
 main.add_command(observability)
+from launchgate.cli.readiness import attest, readiness  # noqa: E402
+
+main.add_command(attest)
+main.add_command(readiness)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,89 @@
+"""What the readiness checks look at: one snapshot, gathered once, read by pure functions.
+
+``Evidence`` is plain data; ``gather.py`` fills it from the release bundle, the store, the
+config and a loopback probe. A field left None means "not found", which a check reports as
+missing (never as verified).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from launchgate.config import ReleaseConfig
+from launchgate.verdicts import Verdict
+
+
+@dataclass
+class BucketFacts:
+    """The evidence bucket's settings as boto3 get_bucket_* report them (None: not configured)."""
+
+    bucket: str
+    prefix: str
+    encryption: list[dict[str, Any]] | None = None  # ServerSideEncryptionConfiguration.Rules
+    public_access_block: dict[str, bool] | None = None
+    versioning: str | None = None  # "Enabled" | "Suspended" | None (never enabled)
+    lifecycle: list[dict[str, Any]] | None = None  # Rules
+    errors: dict[str, str] = field(default_factory=dict)  # what could not be read, by call
+
+
+@dataclass
+class ProbeFacts:
+    """The release gateway, asked on loopback without a token."""
+
+    url: str
+    admin_status: int | None = None  # GET /admin/state without Authorization
+    metrics_status: int | None = None
+    metrics_text: str = ""
+    context_status: int | None = None  # a request over max_context_chars (None: no context guard to probe)
+    error: str | None = None
+
+
+@dataclass
+class DrillFact:
+    at: datetime
+    phase: str
+    rollback_s: float | None
+    key: str
+
+
+@dataclass
+class Evidence:
+    config: ReleaseConfig
+    now: datetime
+    release_id: str | None = None
+    in_release: bool = False  # judged inside a running release: the canary and finalize come later
+    store_uri: str = ""
+    bundle_key: str = ""  # the release bundle's base key
+    manifest: dict[str, Any] | None = None
+    eval_report: dict[str, Any] | None = None
+    load_report: dict[str, Any] | None = None
+    canary_summary: dict[str, Any] | None = None
+    review: dict[str, Any] | None = None
+    verdicts: list[Verdict] | None = None  # this run's so far, or the stored decision's
+    golden_tags: dict[str, int] | None = None
+    golden_cases: int = 0
+    golden_lengths: list[int] = field(default_factory=list)  # input size in characters per golden case
+    requests: list[dict[str, Any]] | None = None  # a sample of the last 4 weeks of the request log
+    request_log_note: str = ""
+    artifact_texts: dict[str, str] = field(default_factory=dict)  # small text artifacts of the bundle
+    secret_values: list[str] = field(default_factory=list)  # configured secrets' values (never printed)
+    config_text: str | None = None
+    bundles: list[tuple[str, list[str]]] | None = None  # (release id, artifacts its index lists but the store lacks)
+    bucket: BucketFacts | None = None
+    probe: ProbeFacts | None = None
+    drills: list[DrillFact] = field(default_factory=list)
+    runbook_path: str | None = None
+    runbook_sha256: str | None = None
+    alert_rules_text: str | None = None
+    reviews: dict[str, datetime | None] = field(default_factory=dict)  # newest report per kind
+    last_known_good: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)  # what could not be read, for the report
+
+    def key(self, name: str) -> str:
+        """A bundle artifact's store key (the evidence a line points at)."""
+        return f"{self.bundle_key}{name}" if self.bundle_key else name
+
+    def verdict(self, check: str) -> list[Verdict]:
+        return [v for v in self.verdicts or [] if v.check == check]

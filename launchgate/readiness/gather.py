@@ -1,0 +1,228 @@
+"""Gathering the readiness evidence: the release bundle, the store, the config files and a loopback probe.
+
+The only impure part of the review. Every read is bounded (a sample of the request log, small
+text artifacts, the last few bundles) so a review inside a release stays well under a second on
+a local store. A read that fails is noted in ``Evidence.problems`` and leaves its field empty,
+which the checks report as missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from launchgate.config import ReleaseConfig
+from launchgate.errors import InputError, StoreError
+from launchgate.eval.golden import GoldenCase, load_golden_set
+from launchgate.readiness.bucket import bucket_facts
+from launchgate.readiness.evidence import DrillFact, Evidence
+from launchgate.readiness.probe import probe_gateway
+from launchgate.requestlog.reader import LogRead, log_keys, parse_lines, parse_ts
+from launchgate.reviews.drift import week_bounds
+from launchgate.settings import Settings
+from launchgate.store import layout
+from launchgate.store.base import ArtifactStore, sha256_bytes
+from launchgate.store.bundle import attempt_prefix
+from launchgate.store.jsonio import find_object
+from launchgate.verdicts import Verdict
+
+LOG_WINDOW = timedelta(weeks=4)
+LOG_SAMPLE = 2000  # newest requests read from the log: enough for rates and PSI, cheap enough for a release
+TEXT_TYPES = (".json", ".jsonl", ".md", ".txt", ".log")
+MAX_TEXT_BYTES = 1_000_000
+MAX_TEXTS = 80
+
+
+def release_ids(store: ArtifactStore, service: str) -> tuple[list[str], set[str]]:
+    """Every release id (oldest first, ids sort by time) and every key under the releases prefix."""
+    prefix = layout.releases_prefix(service)
+    keys = store.list(prefix)
+    ids = sorted({k[len(prefix):].split("/", 1)[0] for k in keys if "/" in k[len(prefix):]})
+    return ids, set(keys)
+
+
+def default_release(store: ArtifactStore, service: str, ids: Sequence[str]) -> str | None:
+    """The last promoted release (what serves users), else the newest bundle."""
+    lkg = find_object(store, layout.last_known_good(service))
+    if lkg and lkg.get("release_id") in ids:
+        return str(lkg["release_id"])
+    return ids[-1] if ids else None
+
+
+def _safe(ev: Evidence, what: str, fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except (StoreError, InputError, OSError, ValueError) as exc:
+        ev.problems.append(f"{what}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+        return None
+
+
+def _requests(store: ArtifactStore, service: str, now: datetime) -> tuple[list[dict[str, Any]], str]:
+    start = now - LOG_WINDOW
+    out = LogRead()
+    keys = log_keys(store, service, start, now)
+    for key in reversed(keys):  # newest files first, until the sample is full
+        if len(out.records) >= LOG_SAMPLE:
+            break
+        parse_lines(store.get(key), key, start, now, out)
+    note = (f"{layout.requests_prefix(service)} ({out.files or len(keys)} files, {len(out.records)} requests "
+            f"sampled, {start:%Y-%m-%d}..{now:%Y-%m-%d})") if keys else ""
+    return out.records[-LOG_SAMPLE:], note
+
+
+def _drills(store: ArtifactStore, service: str, ids: Sequence[str], keys: set[str], current: tuple[str, str] | None,
+            ) -> list[DrillFact]:
+    found: list[DrillFact] = []
+
+    def add(key: str) -> None:
+        rec = find_object(store, key)
+        at = parse_ts(str((rec or {}).get("started_at") or (rec or {}).get("at") or ""))
+        if rec and at:
+            found.append(DrillFact(at=at, phase=str(rec.get("phase")), rollback_s=rec.get("rollback_s"), key=key))
+
+    if current is not None:  # this release's own drill (an earlier step of the same run)
+        base, prefix = current
+        if f"{base}{prefix}drill/drill_record.json" in keys or store.exists(f"{base}{prefix}drill/drill_record.json"):
+            add(f"{base}{prefix}drill/drill_record.json")
+    for rid in list(ids)[-5:]:
+        key = layout.release_key(service, rid, "drill/drill_record.json")
+        if key in keys and (current is None or not key.startswith(current[0])):
+            add(key)
+    drills_prefix = f"{layout.service_prefix(service)}reviews/drills/"
+    for key in store.list(drills_prefix)[-3:]:
+        add(key)
+    return found
+
+
+def _retained(store: ArtifactStore, service: str, ids: Sequence[str], keys: set[str], n: int,
+              ) -> list[tuple[str, list[str]]]:
+    out = []
+    for rid in [i for i in ids if layout.release_key(service, i, "index.json") in keys][-n:]:
+        index = find_object(store, layout.release_key(service, rid, "index.json")) or {}
+        base = layout.release_prefix(service, rid)
+        gone = [a["name"] for a in index.get("artifacts", []) if f"{base}{a['name']}" not in keys]
+        out.append((rid, gone))
+    return out
+
+
+def _reviews(store: ArtifactStore, service: str) -> dict[str, datetime | None]:
+    base = f"{layout.service_prefix(service)}reviews/"
+    out: dict[str, datetime | None] = {}
+    for kind in ("drift", "cost", "extended-eval"):
+        labels = sorted({k[len(base) + len(kind) + 1:].split("/", 1)[0] for k in store.list(f"{base}{kind}/")})
+        out[kind] = _label_end(labels[-1]) if labels else None
+    return out
+
+
+def _label_end(label: str) -> datetime | None:
+    try:
+        if "-W" in label:
+            return week_bounds(label)[1]
+        return datetime.strptime(label, "%Y-%m").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _texts(store: ArtifactStore, names_keys: Sequence[tuple[str, str, int]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, key, size in names_keys:
+        if len(out) >= MAX_TEXTS:
+            break
+        if name.endswith(TEXT_TYPES) and size <= MAX_TEXT_BYTES and "data_docs/" not in name:
+            out[name] = store.get(key).decode("utf-8", errors="replace")
+    return out
+
+
+def secret_values(config: ReleaseConfig, settings: Settings) -> list[str]:
+    """The values of the secrets the config names (env vars), to search artifacts for; never printed."""
+    names = {config.candidate.api_key_env, config.stable.api_key_env, config.canary.gateway_token_env,
+             config.gateway.admin_token_env}
+    values = [os.environ.get(n or "", "") for n in names if n]
+    if settings.slack_token is not None:
+        values.append(settings.slack_token.get_secret_value())
+    return [v for v in values if len(v) >= 8]
+
+
+def gather(store: ArtifactStore, config: ReleaseConfig, *, now: datetime, settings: Settings,
+           config_path: Path | None = None, release_id: str | None = None, attempt: int | None = None,
+           verdicts: Sequence[Verdict] | None = None, in_release: bool = False,
+           written: Sequence[tuple[str, str, int]] | None = None, cases: Sequence[GoldenCase] | None = None,
+           probe: bool = True) -> Evidence:
+    """``written``: (bundle name, key, size) of the artifacts this run wrote so far (inside a release)."""
+    service = config.service
+    ev = Evidence(config=config, now=now, in_release=in_release, store_uri=store.uri)
+    ids, keys = _safe(ev, "release bundles", release_ids, store, service) or ([], set())
+    rid = release_id or default_release(store, service, ids)
+    ev.release_id = rid
+    decision = None
+    if rid is not None:
+        base = layout.release_prefix(service, rid)
+        ev.bundle_key = base
+        decision = _safe(ev, "decision.json", find_object, store, base + "decision.json")
+        n = attempt if attempt is not None else int((decision or {}).get("attempt") or 1)
+        step = base + attempt_prefix(n)
+        ev.manifest = _safe(ev, "manifest", find_object, store, base + "manifest.json")
+        ev.eval_report = _safe(ev, "eval report", find_object, store, step + "eval/eval_report.json")
+        ev.load_report = _safe(ev, "load report", find_object, store, step + "load/loadtest_report.json")
+        ev.canary_summary = _safe(ev, "canary summary", find_object, store, step + "canary/canary_summary.json")
+        ev.review = _safe(ev, "review.json", find_object, store, base + "review.json")
+        ev.drills = _safe(ev, "drill records", _drills, store, service, ids, keys, (base, attempt_prefix(n))) or []
+        if written is None:
+            index = _safe(ev, "index.json", find_object, store, base + "index.json") or {}
+            written = [(a["name"], a["key"], int(a.get("size", 0))) for a in index.get("artifacts", [])]
+        ev.artifact_texts = _safe(ev, "release artifacts", _texts, store, written) or {}
+        earlier = [i for i in ids if i < rid]
+        ev.bundles = _safe(ev, "previous bundles", _retained, store, service, earlier, keys,
+                           config.readiness.retained_releases)
+    else:
+        ev.drills = _safe(ev, "drill records", _drills, store, service, ids, keys, None) or []
+    if verdicts is not None:
+        ev.verdicts = list(verdicts)
+    elif decision is not None:
+        ev.verdicts = [Verdict.model_validate(v) for v in decision.get("verdicts", [])]
+    if cases is None:
+        cases = _safe(ev, "golden set", load_golden_set, Path(config.evaluation.golden_set))
+    if cases is not None:
+        ev.golden_cases = len(cases)
+        tags: dict[str, int] = {}
+        for case in cases:
+            for tag in case.tags:
+                tags[tag] = tags.get(tag, 0) + 1
+        ev.golden_tags = tags
+        ev.golden_lengths = [len(json.dumps(c.input, sort_keys=True, ensure_ascii=False)) for c in cases]
+    sample = _safe(ev, "request log", _requests, store, service, now)
+    if sample is not None:
+        ev.requests, ev.request_log_note = sample
+    ev.last_known_good = _safe(ev, "last_known_good", find_object, store, layout.last_known_good(service))
+    ev.reviews = _safe(ev, "reviews", _reviews, store, service) or {}
+    ev.secret_values = secret_values(config, settings)
+    inner = getattr(store, "inner", store)  # a spooling store wraps the S3 store
+    if hasattr(inner, "bucket") and hasattr(inner, "_client"):
+        ev.bucket = bucket_facts(inner._client, inner.bucket, getattr(inner, "prefix", ""))
+    if probe and config.canary.router == "gateway":
+        ev.probe = probe_gateway(config.canary.gateway_url)
+    base_dir = config_path.resolve().parent if config_path is not None else Path.cwd()
+    if config_path is not None:
+        ev.config_text = _safe(ev, "release.yaml", config_path.read_text, "utf-8")
+    if config.readiness.runbook:
+        path = base_dir / config.readiness.runbook
+        ev.runbook_path = str(path)
+        data = _safe(ev, "runbook", path.read_bytes)
+        ev.runbook_sha256 = sha256_bytes(data) if data is not None else None
+    if config.readiness.alert_rules:
+        ev.alert_rules_text = _safe(ev, "alert rules", (base_dir / config.readiness.alert_rules).read_text, "utf-8")
+    return ev
+
+
+def runbook_sha256(config: ReleaseConfig, config_path: Path) -> str | None:
+    """The runbook's current sha256 (what an approval binds to); None when there is none or it is unreadable."""
+    if not config.readiness.runbook:
+        return None
+    try:
+        return sha256_bytes((config_path.resolve().parent / config.readiness.runbook).read_bytes())
+    except OSError:
+        return None
