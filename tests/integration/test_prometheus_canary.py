@@ -13,17 +13,24 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import yaml
 
 from launchgate.canary.judge import Action, CanaryJudge, JudgeConfig
 from launchgate.canary.prometheus import PrometheusMetrics
 from launchgate.canary.report import tick_row
 from launchgate.canary.rollout import CanaryOutcome, CanaryPlan, run_canary
 from launchgate.canary.traffic import TrafficGenerator
+from launchgate.config import load_config
 from launchgate.config.observability import Observability
+from launchgate.gateway.metrics import LATENCY_BUCKETS
+from launchgate.observability.dashboard import build_dashboard, panel_queries, panels
+from launchgate.observability.output import RULES, SCRAPE, observability_files
 from launchgate.observability.scrape import scrape_config
 from launchgate.router.base import WindowStats
 from launchgate.router.gateway import GatewayRouter
+from tests.conftest import EXAMPLE
 from tests.support.gateway import running_gateway
 from tests.support.prometheus import Prometheus, running_prometheus
 from tests.support.sim import EXAMPLE_VARIANTS, running_sim, set_sim_knobs
@@ -34,13 +41,17 @@ PROMPTS = [[{"role": "user", "content": json.dumps({"subject": "refund", "body":
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One Prometheus for the module, run from `launchgate observability`'s own scrape.yml and rules.yml."""
     tmp = tmp_path_factory.mktemp("prom-canary")
     with running_sim(EXAMPLE_VARIANTS, "stable") as stable, running_sim(EXAMPLE_VARIANTS, "good-candidate") as cand, \
             running_gateway(stable, None, str(tmp / "gw")) as (base, token):
-        target = base.removeprefix("http://")
-        with running_prometheus(scrape_config(SERVICE, target, 1.0), tmp / "prom") as prom:
+        cfg = load_config(EXAMPLE / "release.yaml", {"canary.gateway_url": base,
+                                                     "observability.scrape_interval_s": 1}, check_files=False)
+        files = observability_files(cfg)
+        with running_prometheus(yaml.safe_load(files[SCRAPE]), tmp / "prom", files={"rules.yml": files[RULES]}
+                                ) as prom:
             prom.wait_scraped(SERVICE)
-            yield {"base": base, "token": token, "cand": cand, "prom": prom, "tmp": tmp}
+            yield {"base": base, "token": token, "cand": cand, "prom": prom, "tmp": tmp, "cfg": cfg}
 
 
 def _obs(prom: Prometheus) -> Observability:
@@ -159,3 +170,42 @@ def test_killed_prometheus_holds_while_the_lease_protects_users(stack: dict[str,
     assert router.weights()["candidate"] == 0
     assert traffic.tally.statuses.get(0, 0) == 0 and set(traffic.tally.statuses) == {200}  # users kept served
     assert tick_row(holds[0])["error"] is not None
+
+
+def test_every_dashboard_panel_returns_series_after_real_traffic(stack: dict[str, Any]) -> None:
+    """Runs after the canaries above (both variants served); a few streamed answers give TTFT series."""
+    prom: Prometheus = stack["prom"]
+    for _ in range(5):
+        with httpx.stream("POST", f"{stack['base']}/v1/chat/completions", timeout=10,
+                          json={"model": "m", "messages": PROMPTS[0], "stream": True}) as resp:
+            assert resp.status_code == 200
+            resp.read()
+    time.sleep(2.2)  # two scrapes
+    exported = httpx.get(f"{stack['base']}/metrics", timeout=5).text
+    # Panels on metrics without samples here cannot return series: the guardrail metrics appear once the
+    # gateway exports them and a guard decided something (this config enables no guardrails).
+    sampled = {line.split("{")[0].split(" ")[0] for line in exported.splitlines() if not line.startswith("#")}
+    waiting = {p.title: p.requires for _, row in panels(stack["cfg"]) for p in row
+               if not set(p.requires) <= sampled}
+    board = build_dashboard(stack["cfg"])
+    checked = []
+    for title, expr in panel_queries(board):
+        if title in waiting:
+            print(f"not checked: {title!r} needs samples of {waiting[title]}, which this gateway has none of")
+            continue
+        result = prom.query(expr.replace("$__rate_interval", "1m"))
+        assert result, f"panel {title!r} returned no series: {expr}"
+        checked.append(title)
+    assert len(set(checked)) >= 9
+    assert {"stable", "candidate"} <= {r["metric"].get("variant") for r in prom.query(
+        next(e for t, e in panel_queries(board) if t.startswith("Error rate")).replace("$__rate_interval", "1m"))}
+    annotation = board["annotations"]["list"][0]["expr"]
+    assert prom.query(f"max_over_time(({annotation})[5m:1s])"), "no release annotation for the canaries' shifts"
+    rules = {r["name"]: r for r in prom.rules()}
+    assert len(rules) == 9 and all(r["health"] == "ok" for r in rules.values()), rules
+    assert rules["LaunchgateCanaryRolledBack"]["state"] in ("firing", "pending")  # the degrading canary above
+
+
+def test_latency_threshold_bucket_is_a_gateway_bucket() -> None:
+    # The config's default bucket list must be the gateway's own, or a valid config would judge nothing.
+    assert tuple(Observability().latency_buckets_s) == LATENCY_BUCKETS
