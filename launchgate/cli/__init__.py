@@ -245,13 +245,17 @@ def sim(variants_file: Path, variant: str, host: str, port: int) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a config field")
 def gateway(config_path: Path, host: str | None, port: int | None, overrides: tuple[str, ...]) -> None:
     """Run the release gateway: weighted proxy in front of stable and candidate, with admin API."""
+    from launchgate.cli.data import RESOLVERS
     from launchgate.config import load_config, parse_overrides
     from launchgate.gateway.config import from_release_config
+    from launchgate.privacy.gatewaystart import start_gateway_data_policy
 
     try:
-        cfg = from_release_config(load_config(config_path, parse_overrides(overrides)), host=host, port=port)
+        release_config = load_config(config_path, parse_overrides(overrides))
+        cfg = from_release_config(release_config, host=host, port=port)
         token = cfg.admin_token()
         cfg.load_output_schema()  # fail before binding, not on the first request
+        start_gateway_data_policy(release_config, config_path, cfg.log_store_uri, RESOLVERS)  # see docs/data.md
     except InputError as exc:
         _fail_input(exc)
     from launchgate.gateway.app import serve
@@ -547,6 +551,11 @@ from launchgate.cli.readiness import attest, readiness  # noqa: E402
 
 main.add_command(attest)
 main.add_command(readiness)
+
+
+from launchgate.cli.data import data as _data  # noqa: E402 - its own module; registered here
+
+main.add_command(_data)
 
 
 if __name__ == "__main__":

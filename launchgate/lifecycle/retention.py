@@ -77,7 +77,8 @@ class Plan:
     undated: list[str] = field(default_factory=list)
 
 
-def _day_end(rest: str) -> datetime | None:
+def key_end(rest: str) -> datetime | None:
+    """The end of the hour (or day) a key's path names, e.g. ``requests/2026-11-05/13-w.jsonl`` -> 14:00."""
     m = _DAY.search(rest)
     if not m:
         return None
@@ -104,7 +105,7 @@ def classify(service: str, keys: Iterable[str], promoted: set[str]) -> tuple[lis
     for key in keys:
         if key.startswith(logs) or key.startswith(queues):
             kind: Kind = "request_logs" if key.startswith(logs) else "queues"
-            ends = _day_end(key[len(logs):] if kind == "request_logs" else key)
+            ends = key_end(key[len(logs):] if kind == "request_logs" else key)
             if ends is None:
                 undated.append(key)
             else:

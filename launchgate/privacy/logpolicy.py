@@ -25,6 +25,7 @@ from launchgate.config import ReleaseConfig
 from launchgate.config.datapolicy import LOG_CONTRACT, SUBJECT_FIELD, DataPolicy
 from launchgate.errors import InputError
 from launchgate.privacy.access import authorise, authorised_names, record
+from launchgate.secrets import read_secret
 from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
 from launchgate.store.bundle import JSONL_TYPE
@@ -133,3 +134,12 @@ def check_gateway_start(store: ArtifactStore, config: ReleaseConfig, now: dateti
             "data.access.override_raw_prompts record an override: launchgate data allow-raw-prompts --config ... "
             "--as NAME --reason '...' --hours N")
     return f"raw prompts logged under an override by {override.by} until {override.until:%Y-%m-%d %H:%M}Z"
+
+
+def subject_key(config: ReleaseConfig, resolvers: Mapping[str, Callable[[str], str]] | None = None) -> bytes:
+    """The HMAC key of ``data.subject`` from its secret; InputError naming the field when there is none."""
+    subject = config.data.subject
+    if subject is None:
+        raise InputError("data.subject: not set in release.yaml, so the request log holds no subject key and "
+                         "nothing can be found by subject; add data.subject (header or field, hmac_secret)")
+    return read_secret(subject.hmac_secret, resolvers=resolvers).encode("utf-8")
