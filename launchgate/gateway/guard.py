@@ -60,13 +60,14 @@ class OutputCheck:
     reason: str | None = None  # why not usable: output_invalid | output_blocked
     events: list[tuple[str, str]] = field(default_factory=list)
     flagged: bool = False
+    repaired: bool = False  # valid JSON was found only after stripping text around it
 
 
 def _first_field(err: Any) -> str | None:
     path = ".".join(str(p) for p in err.instance_path)
     if path:
         return path
-    quoted = re.search(r"'([^']+)'", err.message)
+    quoted = re.search(r"""['"]([^'"]+)['"]""", err.message)
     return quoted.group(1) if quoted else None
 
 
@@ -297,6 +298,8 @@ class Guard:
         """(answer object or None, unusable reason, events, flagged) for one answer's content."""
         events: list[tuple[str, str]] = []
         parsed, stray = canonical.extract(content)
+        if stray and parsed is not None:
+            events.append(("output_contract", "repaired"))
         if self._output_valid is not None and (parsed is None or not self._output_valid(parsed)):
             return None, "output_invalid", events, False
         if parsed is None:
@@ -353,7 +356,7 @@ class Guard:
         if text != content:
             message["content"] = text
             body = jsoncodec.dumps(obj)
-        return OutputCheck(body, None, events, flagged)
+        return OutputCheck(body, None, events, flagged, repaired=("output_contract", "repaired") in events)
 
     # ------------------------------------------------------------------------------ fallback
 

@@ -167,6 +167,8 @@ class GuardedCall:
             check = g.check_answer(body)
             self.events.extend(check.events)
             if check.body is not None:
+                if check.repaired:  # the caller gets clean JSON; the log keeps the model's own failure
+                    outcome.first_invalid = True
                 if check.flagged:
                     outcome.flag = "output_filter"
                     self.headers[GUARD_HEADER] = "flagged"

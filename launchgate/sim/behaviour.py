@@ -20,7 +20,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from statistics import NormalDist
 from typing import Any
 
@@ -312,6 +312,8 @@ def decide(
     z = _STD_NORMAL.inv_cdf(min(max(u_len, 1e-9), 1 - 1e-9))
     target = max(1, round(knobs.output_tokens.mean + knobs.output_tokens.sd * z))
     answer = padded(answer, target, offset=int(u_len * len(_FILLER)))
+    if knobs.reply_suffix:
+        answer = replace(answer, reply=answer.reply + knobs.reply_suffix)
 
     invalid_rate = _either(knobs.invalid_json_rate, fault.invalid_json_rate if fault else 0.0)
     schema_rate = _either(knobs.schema_violation_rate, fault.schema_violation_rate if fault else 0.0)

@@ -91,6 +91,8 @@ class Knobs(_Strict):
     schema_violation_rate: float = Field(default=0.0, ge=0, le=1)
     output_tokens: TokenSpec = TokenSpec(mean=90, sd=25)
     fault: FaultSpec | None = None
+    # Appended to every answer's reply: a leaked key or harmful text, for the gateway's output filter.
+    reply_suffix: str = Field(default="", max_length=2000)
 
 
 class VariantsFile(_Strict):
