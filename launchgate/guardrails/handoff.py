@@ -42,7 +42,7 @@ def read_items(store: ArtifactStore, service: str, days: int = 7, today: date | 
     today = today or datetime.now(UTC).date()
     items: list[HandoffItem] = []
     for back in range(days - 1, -1, -1):
-        prefix = layout.handoff_prefix(service, today - timedelta(days=back))
+        prefix = layout.handoff_day(service, today - timedelta(days=back))
         for key in sorted(store.list(prefix)):
             if not key.endswith(".jsonl"):
                 continue
@@ -63,7 +63,7 @@ def find_ack(store: ArtifactStore, service: str, item_id: str) -> HandoffAck | N
 def open_items(store: ArtifactStore, service: str, days: int = 7) -> list[tuple[HandoffItem, HandoffAck | None]]:
     items = read_items(store, service, days)
     acked = {key.rsplit("/", 1)[-1].removesuffix(".json")
-             for key in store.list(layout.handoff_prefix(service) + "acks/")}
+             for key in store.list(layout.handoff_acks(service))}
     return [(item, find_ack(store, service, item.id) if item.id in acked else None) for item in items]
 
 

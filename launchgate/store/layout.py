@@ -204,22 +204,23 @@ def degradation(service: str) -> str:
     return state_prefix(service) + "degradation.json"
 
 
-def handoff_prefix(service: str, day: date | str | None = None) -> str:
-    """Requests handed to a person (redacted), one folder per UTC day."""
-    base = f"{service_prefix(service)}handoff/"
-    if day is None:
-        return base
-    return base + (f"{day:%Y-%m-%d}/" if isinstance(day, date) else f"{check_key(day)}/")
+def handoff_day(service: str, day: date) -> str:
+    """Requests handed to a person (redacted) on one UTC day, under ``handoff_prefix``."""
+    return handoff_prefix(service) + f"{day:%Y-%m-%d}/"
 
 
 def handoff_batch(service: str, day: date, name: str) -> str:
     """One flush of one gateway's handoff items: ``<hhmmss>-<writer>-<n>.jsonl``."""
-    return handoff_prefix(service, day) + f"{check_key(name)}.jsonl"
+    return handoff_day(service, day) + f"{check_key(name)}.jsonl"
+
+
+def handoff_acks(service: str) -> str:
+    return handoff_prefix(service) + "acks/"
 
 
 def handoff_ack(service: str, item_id: str) -> str:
     """Who took a handoff item, and when (one small object per item, written once)."""
-    return f"{service_prefix(service)}handoff/acks/{check_key(item_id)}.json"
+    return handoff_acks(service) + f"{check_key(item_id)}.json"
 
 
 # ----------------------------------------------------------------------------------- readiness

@@ -65,9 +65,9 @@ def log_lines(store: Path) -> list[dict[str, Any]]:
 def metric(url: str, name: str, **labels: str) -> float:
     total = 0.0
     for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            if all(f'{k}="{v}"' in line for k, v in labels.items()):
-                total += float(line.rsplit(" ", 1)[1])
+        named = line.startswith(name + "{") or line.startswith(name + " ")
+        if named and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
     return total
 
 
@@ -260,10 +260,9 @@ def test_output_contract_retries_then_falls_back(tmp_path: Path) -> None:
                           outcome="retried") == 1
     line = log_lines(store)[0]
     assert (line["retries"], line["schema_ok"], line["fallback"]) == (1, False, "output_invalid")
-    with running_sim(EXAMPLE_VARIANTS, "stable", **FAST) as stable:
-        with guarded(stable, None, tmp_path / "s2") as (url, _):
-            content = httpx.post(f"{url}/v1/chat/completions", json=chat(), timeout=10).json()[
-                "choices"][0]["message"]["content"]
+    with running_sim(EXAMPLE_VARIANTS, "stable", **FAST) as stable, guarded(stable, None, tmp_path / "s2") as (url, _):
+        content = httpx.post(f"{url}/v1/chat/completions", json=chat(), timeout=10).json()[
+            "choices"][0]["message"]["content"]
     # Canonical: the schema's key order, compact, nothing around the JSON.
     assert content.startswith('{"category":') and list(json.loads(content)) == ["category", "priority", "reply",
                                                                                   "refused"]
