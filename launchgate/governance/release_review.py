@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from launchgate.errors import StoreError
+from launchgate.lifecycle.changes import DIFF_EVIDENCE, config_change_line
 from launchgate.release.records import Decision
 from launchgate.store.bundle import ReleaseBundle
 from launchgate.store.jsonio import find_object
@@ -153,6 +154,8 @@ def build_review(bundle: ReleaseBundle, decision: Decision) -> Review:
                    evidence=bundle.path("gonogo.json") if gonogo else None),
         ReviewLine(label="Approvals", value=approvals_text,
                    evidence=bundle.path("approvals/approvals.json") if ledger else None),
+        ReviewLine(label="Config changes", value=config_change_line(bundle.store, bundle.key(DIFF_EVIDENCE)),
+                   evidence=DIFF_EVIDENCE if bundle.exists(DIFF_EVIDENCE) else None),
         ReviewLine(label="Decision", value=f"{decision.decision} (exit {decision.exit_code}): {decision.summary}",
                    evidence="decision.json"),
     ]
