@@ -130,7 +130,10 @@ class AdminAPI:
         return app
 
     def _state(self) -> web.Response:
-        return web.json_response(self.state.snapshot())
+        body = self.state.snapshot()
+        if self.guard is not None:  # breakers and level: what `launchgate status` shows beside the weights
+            body["guard"] = self.guard.snapshot()
+        return web.json_response(body)
 
     async def get_state(self, request: web.Request) -> web.StreamResponse:
         return self._state()

@@ -76,6 +76,14 @@ class GatewayAdmin:
             "reason": reason,
         })
 
+    def guard(self) -> dict[str, Any]:
+        """The guardrails' state: level, breakers, in-flight, the last level changes."""
+        return self._call("GET", "/admin/guard")
+
+    def set_degradation(self, level: str, reason: str, by: str) -> dict[str, Any]:
+        """Set the degradation level (normal | reduced | fallback_only); audited by the gateway."""
+        return self._call("POST", "/admin/degradation", json={"level": level, "reason": reason, "by": by})
+
     # --------------------------------------------------------------------------- plumbing
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:

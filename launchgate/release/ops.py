@@ -49,6 +49,8 @@ def service_status(ctx: ServiceContext) -> dict[str, Any]:
             full = state()
             out.update(release_id=full.get("release_id"), lease=full.get("lease"),
                        events=list(full.get("events") or [])[-5:])
+            if full.get("guard"):  # guardrails: degradation level, breaker per upstream, in-flight
+                out["guardrails"] = full["guard"]
     except ExternalError as exc:
         out["router_error"] = str(exc)
     out["last_known_good"] = find_object(store, layout.last_known_good(cfg.service))
