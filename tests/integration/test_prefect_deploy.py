@@ -21,6 +21,7 @@ EXPECTED = {  # deployment -> (flow name, cron or None)
     "monthly-cost": ("cost-review", "0 9 1 * *"),
     "post-launch-review": ("post-launch-review", "0 10 * * *"),
     "rollback-drill": ("rollback-drill", "0 11 * * 3"),
+    "retention": ("retention", "0 3 * * *"),
 }
 
 
