@@ -7,7 +7,9 @@
 - ``recorder``   per-request records (log line, stats, metrics, budget), batched after the answer
 - ``httpclient`` the upstream HTTP/1.1 client: answers parsed by llhttp (httptools), keep-alive pool
                  per upstream, deadlines, streaming
-- ``admin``      the /admin API (weights, stats, lease, upstreams)
+- ``admin``      the /admin API (weights, stats, lease, upstreams, guardrails level)
+- ``guard``      the guardrails' state and checks; ``guarded`` one request through them; ``slots``
+                 (in-flight bound), ``ratelimit`` (the limits library), ``handoff`` (the queue writer)
 - ``routing``    weighted and sticky variant choice (pure)
 - ``state``      weights, upstreams, lease and events (pure)
 - ``window``     windowed per-variant stats (pure)

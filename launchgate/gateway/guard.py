@@ -352,7 +352,10 @@ class Guard:
             return OutputCheck(None, reason, events)
         if parsed is None:
             return OutputCheck(body, None, events, flagged)
-        text = canonical.canonical(parsed, self.output_schema)
+        try:
+            text = canonical.canonical(parsed, self.output_schema)
+        except (TypeError, UnicodeEncodeError):  # a lone surrogate: relay the answer as the model wrote it
+            return OutputCheck(body, None, events, flagged)
         if text != content:
             message["content"] = text
             body = jsoncodec.dumps(obj)

@@ -2,9 +2,11 @@
 
 ``limits`` is well kept and does the window arithmetic (and, later, a Redis or Memcached storage
 shared by several gateway replicas) so the gateway holds no hand-written rate-limit code.
-Requests use its moving window (exact: every hit's timestamp is kept, ~17 us per hit here).
-Tokens use its sliding-window counter: the moving window stores one entry per unit of cost, so a
-500-token request would cost ~1 ms, while the counter is O(1) (~17 us) and within a few percent.
+Both limits use its sliding-window counter (two fixed-window counts, the previous one weighted by
+how much of it still overlaps the last minute): O(1) per hit and within a few percent of exact.
+Its moving window is exact but its in-memory storage prepends every hit to a per-key list, O(limit)
+per hit: measured here at ~20 us per hit with 1,000 entries in the window and ~130 us with
+30,000 (one key at 500 req/s), and one entry per unit of cost, so a 500-token hit cost ~1 ms.
 Tokens are estimated at admission (input characters / 4 + the request's max_tokens), since the
 answer's real count arrives only after the model has been paid for.
 """
@@ -24,8 +26,7 @@ class RateLimiter:
     def __init__(self, cfg: RateLimit) -> None:
         self.cfg = cfg
         mem = storage.MemoryStorage()
-        self._requests = strategies.MovingWindowRateLimiter(mem)
-        self._tokens = strategies.SlidingWindowCounterRateLimiter(mem)
+        self._requests = self._tokens = strategies.SlidingWindowCounterRateLimiter(mem)
         self._req_item = RateLimitItemPerMinute(cfg.requests_per_minute) if cfg.requests_per_minute else None
         self._tok_item = RateLimitItemPerMinute(cfg.tokens_per_minute) if cfg.tokens_per_minute else None
         self._keys: dict[str, str] = {}

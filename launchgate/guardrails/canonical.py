@@ -11,7 +11,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from launchgate.gateway import jsoncodec
+
 _DECODER = json.JSONDecoder()
+
+
+def _loads(text: str) -> Any:
+    return jsoncodec.loads(text)
 
 
 def extract(text: str | None) -> tuple[Any, bool]:
@@ -19,10 +25,11 @@ def extract(text: str | None) -> tuple[Any, bool]:
     if not text:
         return None, False
     stripped = text.strip()
-    try:
-        return json.loads(stripped), stripped != text
-    except (ValueError, RecursionError):
-        pass
+    if stripped.startswith("{") and stripped.endswith("}"):
+        try:
+            return _loads(stripped), stripped != text
+        except (ValueError, RecursionError):
+            pass
     start = stripped.find("{")
     while start >= 0:
         try:
@@ -37,8 +44,11 @@ def _ordered(obj: Any, schema: dict[str, Any] | None) -> Any:
     if isinstance(obj, dict):
         props = (schema or {}).get("properties") if isinstance(schema, dict) else None
         props = props if isinstance(props, dict) else {}
-        keys = [k for k in props if k in obj] + sorted(k for k in obj if k not in props)
-        return {k: _ordered(obj[k], props.get(k)) for k in keys}
+        keys = [k for k in props if k in obj]
+        if len(keys) < len(obj):
+            keys += sorted(k for k in obj if k not in props)
+        return {k: _ordered(v, props.get(k)) if isinstance(v, dict | list) else v
+                for k in keys for v in (obj[k],)}
     if isinstance(obj, list):
         items = schema.get("items") if isinstance(schema, dict) else None
         return [_ordered(v, items if isinstance(items, dict) else None) for v in obj]
@@ -46,4 +56,5 @@ def _ordered(obj: Any, schema: dict[str, Any] | None) -> Any:
 
 
 def canonical(obj: Any, schema: dict[str, Any] | None) -> str:
-    return json.dumps(_ordered(obj, schema), ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON, keys in schema order; orjson where it writes what the stdlib would (see jsoncodec)."""
+    return jsoncodec.dumps(_ordered(obj, schema)).decode("utf-8")

@@ -23,6 +23,22 @@ _HARMFUL = re.compile(
 )
 
 
+# Cheap pre-checks: redact()'s full rule set and the harmful-phrase scan run only on answers that
+# hold something a rule could match (a long token-like run, or a cue word); most answers hold neither.
+_SECRET_CUE = re.compile(r"[A-Za-z0-9_+/=.-]{16,}|(?i:pass|pwd|pin\b|secret|token|key|bearer|basic|private)")
+_HARM_CUES = ("bomb", "explosive", "nerve", "bioweapon", "meth", "fentanyl", "sarin", "ricin", "kill", "poison",
+              "detonat")
+
+
+def might_hold_secret(text: str) -> bool:
+    return _SECRET_CUE.search(text) is not None
+
+
+def might_be_harmful(text: str) -> bool:
+    lower = text.lower()
+    return any(cue in lower for cue in _HARM_CUES)
+
+
 def _strings(obj: Any) -> list[str]:
     if isinstance(obj, str):
         return [obj]
@@ -41,6 +57,8 @@ def secrets_redacted(obj: Any) -> tuple[Any, bool]:
     are left exactly as they were.
     """
     if isinstance(obj, str):
+        if not might_hold_secret(obj):
+            return obj, False
         cleaned = redact(obj)
         if SECRET not in cleaned or SECRET in obj:
             return obj, False
@@ -59,7 +77,7 @@ def secrets_redacted(obj: Any) -> tuple[Any, bool]:
 
 def harmful(obj: Any) -> list[str]:
     """The harmful phrases in an answer's string values."""
-    return [m.group(0) for s in _strings(obj) for m in _HARMFUL.finditer(s)]
+    return [m.group(0) for s in _strings(obj) if might_be_harmful(s) for m in _HARMFUL.finditer(s)]
 
 
 def refused(obj: Any) -> bool:
