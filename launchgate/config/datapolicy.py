@@ -3,7 +3,7 @@ who may read, export or delete it, and how an end user is identified without sto
 
     data:
       environment: production          # production refuses raw prompts without a recorded override
-      log_fields: [ts, request_id, ...] # allow-list of request-log fields; the rest are logged as null
+      log_fields: [ts, request_id, ...] # allow-list of request-log fields (unset: all); the rest are logged as null
       prompt: redacted                 # redacted | none | raw (the user's text in the request log)
       subject:                         # the end user: a header or a body field, stored only as HMAC-SHA256
         field: user
@@ -25,14 +25,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-# The request log's contract fields (DESIGN.md; the writer is launchgate/gateway/logwriter.py) plus
-# the one field the data policy adds. Kept in step with the writer by tests/unit/test_datapolicy.py.
-LOG_CONTRACT = (
-    "ts", "request_id", "service", "release_id", "variant", "model", "prompt_version", "prompt_sha256",
-    "status", "error_code", "latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cost_usd",
-    "schema_ok", "retries", "prompt_redacted",
-)
-SUBJECT_FIELD = "subject_hmac"
+SUBJECT_FIELD = "subject_hmac"  # the one field the data policy adds to the request log
+
+
+def log_contract() -> tuple[str, ...]:
+    """The fields the gateway's request-log writer writes (DESIGN.md's contract plus later additions)."""
+    from launchgate.gateway.logwriter import FIELDS  # imported late: the gateway reads this package's models
+
+    return tuple(FIELDS)
+
+
 # Readers join and time-order on these: a policy may not drop them.
 REQUIRED_LOG_FIELDS = ("ts", "request_id", "service")
 SECRET_REF = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|prefect:[a-z0-9][a-z0-9-]*|aws:[A-Za-z0-9/_+=.@:-]+)$")
@@ -104,8 +106,9 @@ class SchemaChange(_Strict):
 
 class DataPolicy(_Strict):
     environment: Literal["production", "staging", "development"] = "development"
-    log_fields: list[str] = Field(default_factory=lambda: [*LOG_CONTRACT],
-                                  description="request-log fields that may be logged; others are logged as null")
+    log_fields: list[str] | None = Field(
+        default=None, description="request-log fields that may be logged, others are logged as null; "
+                                  "unset = every field the gateway logs")
     prompt: Literal["redacted", "none", "raw"] = Field(
         default="redacted", description="the user's text in the request log: redacted, none (empty) or raw")
     subject: SubjectKey | None = None
@@ -117,8 +120,10 @@ class DataPolicy(_Strict):
 
     @field_validator("log_fields")
     @classmethod
-    def _known_fields(cls, v: list[str]) -> list[str]:
-        known = {*LOG_CONTRACT, SUBJECT_FIELD}
+    def _known_fields(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        known = {*log_contract(), SUBJECT_FIELD}
         unknown = [f for f in v if f not in known]
         if unknown:
             raise ValueError(f"unknown request-log field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
@@ -130,10 +135,13 @@ class DataPolicy(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> DataPolicy:
         # A subject key without its field in the allow-list would be read and then thrown away.
-        if self.subject is not None and SUBJECT_FIELD not in self.log_fields:
+        if self.subject is not None and self.log_fields is not None and SUBJECT_FIELD not in self.log_fields:
             self.log_fields.append(SUBJECT_FIELD)
         return self
 
     @property
     def logs_raw_prompts(self) -> bool:
-        return self.prompt == "raw" and "prompt_redacted" in self.log_fields
+        return self.prompt == "raw" and (self.log_fields is None or "prompt_redacted" in self.log_fields)
+
+    def allows(self, field: str) -> bool:
+        return self.log_fields is None or field in self.log_fields

@@ -1,7 +1,7 @@
 """The data policy applied to a request-log record, and the production guard on raw prompts.
 
-``apply_policy`` is pure: it keeps the contract's fields (readers rely on every key being
-present), sets those outside ``data.log_fields`` to null, empties the prompt when
+``apply_policy`` is pure: it keeps every field of the record (readers rely on every contract key
+being present), sets those outside ``data.log_fields`` to null, empties the prompt when
 ``data.prompt`` is ``none``, and replaces the end user's id (``record["subject"]``, put there by
 whoever read the header or body field named by ``data.subject``) with its HMAC-SHA256 under the
 key from ``data.subject.hmac_secret``. The raw id never reaches the log.
@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from launchgate.config import ReleaseConfig
-from launchgate.config.datapolicy import LOG_CONTRACT, SUBJECT_FIELD, DataPolicy
+from launchgate.config.datapolicy import SUBJECT_FIELD, DataPolicy
 from launchgate.errors import InputError
 from launchgate.privacy.access import authorise, authorised_names, record
 from launchgate.secrets import read_secret
@@ -43,14 +43,14 @@ def subject_hmac(key: bytes, subject: str) -> str:
 
 def apply_policy(record: Mapping[str, Any], policy: DataPolicy, key: bytes | None) -> dict[str, Any]:
     """The log line ``policy`` allows for ``record`` (pure; see the module docstring)."""
-    allowed = policy.log_fields
-    out = {name: (record.get(name) if name in allowed else None) for name in LOG_CONTRACT}
+    out = {name: (value if policy.allows(name) else None) for name, value in record.items()
+           if name not in (RAW_SUBJECT, SUBJECT_FIELD)}
     if policy.prompt == "none" and out.get("prompt_redacted") is not None:
         out["prompt_redacted"] = ""
     raw = record.get(RAW_SUBJECT)
     if policy.subject is not None and key is not None and raw not in (None, ""):
         out[SUBJECT_FIELD] = subject_hmac(key, str(raw))
-    elif SUBJECT_FIELD in allowed and isinstance(record.get(SUBJECT_FIELD), str):
+    elif policy.allows(SUBJECT_FIELD) and isinstance(record.get(SUBJECT_FIELD), str):
         out[SUBJECT_FIELD] = record[SUBJECT_FIELD]  # already hashed upstream (a replay, a backfill)
     return out
 
