@@ -67,6 +67,8 @@ class GuardedCall:
             if g.check_guard(chat, self.events):
                 outcome.flag = "input_guard"
                 self.headers[GUARD_HEADER] = "flagged"
+            if tenant is not None and g.rails.tenant_budgets is not None and self.proxy.recorder.pending:
+                self.proxy.recorder.drain()  # every answered request's spend counts before the next is admitted
             g.check_tenant_budget(tenant, self.started)
         except GuardReject as r:
             self.events.append((r.control, r.code))
