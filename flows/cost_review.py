@@ -1,6 +1,7 @@
 """The monthly cost review deployment (``monthly-cost``, the 1st at 09:00).
 
-Reads the reviewed month's request log, reports daily spend, cost per request by model and
+Queries the reviewed month's request log through DuckDB (launchgate/reviews/cost_sql.py), reports
+daily spend, cost per request by model and
 prompt version, week-over-week variance against the 10% SLO, the next month's forecast and a
 recommended daily cap (launchgate/reviews/cost.py); optionally puts AWS Cost Explorer's bill next to it.
 Writes ``<service>/reviews/cost/<yyyy-mm>/`` (report.json, report.md, daily_spend.png), tells the
@@ -22,10 +23,11 @@ from launchgate.notify.base import Notice
 from launchgate.reviews.charts import cost_png
 from launchgate.reviews.common import REPORT_JSON
 from launchgate.reviews.config import CostReviewConfig
-from launchgate.reviews.cost import build_report, compare_cost_explorer, cost_markdown, month_bounds, previous_month
+from launchgate.reviews.cost import compare_cost_explorer, cost_markdown, month_bounds, previous_month, report_from
 from launchgate.reviews.costexplorer import daily_costs
 from launchgate.store import layout
-from tasks.reviews import freeze_releases, notify_review, read_log, store_review
+from tasks.logqueries import cost_numbers
+from tasks.reviews import freeze_releases, notify_review, store_review
 
 CHART = "daily_spend.png"
 
@@ -46,9 +48,9 @@ def cost_review(config: str, month: str | None = None, artifacts: str | None = N
         start, end = month_bounds(month)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    read = read_log(ctx, start, end)
-    report = build_report(ctx.service, month, read.records, cfg.pricing, cfg.budget, cfg.cost_review)
-    report.log_quality = read.quality()
+    inputs, quality = cost_numbers(ctx, start, end)
+    report = report_from(ctx.service, month, inputs, cfg.pricing, cfg.budget, cfg.cost_review)
+    report.log_quality = quality
     if cfg.cost_review.cost_explorer:
         try:
             billed = cost_explorer(cfg.cost_review, start, end)

@@ -1,7 +1,8 @@
 """The weekly drift review deployment (``weekly-drift``, Mondays 09:00).
 
-Reads the reviewed ISO week's request log and the ``drift_review.reference_weeks`` before it,
-compares them (launchgate/reviews/drift.py), runs the Great Expectations suite over the week, writes
+Queries the reviewed ISO week's request log and the ``drift_review.reference_weeks`` before it
+through DuckDB (launchgate/reviews/drift_sql.py: aggregates, never the lines in memory), compares
+them (launchgate/reviews/drift.py), runs the Great Expectations suite on a stratified sample of the week, writes
 ``<service>/reviews/drift/<yyyy-Www>/`` (report.json, report.md, drift.png, notifications.jsonl),
 tells the owners on Slack and, on significant drift, freezes releases.
 """
@@ -19,16 +20,10 @@ from launchgate.errors import InputError
 from launchgate.notify.base import Notice
 from launchgate.reviews.charts import drift_png
 from launchgate.reviews.common import REPORT_JSON
-from launchgate.reviews.drift import (
-    build_report,
-    drift_markdown,
-    numeric_values,
-    previous_week,
-    rate_counts,
-    week_bounds,
-)
+from launchgate.reviews.drift import compare_stats, drift_markdown, previous_week, report_from, week_bounds
 from launchgate.store import layout
-from tasks.reviews import freeze_releases, log_expectations, notify_review, read_log, store_review
+from tasks.logqueries import drift_numbers
+from tasks.reviews import freeze_releases, notify_review, store_review
 
 CHART = "drift.png"
 
@@ -45,18 +40,16 @@ def drift_review(config: str, week: str | None = None, artifacts: str | None = N
     except ValueError as exc:
         raise InputError(str(exc)) from None
     ref_start = start - timedelta(weeks=cfg.reference_weeks)
-    current = read_log(ctx, start, end)
-    reference = read_log(ctx, ref_start, start)
-
-    report = build_report(ctx.service, week, reference.records, current.records, cfg,
-                          reference_window=(ref_start, start), current_window=(start, end))
-    report.log_quality = {"current": current.quality(), "reference": reference.quality()}
-    if current.records:
-        report.expectations = log_expectations(ctx, current.records)
+    data, quality, gx = drift_numbers(ctx, ref_start, start, end)
+    features, notes = compare_stats(data.dists, data.ref_rates, data.cur_rates, data.n_reference, cfg)
+    report = report_from(ctx.service, week, features, notes, cfg, reference_window=(ref_start, start),
+                         current_window=(start, end), n_reference=data.n_reference, n_current=data.n_current)
+    report.log_quality = quality
+    if gx is not None:
+        report.expectations = gx
     else:
         report.notes.append("No requests in the reviewed week: the log expectations were not run.")
-    chart = drift_png(numeric_values(reference.records), numeric_values(current.records),
-                      rate_counts(reference.records), rate_counts(current.records),
+    chart = drift_png(data.chart_ref, data.chart_cur, data.ref_rates, data.cur_rates,
                       f"{ctx.service} {week} vs the {cfg.reference_weeks} weeks before")
     prefix = layout.drift_review(ctx.service, week)
     keys = store_review(ctx, prefix, report, drift_markdown(report, [CHART]), {CHART: chart})

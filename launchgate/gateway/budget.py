@@ -36,7 +36,7 @@ from launchgate.budget.ledger import BUDGET_EXCEEDED, BudgetEvent, BudgetState, 
 from launchgate.config import Budget
 from launchgate.errors import StoreError
 from launchgate.notify.base import Notice
-from launchgate.requestlog.reader import num, read_requests
+from launchgate.requestlog.queries import day_spend
 from launchgate.store.base import ArtifactStore
 
 __all__ = ["BUDGET_EXCEEDED", "BudgetGuard", "Level", "fallback_response", "gateway_guard", "level"]
@@ -89,10 +89,7 @@ class _Dispatcher(Protocol):
 
 def logged_spend(store: ArtifactStore, service: str, day: date) -> tuple[float, int]:
     """The day's spend and request count from the request log (every writer's flushed lines)."""
-    start = datetime.combine(day, datetime.min.time(), UTC)
-    read = read_requests(store, service, start, start + timedelta(days=1))
-    costs = [c for r in read.records if (c := num(r, "cost_usd")) is not None]
-    return round(sum(costs), 8), len(read.records)
+    return day_spend(store, service, day)
 
 
 class BudgetGuard:

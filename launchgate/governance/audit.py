@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from launchgate.errors import InputError, StoreError
+from launchgate.requestlog import queries as log_queries
 from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
 from launchgate.store.bundle import attempt_prefix
@@ -63,26 +64,13 @@ def _get_json(store: ArtifactStore, key: str) -> dict[str, Any] | None:
 
 def find_request(store: ArtifactStore, service: str, request_id: str, *, day: str | None = None
                  ) -> tuple[str, int, dict[str, Any]] | None:
-    """(log key, 1-based line number, record) of the request, newest log file first."""
-    prefix = layout.requests_prefix(service, day)
-    needle = request_id.encode("utf-8")
-    # Keys sort by day then hour, so reversed order finds recent requests without reading old days.
-    for key in reversed(store.list(prefix)):
-        if not key.endswith(".jsonl"):
-            continue
-        data = store.get(key)
-        if needle not in data:  # cheap filter: most files do not mention the id at all
-            continue
-        for n, raw in enumerate(data.splitlines(), start=1):
-            if needle not in raw:
-                continue
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                continue  # a torn last line of a crashed writer; keep looking
-            if isinstance(record, dict) and record.get("request_id") == request_id:
-                return key, n, record
-    return None
+    """(log key, 1-based line number, record) of the request, newest days first.
+
+    A DuckDB query over the log (launchgate/requestlog/queries.py): the compacted Parquet hours by
+    their request_id Bloom filters, the open hour's JSONL parsed; the key and line are the JSONL
+    line's even when the answer came from Parquet.
+    """
+    return log_queries.find_request(store, service, request_id, day=day)
 
 
 def latest_request_id(store: ArtifactStore, service: str, *, variant: str | None = None) -> str | None:

@@ -208,15 +208,21 @@ def weekly(days: Sequence[DaySpend], slo_pct: float) -> list[WeekSpend]:
 def forecast(records: Sequence[Record], days: Sequence[DaySpend], pricing: Pricing, next_start: datetime,
              buffer_pct: float) -> Forecast | None:
     """The seed's model; None when the month had no priced requests to average."""
-    active = [d for d in days if d.requests > 0]
     tin = [v for r in records if (v := num(r, "input_tokens")) is not None]
     tout = [v for r in records if (v := num(r, "output_tokens")) is not None]
-    if not active or not tin or not tout:
+    return forecast_from(days, sum(tin) / len(tin) if tin else None, sum(tout) / len(tout) if tout else None,
+                         pricing, next_start, buffer_pct)
+
+
+def forecast_from(days: Sequence[DaySpend], avg_in: float | None, avg_out: float | None, pricing: Pricing,
+                  next_start: datetime, buffer_pct: float) -> Forecast | None:
+    """The forecast from the month's days and average token counts (None: no token counts)."""
+    active = [d for d in days if d.requests > 0]
+    if not active or avg_in is None or avg_out is None:
         return None
     n_days = calendar.monthrange(next_start.year, next_start.month)[1]
     per_day = sum(d.requests for d in active) / len(active)
     requests = math.ceil(per_day * n_days)
-    avg_in, avg_out = sum(tin) / len(tin), sum(tout) / len(tout)
     input_usd = avg_in * requests / 1000 * pricing.input_per_1k
     output_usd = avg_out * requests / 1000 * pricing.output_per_1k
     base = input_usd + output_usd
@@ -279,13 +285,40 @@ def find_spikes(days: Sequence[DaySpend], weeks: Sequence[WeekSpend], cfg: CostR
     return out
 
 
+class CostInputs(BaseModel):
+    """The month's aggregates the report is built from: from records (small logs) or SQL (cost_sql.py)."""
+
+    requests: int
+    total_usd: float
+    days: list[DaySpend]
+    groups: list[GroupCost]
+    avg_input_tokens: float | None
+    avg_output_tokens: float | None
+
+
+def inputs_from_records(records: Sequence[Record], start: datetime, end: datetime) -> CostInputs:
+    tin = [v for r in records if (v := num(r, "input_tokens")) is not None]
+    tout = [v for r in records if (v := num(r, "output_tokens")) is not None]
+    return CostInputs(requests=len(records), total_usd=round(sum(_cost(r) for r in records), 6),
+                      days=daily_spend(records, start, end), groups=by_model_prompt(records),
+                      avg_input_tokens=sum(tin) / len(tin) if tin else None,
+                      avg_output_tokens=sum(tout) / len(tout) if tout else None)
+
+
 def build_report(service: str, month: str, records: Sequence[Record], pricing: Pricing, budget: Budget,
                  cfg: CostReviewConfig) -> CostReport:
     start, end = month_bounds(month)
-    days = daily_spend(records, start, end)
+    return report_from(service, month, inputs_from_records(records, start, end), pricing, budget, cfg)
+
+
+def report_from(service: str, month: str, inputs: CostInputs, pricing: Pricing, budget: Budget,
+                cfg: CostReviewConfig) -> CostReport:
+    start, end = month_bounds(month)
+    days = inputs.days
     weeks = weekly(days, cfg.wow_slo_pct)
     judged = [w for w in weeks if w.within_slo is not None]
-    fc = forecast(records, days, pricing, end, cfg.forecast_buffer_pct)
+    fc = forecast_from(days, inputs.avg_input_tokens, inputs.avg_output_tokens, pricing, end,
+                       cfg.forecast_buffer_pct)
     spikes = find_spikes(days, weeks, cfg)
     reasons = [s.reason for s in spikes]
     breaches = [w for w in judged if not w.within_slo]
@@ -298,8 +331,8 @@ def build_report(service: str, month: str, records: Sequence[Record], pricing: P
     if fc is None:
         notes.append("No forecast: the month has no requests with token counts.")
     return CostReport(
-        service=service, month=month, start=start, end=end, requests=len(records),
-        total_usd=round(sum(_cost(r) for r in records), 6), days=days, by_model_prompt=by_model_prompt(records),
+        service=service, month=month, start=start, end=end, requests=inputs.requests,
+        total_usd=inputs.total_usd, days=days, by_model_prompt=inputs.groups,
         weeks=weeks, wow_slo_pct=cfg.wow_slo_pct, wow_within_slo=(not breaches) if judged else None, forecast=fc,
         recommendation=recommend(days, fc, budget, cfg.forecast_buffer_pct), spikes=spikes, spike=bool(spikes),
         reasons=reasons, notes=notes,

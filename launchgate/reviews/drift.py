@@ -183,18 +183,41 @@ def _rel(a: float | None, b: float | None) -> str:
     return f" ({(b / a - 1) * 100:+.0f}%)"
 
 
+class DistStats(BaseModel):
+    """What a distribution verdict needs; from arrays (``dist_stats``) or from SQL aggregates (drift_sql.py)."""
+
+    n_reference: int
+    n_current: int
+    reference: dict[str, float | None]
+    current: dict[str, float | None]
+    psi: float | None = None
+    ks_statistic: float | None = None
+    ks_pvalue: float | None = None
+
+
+def dist_stats(ref: np.ndarray, cur: np.ndarray, cfg: DriftReviewConfig) -> DistStats:
+    """PSI and KS over the full arrays (computed only when both sides have ``min_requests`` values)."""
+    out = DistStats(n_reference=len(ref), n_current=len(cur), reference=_summary(ref), current=_summary(cur))
+    if min(len(ref), len(cur)) >= cfg.min_requests:
+        ks = stats.ks_2samp(ref, cur)
+        out.psi, out.ks_statistic, out.ks_pvalue = psi(ref, cur), float(ks.statistic), float(ks.pvalue)
+    return out
+
+
 def distribution_drift(name: str, ref: np.ndarray, cur: np.ndarray, cfg: DriftReviewConfig) -> FeatureDrift:
+    return distribution_verdict(name, dist_stats(ref, cur, cfg), cfg)
+
+
+def distribution_verdict(name: str, s: DistStats, cfg: DriftReviewConfig) -> FeatureDrift:
     title = NUMERIC[name][0]
-    base = {"name": name, "title": title, "kind": "distribution", "n_reference": len(ref), "n_current": len(cur),
-            "reference": _summary(ref), "current": _summary(cur)}
-    if min(len(ref), len(cur)) < cfg.min_requests:
+    base = {"name": name, "title": title, "kind": "distribution", "n_reference": s.n_reference,
+            "n_current": s.n_current, "reference": s.reference, "current": s.current}
+    if min(s.n_reference, s.n_current) < cfg.min_requests or s.psi is None or s.ks_pvalue is None:
         return FeatureDrift(**base, phase=Phase.INCONCLUSIVE,
-                            reason=f"{title}: {len(ref)} reference and {len(cur)} current values, need at least "
-                                   f"{cfg.min_requests} each.")
-    value = psi(ref, cur)
-    ks = stats.ks_2samp(ref, cur)
-    ks_stat, ks_p = float(ks.statistic), float(ks.pvalue)
-    r_mean, c_mean = base["reference"]["mean"], base["current"]["mean"]
+                            reason=f"{title}: {s.n_reference} reference and {s.n_current} current values, need at "
+                                   f"least {cfg.min_requests} each.")
+    value, ks_stat, ks_p = s.psi, float(s.ks_statistic or 0.0), s.ks_pvalue
+    r_mean, c_mean = s.reference["mean"], s.current["mean"]
     moved = f"mean {r_mean:g} -> {c_mean:g}{_rel(r_mean, c_mean)}"
     significant = value >= cfg.psi_threshold and ks_p < cfg.ks_alpha
     if significant:
@@ -235,34 +258,48 @@ def rate_drift(name: str, ref: tuple[int, int], cur: tuple[int, int], cfg: Drift
 
 def compare(reference: Sequence[Record], current: Sequence[Record],
             cfg: DriftReviewConfig) -> tuple[list[FeatureDrift], list[str]]:
-    """Every feature's verdict, plus notes on what could not be compared."""
-    notes: list[str] = []
+    """Every feature's verdict, plus notes on what could not be compared (records in memory: small logs, tests)."""
     ref_values, cur_values = numeric_values(reference), numeric_values(current)
-    features = [distribution_drift(name, ref_values[name], cur_values[name], cfg) for name in NUMERIC]
-    ref_rates, cur_rates = rate_counts(reference), rate_counts(current)
+    dists = {name: dist_stats(ref_values[name], cur_values[name], cfg) for name in NUMERIC}
+    return compare_stats(dists, rate_counts(reference), rate_counts(current), len(reference), cfg)
+
+
+def compare_stats(dists: Mapping[str, DistStats], ref_rates: Mapping[str, tuple[int, int]],
+                  cur_rates: Mapping[str, tuple[int, int]], n_reference: int,
+                  cfg: DriftReviewConfig) -> tuple[list[FeatureDrift], list[str]]:
+    """The verdicts from per-feature statistics and rate counts, however they were computed."""
+    notes: list[str] = []
+    features = [distribution_verdict(name, dists[name], cfg) for name in NUMERIC]
     for name, (title, needs, _, _) in RATES.items():
         if name in ref_rates and name in cur_rates:
             features.append(rate_drift(name, ref_rates[name], cur_rates[name], cfg))
         else:
             notes.append(f"{title} skipped: the request log has no `{needs}` field in "
                          f"{'either window' if name not in ref_rates and name not in cur_rates else 'one window'}.")
-    if not reference:
+    if not n_reference:
         notes.append("The reference window has no requests: nothing to compare against yet (new service, or the "
                      "log was not kept). Every feature is inconclusive.")
     return features, notes
+
+
+def report_from(service: str, week: str, features: list[FeatureDrift], notes: list[str], cfg: DriftReviewConfig,
+                *, reference_window: tuple[datetime, datetime], current_window: tuple[datetime, datetime],
+                n_reference: int, n_current: int) -> DriftReport:
+    reasons = [f.reason for f in features if f.significant]
+    return DriftReport(
+        service=service, week=week, significant=bool(reasons), reasons=reasons, features=features, notes=notes,
+        current=Window(start=current_window[0], end=current_window[1], requests=n_current),
+        reference=Window(start=reference_window[0], end=reference_window[1], requests=n_reference),
+        thresholds=cfg,
+    )
 
 
 def build_report(service: str, week: str, reference: Sequence[Record], current: Sequence[Record],
                  cfg: DriftReviewConfig, *, reference_window: tuple[datetime, datetime],
                  current_window: tuple[datetime, datetime]) -> DriftReport:
     features, notes = compare(reference, current, cfg)
-    reasons = [f.reason for f in features if f.significant]
-    return DriftReport(
-        service=service, week=week, significant=bool(reasons), reasons=reasons, features=features, notes=notes,
-        current=Window(start=current_window[0], end=current_window[1], requests=len(current)),
-        reference=Window(start=reference_window[0], end=reference_window[1], requests=len(reference)),
-        thresholds=cfg,
-    )
+    return report_from(service, week, features, notes, cfg, reference_window=reference_window,
+                       current_window=current_window, n_reference=len(reference), n_current=len(current))
 
 
 # ------------------------------------------------------------------------ Great Expectations
@@ -272,9 +309,10 @@ LOG_COLUMNS = ("ts", "request_id", "service", "release_id", "variant", "model", 
                "schema_ok", "retries")
 
 
-def run_expectations(records: Sequence[Record], *, max_output_tokens: int, min_schema_valid: float = 0.99,
+def run_expectations(records: Sequence[Record] | Any, *, max_output_tokens: int, min_schema_valid: float = 0.99,
                      max_error_rate: float = 0.05, max_latency_ms: float = 120_000) -> dict[str, Any]:
-    """A Great Expectations suite over the log lines; returns a JSON-able summary.
+    """A Great Expectations suite over the log lines (a list of records or a pandas DataFrame of
+    LOG_COLUMNS, e.g. drift_sql.expectation_sample); returns a JSON-able summary.
 
     GX is imported here, not at module load: it costs seconds and ~200 MB, and only the review needs it.
     """
@@ -283,8 +321,10 @@ def run_expectations(records: Sequence[Record], *, max_output_tokens: int, min_s
     import pandas as pd
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    rows = [{c: r.get(c) for c in LOG_COLUMNS} for r in records]
-    df = pd.DataFrame(rows, columns=list(LOG_COLUMNS))
+    if isinstance(records, pd.DataFrame):
+        df = records.reindex(columns=list(LOG_COLUMNS))
+    else:
+        df = pd.DataFrame([{c: r.get(c) for c in LOG_COLUMNS} for r in records], columns=list(LOG_COLUMNS))
     for col in ("latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cost_usd", "status"):
         df[col] = pd.to_numeric(df[col], errors="coerce")
     ctx = gx.get_context(mode="ephemeral")

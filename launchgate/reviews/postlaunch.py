@@ -7,6 +7,8 @@ For a promoted release it gathers, over ``[promoted_at, promoted_at + days)``:
 * the cost change: cost per request and spend per day, the week after vs the week before;
 * drift: the week after vs the week before, with the weekly review's statistics (launchgate/reviews/drift.py).
 
+Both windows are read as DuckDB queries (reviews/drift_sql.py), never as lists of lines.
+
 The result goes into the release's own bundle as ``post_launch/review.json`` + ``review.md``, new
 files in a write-once bundle: a release is reviewed once, and the review cannot be rewritten.
 """
@@ -22,9 +24,11 @@ from pydantic import BaseModel, Field
 
 from launchgate.budget.ledger import read_state
 from launchgate.errors import StoreError
-from launchgate.requestlog.reader import num, parse_ts, read_requests
+from launchgate.requestlog.reader import num, parse_ts
+from launchgate.requestlog.view import LogView
 from launchgate.reviews.config import DriftReviewConfig
-from launchgate.reviews.drift import compare
+from launchgate.reviews.drift import FeatureDrift, compare_stats
+from launchgate.reviews.drift_sql import drift_data, ts_sql
 from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
 from launchgate.store.jsonio import get_object
@@ -143,9 +147,24 @@ def incidents(store: ArtifactStore, service: str, start: datetime, end: datetime
 
 
 def cost_window(records: Sequence[dict[str, Any]], days: int) -> CostWindow:
-    usd = sum(num(r, "cost_usd") or 0.0 for r in records)
-    return CostWindow(requests=len(records), usd=round(usd, 6), usd_per_day=round(usd / days, 6),
-                      cost_per_request=round(usd / len(records), 8) if records else None)
+    return cost_totals(len(records), sum(num(r, "cost_usd") or 0.0 for r in records), days)
+
+
+def cost_totals(requests: int, usd: float, days: int) -> CostWindow:
+    return CostWindow(requests=requests, usd=round(usd, 6), usd_per_day=round(usd / days, 6),
+                      cost_per_request=round(usd / requests, 8) if requests else None)
+
+
+def _window_numbers(store: ArtifactStore, service: str, start: datetime, days: int,
+                    cfg: DriftReviewConfig) -> tuple[CostWindow, CostWindow, list[FeatureDrift], list[str]]:
+    """Cost and drift of the week before vs the week after ``start``, in SQL (reviews/drift_sql.py)."""
+    with LogView.open(store, service, start - timedelta(days=days), start + timedelta(days=days)) as view:
+        rows = view.con.execute(f"SELECT ts >= {ts_sql(start)} AS after, count(*), fsum(coalesce(cost_usd, 0.0)) "
+                                f"FROM requests GROUP BY after").fetchall()
+        by = {bool(a): (int(n), float(usd or 0.0)) for a, n, usd in rows}
+        data = drift_data(view.con, start, cfg, charts=False)
+    features, notes = compare_stats(data.dists, data.ref_rates, data.cur_rates, data.n_reference, cfg)
+    return cost_totals(*by.get(False, (0, 0.0)), days), cost_totals(*by.get(True, (0, 0.0)), days), features, notes
 
 
 def _change(before: float | None, after: float | None) -> float | None:
@@ -158,10 +177,7 @@ def review(store: ArtifactStore, service: str, promotion: Promotion, cfg: DriftR
            days: int = 7) -> PostLaunchReview:
     start = promotion.promoted_at
     end = start + timedelta(days=days)
-    before = read_requests(store, service, start - timedelta(days=days), start).records
-    after = read_requests(store, service, start, end).records
-    cb, ca = cost_window(before, days), cost_window(after, days)
-    features, notes = compare(before, after, cfg)
+    cb, ca, features, notes = _window_numbers(store, service, start, days, cfg)
     drifted = [f for f in features if f.significant]
     found = incidents(store, service, start, end)
     cpr = _change(cb.cost_per_request, ca.cost_per_request)
