@@ -32,7 +32,8 @@ RECENT = f"{SVC}-20261001T000000Z-cccccccc"  # 60 days: its shadow pairs expire 
 EXPIRED = [
     f"{SVC}/logs/requests/2026-10-30/23-w1.jsonl",
     f"{SVC}/logs/requests/2026-10-31/11-w1.jsonl",  # ends 12:00 + 30 days = exactly now: expired
-    f"{SVC}/logs/parquet/date=2026-10-01/hour=05/part-0.parquet",
+    layout.requests_parquet_part(SVC, "2026-10-01", 5),
+    layout.compaction_record(SVC, "2026-10-01", 5),
     f"{SVC}/handoff/2026-08-01/items.jsonl",
     f"{SVC}/quality/feedback/2026-08-15/feedback.jsonl",
     f"{SVC}/releases/{OLD}/manifest.json",
@@ -42,7 +43,7 @@ EXPIRED = [
 ]
 KEPT = [
     f"{SVC}/logs/requests/2026-10-31/12-w1.jsonl",  # ends 13:00: one hour short of expiring
-    f"{SVC}/logs/parquet/date=2026-11-29/hour=05/part-0.parquet",
+    layout.requests_parquet_part(SVC, "2026-11-29", 5),
     f"{SVC}/handoff/2026-11-01/items.jsonl",
     f"{SVC}/handoff/undated.jsonl",  # the layout cannot date it: never deleted, only counted
     f"{SVC}/releases/{PROMOTED}/manifest.json",
@@ -82,9 +83,10 @@ def _check(store: ArtifactStore) -> dict[str, object]:
     assert result.verdicts[0].check == "retention" and result.verdicts[0].value == len(EXPIRED)
     record = json.loads(store.get(result.evidence[0]))
     kinds = record["kinds"]
-    assert kinds["request_logs"]["deleted"] == 3 and kinds["queues"]["deleted"] == 2
+    assert kinds["request_logs"]["deleted"] == 4 and kinds["queues"]["deleted"] == 2
     assert kinds["evidence"]["deleted"] == 3 and kinds["shadow_pairs"]["deleted"] == 1
-    assert (kinds["request_logs"]["first_key"], kinds["request_logs"]["last_key"]) == (EXPIRED[2], EXPIRED[1])
+    logs = sorted(k for k in EXPIRED if "/logs/" in k)
+    assert (kinds["request_logs"]["first_key"], kinds["request_logs"]["last_key"]) == (logs[0], logs[-1])
     assert kinds["evidence"]["kept_promoted"] == 1 and kinds["shadow_pairs"]["kept_promoted"] == 1
     assert record["undated_keys"] == 1
     assert '"k"' not in store.get(result.evidence[0]).decode()  # counts and keys, no content
