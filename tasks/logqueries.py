@@ -17,7 +17,7 @@ from launchgate.requestlog.view import LogView
 from launchgate.reviews.cost import CostInputs
 from launchgate.reviews.cost_sql import cost_inputs
 from launchgate.reviews.drift_sql import DriftData, drift_data, run_sampled_expectations
-from launchgate.reviews.progress import report
+from launchgate.notify.progress import emit as report
 
 
 @task(name="drift-numbers", cache_policy=NO_CACHE, timeout_seconds=1800)
