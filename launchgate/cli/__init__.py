@@ -544,9 +544,10 @@ def freeze_set(service: str, config_path: Path | None, artifacts: str | None, wh
 
 
 # Commands kept in their own modules (imported last: they register on `main`).
-from launchgate.cli.observability import observability  # noqa: E402
+from launchgate.cli.observability import observability, report_command  # noqa: E402
 
 main.add_command(observability)
+main.add_command(report_command)
 from launchgate.cli.readiness import attest, readiness  # noqa: E402
 
 main.add_command(attest)

@@ -15,6 +15,7 @@ from launchgate.governance.release_review import write_review
 from launchgate.release.preflight import JOURNAL, ReleaseRun
 from launchgate.release.records import Decision
 from launchgate.release.resume import promoted_decision
+from launchgate.report.page import write_report
 from launchgate.store.bundle import INDEX_NAME, to_jsonl_bytes
 from launchgate.store.jsonio import get_json
 from launchgate.verdicts import StepResult, Verdict
@@ -56,6 +57,7 @@ def write_records(run: ReleaseRun, decision: Decision, *, skip_existing: bool = 
         b.put_bytes("notifications.jsonl", to_jsonl_bytes(journaled(run)), "application/x-ndjson")
     if todo(INDEX_NAME):
         b.write_index()  # index.json lists each artifact's state and what is still "pending"
+    write_report(b, skip_existing=skip_existing)  # a view of index.json: after it, and not listed in it
     if b.pending:  # S3 was unreachable: these wait in the local spool (`launchgate flush-spool` uploads them)
         log.warning("%d artifact(s) of %s are spooled, not yet persisted: %s",
                     len(b.pending), run.release_id, ", ".join(b.pending))

@@ -37,7 +37,7 @@ JSONL_TYPE = "application/x-ndjson"
 TEXT_TYPE = "text/plain; charset=utf-8"
 # Written once per release (not per attempt): they never move under attempts/<n>/.
 RELEASE_NAMES = frozenset({"manifest.json", "decision.json", "decision.md", "review.json", "review.md",
-                           "notifications.jsonl", INDEX_NAME})
+                           "notifications.jsonl", INDEX_NAME, "report.html"})
 
 
 def attempt_prefix(attempt: int) -> str:

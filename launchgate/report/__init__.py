@@ -1,0 +1,1 @@
+"""The HTML release report: report.html, one self-contained page per release bundle."""
