@@ -1,7 +1,7 @@
 """The release deployment.
 
-preflight -> release freeze -> contracts -> eval gate -> [load test] -> [rollback drill] -> go/no-go
--> [approval] -> [canary] -> finalize
+preflight -> release freeze -> contracts -> eval gate -> [load test] -> [rollback drill] -> readiness
+-> go/no-go -> [approval] -> [canary] -> finalize
 
 ``resume=<release id>`` reruns a release whose process died (launchgate/release/resume.py): a decided
 release returns its stored decision, a promoted one is finalized without touching traffic, and
@@ -26,6 +26,7 @@ from launchgate.notify.base import Notice
 from launchgate.release.preflight import ReleaseRun
 from launchgate.release.records import Decision, decide
 from launchgate.verdicts import Verdict
+from launchgate.verdicts import crashed as crashed_verdict
 from tasks.approval import approval_step
 from tasks.budget import record_release_spend
 from tasks.canary import canary
@@ -39,18 +40,20 @@ from tasks.gonogo import go_no_go_verdicts
 from tasks.loadtest import load_test
 from tasks.notify import notify
 from tasks.preflight import preflight
+from tasks.readiness import readiness
 
 STATUS = {"passed": "passed", "promoted": "promoted", "blocked": "blocked", "rolled_back": "rolled_back",
           "error": "failed"}
 
 
 def planned_steps(overrides: dict[str, Any] | None = None, config: str | None = None) -> list[str]:
-    steps = ["preflight", "release_freeze", "contracts", "eval_gate", "go_no_go", "approval", "finalize"]
+    steps = ["preflight", "release_freeze", "contracts", "eval_gate", "readiness", "go_no_go", "approval",
+             "finalize"]
     cfg = _config_or_none(config, overrides) if config is not None else None
     if cfg is not None and cfg.load_test.enabled:
         steps.insert(steps.index("eval_gate") + 1, "load_test")
     if cfg is not None and cfg.canary.enabled:
-        steps.insert(steps.index("go_no_go"), "rollback_drill")
+        steps.insert(steps.index("readiness"), "rollback_drill")
         steps.insert(steps.index("finalize"), "canary")
     return steps
 
@@ -71,7 +74,7 @@ def _gate(run: ReleaseRun, step: str, fn: Any, verdicts: list[Verdict], crashed:
         raise
     except Exception as exc:  # noqa: BLE001 - a crashed step is recorded as an error verdict, never lost
         log.exception("%s crashed", step)
-        verdicts.append(crashed(step, exc))
+        verdicts.append(crashed_verdict(step, exc))
         crashed.append(step)
     return not any(v.blocks for v in verdicts)
 
@@ -123,6 +126,9 @@ def release(config: str, artifacts: str | None = None, overrides: dict[str, Any]
         go = _gate(run, "rollback_drill", rollback_drill, verdicts, crashed)
 
     record_release_spend(run)  # the next release's budget check sees this one's spend
+    # Every readiness item, judged from this run's evidence and the store; like the rubric it always
+    # runs, so a blocked release still shows its owners what else is missing.
+    go = _gate(run, "readiness", lambda r: readiness(r, list(verdicts)), verdicts, crashed) and go
     # The rubric always runs, so every release has a decision record saying which item failed;
     # only a "go" pauses for sign-off.
     go = _gate(run, "go_no_go", lambda r: go_no_go_verdicts(r, verdicts), verdicts, crashed) and go

@@ -2,9 +2,11 @@
 
 The seed blocks a release when any of these is true: the evaluation gate failed, schema
 validation is below 99%, cost per request rose beyond its threshold, the rollback plan is not
-tested. launchgate adds two items the seed asks for elsewhere: the load SLO (when a load test
-is configured) and an active release freeze. A catch-all item makes sure no blocking verdict of
-another step (contracts, a crashed step) can hide behind a "go".
+tested. launchgate adds three items the seed asks for elsewhere: the load SLO (when a load test
+is configured), an active release freeze, and the readiness review (every required item of the
+readiness catalogue verified, attested or signed not applicable; ``readiness.enforce``). A
+catch-all item makes sure no blocking verdict of another step (contracts, a crashed step) can
+hide behind a "go".
 
 The seed's last rule drives missing evidence: "If you cannot verify an item, assume it is not
 done". A required item with no verdict fails; an item that does not apply to this run says
@@ -223,8 +225,19 @@ def _others(verdicts: list[Verdict], claimed: set[str]) -> RubricItem:
     return _from_verdicts("other_checks", title, blocking)
 
 
+def _readiness(verdicts: list[Verdict], cfg: ReleaseConfig) -> RubricItem:
+    title = "Every required readiness item verified, attested or not applicable"
+    found = [v for v in verdicts if v.check == "readiness"]
+    if found:
+        return _from_verdicts("readiness", title, found)
+    if cfg.readiness.enforce == "warn":
+        return RubricItem(item="readiness", title=title, phase=ItemPhase.NOT_APPLICABLE,
+                          reason="Not judged: no readiness verdict, and readiness.enforce is warn.")
+    return _missing("readiness", title, "readiness")
+
+
 Rule = Callable[[list[Verdict], ReleaseConfig], RubricItem]
-RULES: list[Rule] = [_eval_gate, _schema_validity, _cost, _rollback, _load]
+RULES: list[Rule] = [_eval_gate, _schema_validity, _cost, _rollback, _load, _readiness]
 
 
 def apply_rubric(release_id: str, config: ReleaseConfig, verdicts: list[Verdict], freeze: FreezeState) -> GoNoGo:

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -78,11 +78,6 @@ def read_attestations(store: ArtifactStore, service: str) -> list[Attestation]:
     return out
 
 
-def _append(store: ArtifactStore, service: str, record: Attestation) -> None:
-    line = (record.model_dump_json() + "\n").encode("utf-8")
-    store.update(layout.attestations(service), lambda existing: (existing or b"") + line, JSONL_TYPE)
-
-
 def attach_file(store: ArtifactStore, service: str, path: Path) -> tuple[str, str]:
     """Copy ``path`` into the store under its sha256; returns (store key, sha256)."""
     try:
@@ -96,24 +91,50 @@ def attach_file(store: ArtifactStore, service: str, path: Path) -> tuple[str, st
     return key, digest
 
 
-def attest(store: ArtifactStore, cfg: ReleaseConfig, item: Item, by: str, *, now: datetime,
-           evidence: str | None = None, evidence_sha256: str | None = None, note: str = "",
-           expires: timedelta | None = None, revoke: bool = False, subject_sha256: str | None = None) -> Attestation:
-    """Record a signature (or its revocation) by ``by`` on ``item``; an unlisted person is refused and recorded."""
+def refusal(cfg: ReleaseConfig, item: Item, by: str, action: str) -> str:
     allowed = people(cfg).get(item.owner, [])
+    who = ", ".join(allowed) if allowed else f"nobody yet (add names under readiness.people.{item.owner})"
+    return (f"{by!r} may not {action} {item.id}: it is owned by {item.owner}, and only {who} may. The attempt was "
+            f"recorded in {layout.attestations(cfg.service)}.")
+
+
+def attest_many(store: ArtifactStore, cfg: ReleaseConfig, items: Sequence[Item], by: str, *, now: datetime,
+                evidence: str | None = None, evidence_sha256: str | None = None, note: str = "",
+                expires: timedelta | None = None, revoke: bool = False,
+                subjects: dict[str, str | None] | None = None) -> tuple[list[Attestation], list[Attestation]]:
+    """Sign (or revoke) ``items`` as ``by`` in one append; returns (recorded, refused).
+
+    Items whose owner role does not list ``by`` are refused, and the refusal is recorded too.
+    ``subjects``: per item, the sha256 of what is approved (the runbook), which a change voids.
+    """
     action: Literal["sign", "revoke"] = "revoke" if revoke else "sign"
-    if by not in allowed:
-        _append(store, cfg.service, Attestation(item=item.id, action="refused", by=by, role=item.owner, at=now,
-                                                note=f"{action}: {note}".strip(": ")))
-        who = ", ".join(allowed) if allowed else f"nobody yet (add names under readiness.people.{item.owner})"
-        raise AttestationRefused(f"{by!r} may not {action} {item.id}: it is owned by {item.owner}, and only "
-                                 f"{who} may. The attempt was recorded in {layout.attestations(cfg.service)}.")
     days = expires if expires is not None else timedelta(days=cfg.readiness.attestation_days)
-    record = Attestation(item=item.id, action=action, by=by, role=item.owner, at=now,
-                         expires_at=None if revoke else now + days, evidence=evidence,
-                         evidence_sha256=evidence_sha256, note=note, subject_sha256=subject_sha256)
-    _append(store, cfg.service, record)
-    return record
+    who = people(cfg)
+    done: list[Attestation] = []
+    refused: list[Attestation] = []
+    for item in items:
+        if by not in who.get(item.owner, []):
+            refused.append(Attestation(item=item.id, action="refused", by=by, role=item.owner, at=now,
+                                       note=f"{action}: {note}".strip(": ")))
+            continue
+        done.append(Attestation(item=item.id, action=action, by=by, role=item.owner, at=now,
+                                expires_at=None if revoke else now + days, evidence=evidence,
+                                evidence_sha256=evidence_sha256, note=note,
+                                subject_sha256=(subjects or {}).get(item.id)))
+    records = done + refused
+    if records:
+        lines = b"".join((r.model_dump_json() + "\n").encode("utf-8") for r in records)
+        store.update(layout.attestations(cfg.service), lambda existing: (existing or b"") + lines, JSONL_TYPE)
+    return done, refused
+
+
+def attest(store: ArtifactStore, cfg: ReleaseConfig, item: Item, by: str, *, now: datetime,
+           subject_sha256: str | None = None, **kw: Any) -> Attestation:
+    """One item: its record, or AttestationRefused (recorded) when ``by`` is not listed for its owner role."""
+    done, refused = attest_many(store, cfg, [item], by, now=now, subjects={item.id: subject_sha256}, **kw)
+    if refused:
+        raise AttestationRefused(refusal(cfg, item, by, "revoke" if kw.get("revoke") else "sign"))
+    return done[0]
 
 
 class Standing(BaseModel):

@@ -199,9 +199,10 @@ def load_2x(ev: Evidence) -> CheckResult:
 
 def latency_slos(ev: Evidence) -> CheckResult:
     slo = ev.config.load_test.slo
-    p95 = getattr(slo, "p95_ms", None)
-    if not p95:
-        return failed("load_test.slo.p95_ms is not set: define the latency SLO", CONFIG)
+    p95, rollback_p95 = slo.p95_ms, ev.config.rollback.latency_p95_threshold_ms
+    if p95 > rollback_p95:
+        return failed(f"the load SLO p95 {p95:g} ms is looser than the canary's rollback threshold "
+                      f"{rollback_p95:g} ms: a release could pass its load test and still be rolled back", CONFIG)
     return verified(f"SLOs: p95 <= {p95:g} ms under load, error rate <= {getattr(slo, 'error_rate', 0):g}%; canary "
                     f"rollback at p95 {ev.config.rollback.latency_p95_threshold_ms:g} ms, errors "
                     f"{ev.config.rollback.error_rate_threshold:g}%", CONFIG)
@@ -228,8 +229,12 @@ def rollback_drill(ev: Evidence) -> CheckResult:
 def canary_defined(ev: Evidence) -> CheckResult:
     c, rb = ev.config.canary, ev.config.rollback
     ran = ev.canary_summary is not None
+    if rb.error_rate_threshold >= 50 or rb.latency_p95_threshold_ms >= 60_000:
+        return failed(f"rollback thresholds (errors {rb.error_rate_threshold:g}%, p95 "
+                      f"{rb.latency_p95_threshold_ms:g} ms) would never roll a canary back: tighten them", CONFIG)
     if not c.enabled and not ran:
-        return failed("canary.enabled is false and no canary ran for this release: define the canary rollout", CONFIG)
+        return missing("canary.enabled is false and no canary ran for this release: the rollout plan is configured "
+                       "but unproven")
     plan = " -> ".join(f"{p:g}%" for p in c.plan)
     how = "ran for this release" if ran else "enabled"
     return verified(f"canary {how}: {plan}, rolled back automatically at errors > {rb.error_rate_threshold:g}% or "
@@ -241,6 +246,8 @@ def canary_summary(ev: Evidence) -> CheckResult:
     if ev.canary_summary is None:
         why = "the canary step of this release writes it after sign-off" if ev.in_release else "no canary summary"
         return missing(f"{why} (canary/canary_summary.json)")
+    if "final_stats" not in ev.canary_summary or "verdicts" not in ev.canary_summary:
+        return failed("the canary summary lacks its final stats or verdicts", ev.key("canary/canary_summary.json"))
     return verified(f"canary {ev.canary_summary.get('result', '?')}: {ev.canary_summary.get('reason', '')}",
                     ev.key("canary/canary_summary.json"))
 
@@ -276,8 +283,14 @@ def budget_owner(ev: Evidence) -> CheckResult:
     return verified(f"budget owner channel {ev.config.owners.budget}", CONFIG)
 
 
+MAX_TIMEOUT_S = 60.0  # p99 bounded: past a minute a user has given up and the call only holds a slot
+
+
 def timeouts(ev: Evidence) -> CheckResult:
     c, s = ev.config.candidate, ev.config.stable
+    if max(c.timeout_s, s.timeout_s) > MAX_TIMEOUT_S:
+        return failed(f"a model call may hang {max(c.timeout_s, s.timeout_s):g} s (candidate {c.timeout_s:g} s, "
+                      f"stable {s.timeout_s:g} s): bound it at {MAX_TIMEOUT_S:g} s or less", CONFIG)
     return verified(f"every model call has a timeout: candidate {c.timeout_s:g} s, stable {s.timeout_s:g} s", CONFIG)
 
 
@@ -338,6 +351,8 @@ def dashboards(ev: Evidence) -> CheckResult:
     url = ev.config.readiness.dashboard_url
     if not url:
         return missing("no dashboard link: set readiness.dashboard_url to the service's Grafana dashboard")
+    if not url.startswith(("http://", "https://")):
+        return failed(f"readiness.dashboard_url {url!r} is not a link a person can open", CONFIG)
     return verified(f"dashboard {url}", url)
 
 

@@ -33,6 +33,10 @@ def request_logging(ev: Evidence) -> CheckResult:
     rows = _log(ev)
     if rows is None:
         return missing(NO_LOG)
+    partial = [r for r in rows if r.get("status") is None or r.get("latency_ms") is None]
+    if partial:
+        return failed(f"{len(partial)} of {len(rows)} logged requests lack their status or latency",
+                      ev.request_log_note)
     redacted = sum(1 for r in rows if "prompt_redacted" in r)
     return verified(f"{len(rows)} requests logged in the last 4 weeks ({redacted} with the redacted prompt)",
                     ev.request_log_note)
@@ -194,6 +198,8 @@ def artifacts_retained(ev: Evidence) -> CheckResult:
 def last_known_good(ev: Evidence) -> CheckResult:
     if ev.last_known_good is None:
         return missing("no last_known_good.json yet: the first promotion records it")
+    if not ev.last_known_good.get("release_id"):
+        return failed("last_known_good.json names no release_id", "state/last_known_good.json")
     return verified(f"last known good: {ev.last_known_good.get('release_id')}", "state/last_known_good.json")
 
 
@@ -303,4 +309,7 @@ def quality_monitoring(ev: Evidence) -> CheckResult:
     ok = [k for k in ("drift", "extended-eval") if ev.reviews.get(k) and ev.now - ev.reviews[k] <= timedelta(days=35)]
     if ok:
         return verified(f"production quality monitored ({', '.join(ok)} review within 35 days)", ok[0])
+    if any(ev.reviews.get(k) for k in ("drift", "extended-eval")):
+        return failed("the newest drift review and extended evaluation are older than 35 days: quality is not "
+                      "monitored any more", "reviews")
     return missing("no drift review or extended evaluation within 35 days: schedule the weekly-drift deployment")

@@ -23,9 +23,10 @@ from launchgate.readiness.evidence import DrillFact, Evidence
 from launchgate.readiness.probe import probe_gateway
 from launchgate.requestlog.reader import LogRead, log_keys, parse_lines, parse_ts
 from launchgate.reviews.drift import week_bounds
+from launchgate.reviews.postlaunch import REVIEW_JSON as POST_LAUNCH_REVIEW
 from launchgate.settings import Settings
 from launchgate.store import layout
-from launchgate.store.base import ArtifactStore, sha256_bytes
+from launchgate.store.base import ArtifactStore, StoreUnavailable, sha256_bytes
 from launchgate.store.bundle import attempt_prefix
 from launchgate.store.jsonio import find_object
 from launchgate.verdicts import Verdict
@@ -155,7 +156,16 @@ def gather(store: ArtifactStore, config: ReleaseConfig, *, now: datetime, settin
     """``written``: (bundle name, key, size) of the artifacts this run wrote so far (inside a release)."""
     service = config.service
     ev = Evidence(config=config, now=now, in_release=in_release, store_uri=store.uri)
-    ids, keys = _safe(ev, "release bundles", release_ids, store, service) or ([], set())
+    if verdicts is not None:
+        ev.verdicts = list(verdicts)
+    try:
+        ids, keys = release_ids(store, service)
+    except StoreUnavailable as exc:  # one clear note, not a timeout per read: judge from the config alone
+        ev.problems.append(f"the store is unreachable ({str(exc).splitlines()[0][:160]}): store evidence not read")
+        return _local_only(ev, config, settings, config_path, cases)
+    except StoreError as exc:
+        ev.problems.append(f"release bundles: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+        ids, keys = [], set()
     rid = release_id or default_release(store, service, ids)
     ev.release_id = rid
     decision = None
@@ -180,10 +190,28 @@ def gather(store: ArtifactStore, config: ReleaseConfig, *, now: datetime, settin
                            config.readiness.retained_releases)
     else:
         ev.drills = _safe(ev, "drill records", _drills, store, service, ids, keys, None) or []
-    if verdicts is not None:
-        ev.verdicts = list(verdicts)
-    elif decision is not None:
+    if verdicts is None and decision is not None:
         ev.verdicts = [Verdict.model_validate(v) for v in decision.get("verdicts", [])]
+    sample = _safe(ev, "request log", _requests, store, service, now)
+    if sample is not None:
+        ev.requests, ev.request_log_note = sample
+    ev.last_known_good = _safe(ev, "last_known_good", find_object, store, layout.last_known_good(service))
+    ev.reviews = _safe(ev, "reviews", _reviews, store, service) or {}
+    if ev.last_known_good and ev.last_known_good.get("release_id"):
+        key = layout.release_key(service, str(ev.last_known_good["release_id"]), POST_LAUNCH_REVIEW)
+        done = _safe(ev, "post-launch review", find_object, store, key)
+        ev.reviews["post-launch"] = parse_ts(str((done or {}).get("reviewed_at") or ""))
+    inner = getattr(store, "inner", store)  # a spooling store wraps the S3 store
+    if hasattr(inner, "bucket") and hasattr(inner, "_client"):
+        ev.bucket = bucket_facts(inner._client, inner.bucket, getattr(inner, "prefix", ""))
+    if probe and config.canary.router == "gateway":
+        ev.probe = probe_gateway(config.canary.gateway_url)
+    return _local_only(ev, config, settings, config_path, cases)
+
+
+def _local_only(ev: Evidence, config: ReleaseConfig, settings: Settings, config_path: Path | None,
+                cases: Sequence[GoldenCase] | None) -> Evidence:
+    """What needs no store: the golden set, the config's files and the secrets to look for."""
     if cases is None:
         cases = _safe(ev, "golden set", load_golden_set, Path(config.evaluation.golden_set))
     if cases is not None:
@@ -194,17 +222,7 @@ def gather(store: ArtifactStore, config: ReleaseConfig, *, now: datetime, settin
                 tags[tag] = tags.get(tag, 0) + 1
         ev.golden_tags = tags
         ev.golden_lengths = [len(json.dumps(c.input, sort_keys=True, ensure_ascii=False)) for c in cases]
-    sample = _safe(ev, "request log", _requests, store, service, now)
-    if sample is not None:
-        ev.requests, ev.request_log_note = sample
-    ev.last_known_good = _safe(ev, "last_known_good", find_object, store, layout.last_known_good(service))
-    ev.reviews = _safe(ev, "reviews", _reviews, store, service) or {}
     ev.secret_values = secret_values(config, settings)
-    inner = getattr(store, "inner", store)  # a spooling store wraps the S3 store
-    if hasattr(inner, "bucket") and hasattr(inner, "_client"):
-        ev.bucket = bucket_facts(inner._client, inner.bucket, getattr(inner, "prefix", ""))
-    if probe and config.canary.router == "gateway":
-        ev.probe = probe_gateway(config.canary.gateway_url)
     base_dir = config_path.resolve().parent if config_path is not None else Path.cwd()
     if config_path is not None:
         ev.config_text = _safe(ev, "release.yaml", config_path.read_text, "utf-8")

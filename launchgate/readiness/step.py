@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from launchgate.config import ReleaseConfig
-from launchgate.errors import ConfigError
-from launchgate.readiness.attestations import people, read_attestations, standing
+from launchgate.errors import ConfigError, StoreError
+from launchgate.readiness.attestations import Attestation, people, read_attestations, standing
 from launchgate.readiness.catalogue import config_problems, load_catalogue, service_items
 from launchgate.readiness.evidence import Evidence
 from launchgate.readiness.gather import gather
@@ -39,7 +39,12 @@ def review_service(store: ArtifactStore, config: ReleaseConfig, *, settings: Set
     check_config(config, config_path)
     now = now or datetime.now(UTC)
     ev = gather(store, config, now=now, settings=settings, config_path=config_path, **kw)
-    records = read_attestations(store, config.service)
+    records: list[Attestation] = []
+    if not any("unreachable" in p for p in ev.problems):
+        try:
+            records = read_attestations(store, config.service)
+        except StoreError as exc:  # unreadable attestations vouch for nothing: their items show missing
+            ev.problems.append(f"attestations: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
     return evaluate(ev, service_items(config.readiness), records, people(config), now), ev
 
 

@@ -20,6 +20,7 @@ from flows.release import release
 from launchgate.gateway.client import GatewayAdmin
 from tests.conftest import EXAMPLE
 from tests.support.gateway import running_gateway
+from tests.support.readiness import sign_example
 from tests.support.sim import running_sim, set_sim_knobs
 
 CONFIG = str(EXAMPLE / "release.yaml")
@@ -44,6 +45,7 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str,
             "canary.lease_ttl_s": 3, "canary.demo_traffic_rps": 50, "canary.drill_requests": 20,
             "load_test.enabled": False,  # its own tests cover it; here it would only add ~30 s per run
         }
+        sign_example(tmp_path / "store")  # the readiness step (enforce: block) needs the owners' attestations
         yield {"stable": stable, "cand": cand, "base": base, "token": token, "overrides": overrides,
                "store": tmp_path / "store"}
 

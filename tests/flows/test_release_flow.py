@@ -15,6 +15,7 @@ from launchgate.errors import ArtifactExistsError
 from launchgate.release.preflight import prepare_release
 from launchgate.store.base import sha256_bytes
 from tests.conftest import EXAMPLE
+from tests.support.readiness import sign_example
 from tests.support.sim import running_sim
 
 CONFIG = str(EXAMPLE / "release.yaml")
@@ -41,6 +42,7 @@ def bundle_dir(store: Path, release_id: str) -> Path:
 
 
 def test_good_candidate_passes_with_complete_evidence(sims: dict[str, str], tmp_path: Path) -> None:
+    sign_example(tmp_path)  # the readiness step (enforce: block) needs the owners' attestations
     result = release(config=CONFIG, artifacts=str(tmp_path), overrides=overrides(sims, "good-candidate",
                                                                                  "support-bot-good"),
                      auto_approve=True)
@@ -48,7 +50,8 @@ def test_good_candidate_passes_with_complete_evidence(sims: dict[str, str], tmp_
     assert result["exit_code"] == 0
     d = bundle_dir(tmp_path, result["release_id"])
     for name in ("manifest.json", "eval/eval_report.json", "eval/eval_report.md", "eval/cases.jsonl",
-                 "eval/score_by_tag.png", "decision.json", "decision.md", "notifications.jsonl", "index.json"):
+                 "eval/score_by_tag.png", "decision.json", "decision.md", "notifications.jsonl", "index.json",
+                 "readiness/readiness.json", "readiness/readiness.md", "readiness/evidence.json"):
         assert (d / name).is_file(), name
     index = json.loads((d / "index.json").read_text())
     listed = {a["name"]: a["sha256"] for a in index["artifacts"]}
@@ -109,6 +112,8 @@ def test_owners_get_slack_messages_and_slack_down_never_fails_a_release(
         monkeypatch.setenv("LAUNCHGATE_NOTIFIER", "slack")
         monkeypatch.setenv("LAUNCHGATE_SLACK_TOKEN", token)
         monkeypatch.setenv("LAUNCHGATE_SLACK_BASE_URL", base_url)
+        sign_example(tmp_path / "a")
+        sign_example(tmp_path / "b")
         ok = release(config=CONFIG, artifacts=str(tmp_path / "a"), auto_approve=True,
                      overrides=overrides(sims, "good-candidate", "support-bot-good"))
         posts = state.posts()

@@ -41,7 +41,8 @@ def test_sigkill_mid_canary_returns_traffic_and_resume_finishes_once(tmp_path: P
                "--set", "load_test.enabled=false", "--set", "canary.enabled=true",
                "--set", f"canary.gateway_url={base}", "--set", "canary.gateway_token_env=LG_TEST_TOKEN",
                "--set", "canary.steps=[]", "--set", f"canary.lease_ttl_s={LEASE_TTL_S}",
-               "--set", "canary.drill_requests=20"]
+               "--set", "canary.drill_requests=20",
+               "--set", "readiness.enforce=warn"]  # about the resume after a kill, not the readiness review
         first = cmd + ["--set", "canary.traffic=30", "--set", "canary.interval_s=1", "--set", "canary.duration_s=120",
                        "--set", "canary.demo_traffic_rps=10"]
         proc = subprocess.Popen(first, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -29,7 +29,8 @@ def v(check: str, phase: Phase = Phase.SUCCESSFUL, value: Any = None, evidence: 
 def passing_eval() -> list[Verdict]:
     return [v("eval_budget"), v("eval_errors_candidate"), v("eval_errors_stable"),
             v("eval_score", value={"candidate": 0.9, "baseline": 0.8, "delta": 0.1}),
-            v("schema_validity", value=0.995), v("cost_per_request", value={"increase": 0.05})]
+            v("schema_validity", value=0.995), v("cost_per_request", value={"increase": 0.05}),
+            v("readiness", evidence="readiness/readiness.json")]
 
 
 def items(record: Any) -> dict[str, Any]:
