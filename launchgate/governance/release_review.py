@@ -123,6 +123,21 @@ def _approvals_line(ledger: dict[str, Any] | None) -> tuple[str, str | None, lis
     return text, outcome, entries
 
 
+def _readiness_line(report: dict[str, Any] | None) -> str:
+    """The readiness review's counts and what still blocks, from readiness/readiness.json."""
+    if not report:
+        return "not judged (no readiness step in this run)"
+    c = report.get("counts") or {}
+    counts = (f"{c.get('verified', 0)} verified, {c.get('attested', 0)} attested, {c.get('not_applicable', 0)} "
+              f"n/a, {c.get('failed', 0)} failed, {c.get('missing', 0)} missing, {c.get('expired', 0)} expired of "
+              f"{c.get('total', 0)} items")
+    blocking = report.get("blocking") or []
+    if not blocking:
+        return f"ready: every required item verified, attested or not applicable ({counts})"
+    return f"not ready ({report.get('enforce', 'block')}): {len(blocking)} required items lack evidence " \
+           f"({', '.join(blocking[:8])}{' ...' if len(blocking) > 8 else ''}); {counts}"
+
+
 def build_review(bundle: ReleaseBundle, decision: Decision) -> Review:
     unreadable: list[str] = []
     manifest = _load(bundle, "manifest.json", unreadable) or {}
@@ -130,6 +145,7 @@ def build_review(bundle: ReleaseBundle, decision: Decision) -> Review:
     gonogo = _load(bundle, "gonogo.json", unreadable)
     ledger = _load(bundle, "approvals/approvals.json", unreadable)
     canary_summary = _load(bundle, "canary/canary_summary.json", unreadable)
+    readiness = _load(bundle, "readiness/readiness.json", unreadable)
 
     cand = manifest.get("candidate") or {}
     hashes = manifest.get("hashes") or {}
@@ -154,6 +170,8 @@ def build_review(bundle: ReleaseBundle, decision: Decision) -> Review:
                    evidence=bundle.path("gonogo.json") if gonogo else None),
         ReviewLine(label="Approvals", value=approvals_text,
                    evidence=bundle.path("approvals/approvals.json") if ledger else None),
+        ReviewLine(label="Readiness", value=_readiness_line(readiness),
+                   evidence=bundle.path("readiness/readiness.md") if readiness else None),
         ReviewLine(label="Config changes", value=config_change_line(bundle.store, bundle.key(DIFF_EVIDENCE)),
                    evidence=DIFF_EVIDENCE if bundle.exists(DIFF_EVIDENCE) else None),
         ReviewLine(label="Decision", value=f"{decision.decision} (exit {decision.exit_code}): {decision.summary}",
