@@ -104,6 +104,8 @@ def summary(outcome: CanaryOutcome, cfg: JudgeConfig, *, release_id: str, router
         "verdicts": [v.model_dump(mode="json") for v in outcome.verdicts],
         "detection": detection(outcome, cfg, interval_s),
         "demo_traffic": traffic,
+        # Why the judge held (metrics stale, absent or unreachable): the look kept the weight, judged nothing.
+        "holds": [{"t_s": t.t_s, "reason": t.reason} for t in outcome.ticks if t.action.value == "hold"],
     }
 
 
@@ -130,6 +132,11 @@ def summary_markdown(s: dict[str, Any]) -> str:
                       f"| {d['canary_rps'] if d['canary_rps'] is not None else '-'} "
                       f"| {d['min_seconds'] if d['min_seconds'] is not None else '-'} "
                       f"| {d['interval_s'] if d['interval_s'] is not None else '-'} | {d['limited_by'] or '-'} |", ""]
+    if s.get("dashboard"):
+        lines += [f"Dashboard: [{s['dashboard']['uid']}]({s['dashboard']['url']}) (the canary's time range).", ""]
+    if s.get("holds"):
+        lines += ["## Looks held without metrics", "", "| t (s) | why |", "|---|---|"]
+        lines += [f"| {h['t_s']:.1f} | {h['reason']} |" for h in s["holds"]] + [""]
     lines += ["## Traffic shifts", "", "| t (s) | candidate % | reason |", "|---|---|---|"]
     lines += [f"| {x['t_s']:.1f} | {x['pct']:g} | {x['reason']} |" for x in s["shifts"]]
     lines += ["", "## Verdicts", "", verdict_table([Verdict.model_validate(v) for v in s["verdicts"]]), ""]

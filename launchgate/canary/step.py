@@ -21,6 +21,7 @@ from launchgate.canary.traffic import TrafficGenerator, golden_prompts
 from launchgate.config import Canary
 from launchgate.errors import ArtifactExistsError, LaunchgateError, ReleaseStateError
 from launchgate.notify.base import Notice
+from launchgate.observability.links import dashboard_link
 from launchgate.release.preflight import ReleaseRun
 from launchgate.release.promotion import find_promotion, record_promotion, write_last_known_good
 from launchgate.release.resume import holder_for, wait_out_other_attempts
@@ -131,6 +132,7 @@ def write_evidence(run: ReleaseRun, outcome: CanaryOutcome, judge_cfg: JudgeConf
     b.put_jsonl("canary/timeseries.jsonl", [tick_row(t) for t in outcome.ticks])
     s = summary(outcome, judge_cfg, release_id=run.release_id, router=run.config.canary.router, traffic=traffic,
                 interval_s=run.config.canary.interval_s)
+    s["dashboard"] = dashboard_link(run.config, outcome.started_at, outcome.ended_at)
     b.put_json("canary/canary_summary.json", s)
     md = summary_markdown(s)
     b.put_text("canary/canary_summary.md", md, "text/markdown")
