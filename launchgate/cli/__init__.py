@@ -561,3 +561,14 @@ main.add_command(_data)
 
 if __name__ == "__main__":
     main()
+
+from launchgate.cli.traffic import gameday, handoff, traffic  # noqa: E402 - guardrail runbook commands
+
+main.add_command(traffic)
+main.add_command(handoff)
+main.add_command(gameday)
+from launchgate.cli.logs import logs as _logs  # noqa: E402 - its own module; registered here
+from launchgate.cli.logs import review as _review  # noqa: E402
+
+main.add_command(_logs)
+main.add_command(_review)
