@@ -246,3 +246,8 @@ def readiness_review(service: str, week: str) -> str:
 def extended_eval(service: str, month: str) -> str:
     """The monthly extended evaluation (golden set vs stable with repeats, flaky cases, representativeness)."""
     return f"{service_prefix(service)}reviews/extended-eval/{check_key(month)}/"
+
+
+def gameday_record(service: str, at: datetime) -> str:
+    """One ``launchgate gameday`` run: its steps, time to detect and time to recover."""
+    return f"{service_prefix(service)}reviews/gameday/{at:%Y%m%dT%H%M%SZ}.json"
