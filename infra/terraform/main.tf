@@ -77,6 +77,22 @@ resource "aws_s3_bucket_lifecycle_configuration" "evidence" {
       days_after_initiation = 7
     }
   }
+
+  # Request logs and queues expire sooner than evidence (data.tf; launchgate's retention deployment
+  # checks these rules against release.yaml's data.retention and names a missing one).
+  dynamic "rule" {
+    for_each = { for d in local.data_prefixes : "${d.service}-${d.kind}" => d }
+    content {
+      id     = "data-${rule.key}"
+      status = "Enabled"
+      filter {
+        prefix = rule.value.prefix
+      }
+      expiration {
+        days = rule.value.days
+      }
+    }
+  }
 }
 
 resource "aws_s3_bucket_object_lock_configuration" "evidence" {

@@ -194,3 +194,30 @@ def test_kubernetes_base_job_template_is_valid_and_mounts_the_spool() -> None:
     assert mounts["spool"] == props["env"]["default"]["LAUNCHGATE_SPOOL_DIR"]
     assert pod["volumes"][0]["persistentVolumeClaim"]["claimName"] == "{{ spool_claim }}"
     assert props["service_account_name"]["default"]  # IRSA: the pod gets the worker policy
+
+
+def test_log_readers_have_their_own_read_only_role(tf: dict[str, list[Any]]) -> None:
+    docs = labelled(tf, "data", "aws_iam_policy_document")
+    reader = docs["log_reader"]["statement"]
+    actions = {a for s in reader for a in s["actions"]}
+    assert actions == {"s3:ListBucket", "s3:GetObject", "kms:Decrypt"}, "read-only: no put, no delete"
+    objects = next(s for s in reader if s["actions"] == ["s3:GetObject"])["resources"]
+    assert objects == "${local.log_reader_objects}"
+    locals_ = {k: v for block in tf["locals"] for k, v in block.items()}
+    assert all(p.split("${var.prefix}/*/")[1] in ("logs/*", "handoff/*", "quality/*")
+               for p in locals_["log_reader_objects"]), "logs and queues only: no bundles, no state"
+    role = resource(tf, "aws_iam_role", "log_reader")
+    assert role["assume_role_policy"] == "${data.aws_iam_policy_document.log_reader_trust.json}"
+    attached = resource(tf, "aws_iam_role_policy_attachment", "log_reader")
+    assert attached["policy_arn"] == "${aws_iam_policy.log_reader.arn}"  # not the worker's policy
+    deleters = {name for name, doc in docs.items()
+                if any("s3:DeleteObject" in s["actions"] for s in doc["statement"])}
+    assert deleters == {"retention"}, "only the retention policy may delete"
+
+
+def test_logs_and_queues_expire_by_their_own_lifecycle_rules(tf: dict[str, list[Any]]) -> None:
+    lifecycle = resource(tf, "aws_s3_bucket_lifecycle_configuration")
+    dynamic = lifecycle["dynamic"][0]["rule"]
+    assert "local.data_prefixes" in dynamic["for_each"]
+    assert dynamic["content"][0]["expiration"][0]["days"] == "${rule.value.days}"
+    assert variables(tf)["log_retention_days"]["default"] == 30
