@@ -246,6 +246,11 @@ def _expire_spool(store: ArtifactStore, service: str, retention: Retention, now:
             report.add(entry.key)
 
 
+def lifecycle_check(store: ArtifactStore, config: ReleaseConfig) -> list[Verdict]:
+    """The bucket's lifecycle rules against ``data.retention`` (empty on a local store); reads only."""
+    return _lifecycle(open_backend(store), config)
+
+
 def _lifecycle(backend: Backend, config: ReleaseConfig) -> list[Verdict]:
     try:
         rules = backend.lifecycle_rules()

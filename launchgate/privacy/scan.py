@@ -9,7 +9,8 @@ A finding names the store key, the line, the field and the detector (``EMAIL``, 
 never the matched text: the scan report and the alert it raises must not become the leak. The
 notices go to the compliance and operations owners.
 
-``scan_unsafe_logging`` returns a StepResult (the scheduled run and a readiness review both call it);
+``scan_unsafe_logging`` returns a StepResult (the scheduled run and a readiness review both call it;
+``unsafe_logging_verdict`` is the readiness review's one-verdict form, writing nothing);
 ``scan_notices`` turns its findings into the owners' notices.
 """
 
@@ -100,8 +101,9 @@ def sample_sources(store: ArtifactStore, service: str) -> dict[str, list[str]]:
 
 
 def scan_unsafe_logging(store: ArtifactStore, config: ReleaseConfig, *, now: datetime | None = None,
-                        sources: dict[str, Iterable[str]] | None = None) -> StepResult:
-    """Scan a sample of each kind, write the report (findings without matched text), return the verdict."""
+                        sources: dict[str, Iterable[str]] | None = None, write: bool = True) -> StepResult:
+    """Scan a sample of each kind, write the report (findings without matched text; ``write=False``: a
+    readiness review that only reads), return the verdict."""
     now = now or datetime.now(UTC)
     budget = config.data.scan_sample_lines
     findings: list[Finding] = []
@@ -118,7 +120,8 @@ def scan_unsafe_logging(store: ArtifactStore, config: ReleaseConfig, *, now: dat
     key = layout.unsafe_logging_scan(config.service, now)
     report = {"service": config.service, "at": now.isoformat(), "lines_scanned": lines,
               "findings": [f.model_dump() for f in findings[:MAX_FINDINGS]], "findings_total": len(findings)}
-    store.put(key, to_json_bytes(report), JSON_TYPE, overwrite=False)
+    if write:
+        store.put(key, to_json_bytes(report), JSON_TYPE, overwrite=False)
     total = sum(lines.values())
     if findings:
         first = findings[0]
@@ -149,3 +152,8 @@ def scan_notices(result: StepResult, service: str, link: str | None = None) -> l
                    title=f"Unsafe logging in {service}: {verdict.value} finding(s)", text=verdict.reason,
                    link=link, link_label="Open scan report", fields={"findings": str(verdict.value)})
             for role in ROLES]
+
+
+def unsafe_logging_verdict(store: ArtifactStore, config: ReleaseConfig) -> Verdict:
+    """The scan's verdict without writing a report: for a readiness review judging the live store."""
+    return scan_unsafe_logging(store, config, write=False).verdicts[0]
