@@ -11,6 +11,9 @@
 2. Rollback latency against a real release gateway (benchmarks/canary_latency.py): the real canary
    loop watches the gateway at a 5 s interval; the candidate's error rate jumps to 8% mid-canary;
    the figure is the median time from that breach onset until the gateway set candidate weight 0.
+3. The same rollback, judged through the `prometheus` metrics provider: a real Prometheus scrapes
+   the gateway every 1 s, the judge looks every 5 s (``rollback_latency_s_prometheus``, target:
+   <= 3 intervals = 15 s).
 
 Prints one JSON line.
 """
@@ -99,6 +102,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=20261122)
     ap.add_argument("--skip-latency", action="store_true", help="only the simulated trials")
+    ap.add_argument("--skip-prometheus", action="store_true", help="no rollback run through Prometheus")
     args = ap.parse_args()
     cfg = JudgeConfig(min_requests=50, looks=int(DURATION_S / INTERVAL_S) + 1)
     t0 = time.perf_counter()
@@ -106,6 +110,10 @@ def main() -> None:
     bad_j, bad_n = trials(cfg, BAD, args.trials, args.seed + 1)
     sim_s = time.perf_counter() - t0
     latency = {} if args.skip_latency else rollback_latency()
+    if not args.skip_latency and not args.skip_prometheus:
+        from benchmarks.canary_latency import measure_rollback_latency_prometheus
+
+        latency.update(measure_rollback_latency_prometheus(INTERVAL_S))
     print(json.dumps({
         "false_rollback_rate": sum(d is not None for d in healthy_j) / args.trials,
         "median_detection_requests": median_requests(bad_j),
@@ -113,9 +121,10 @@ def main() -> None:
         "naive_false_rollback_rate": sum(d is not None for d in healthy_n) / args.trials,
         "naive_median_detection_requests": median_requests(bad_n),
         "rollback_latency_s": latency.get("rollback_latency_s"),
+        "rollback_latency_s_prometheus": latency.get("rollback_latency_s_prometheus"),
         "trials": args.trials, "interval_s": INTERVAL_S, "canary_rps": CANARY_RPS, "alpha": cfg.alpha,
         "sprt_boundary": round(cfg.boundary, 3), "sprt_floor": round(cfg.floor, 3), "simulation_s": round(sim_s, 1),
-        **{k: v for k, v in latency.items() if k != "rollback_latency_s"},
+        **{k: v for k, v in latency.items() if k not in ("rollback_latency_s", "rollback_latency_s_prometheus")},
     }))
 
 

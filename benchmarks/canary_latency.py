@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from launchgate.canary.judge import CanaryJudge, JudgeConfig  # noqa: E402
 from launchgate.canary.rollout import CanaryPlan, run_canary  # noqa: E402
 from launchgate.canary.traffic import TrafficGenerator  # noqa: E402
+from launchgate.router.base import MetricsSource  # noqa: E402
 from launchgate.router.gateway import GatewayRouter  # noqa: E402
 from launchgate.sim.local import sim_processes  # noqa: E402
 
@@ -50,7 +51,9 @@ def _weight_zero_at(router: GatewayRouter, after: float) -> float | None:
     return None
 
 
-def one_run(base: str, token: str, candidate_url: str, interval_s: float, fault: float, i: int) -> dict[str, Any]:
+def one_run(base: str, token: str, candidate_url: str, interval_s: float, fault: float, i: int,
+            metrics: MetricsSource | None = None) -> dict[str, Any]:
+    """``metrics``: what the judge reads (default: the gateway's own stats)."""
     from tests.support.sim import set_sim_knobs
 
     set_sim_knobs(candidate_url, error_rate=None)  # back to the variant's healthy default
@@ -68,7 +71,7 @@ def one_run(base: str, token: str, candidate_url: str, interval_s: float, fault:
 
     with TrafficGenerator(f"{base}/v1", "support-bot", PROMPTS, RPS, max_tokens=200):
         threading.Thread(target=break_candidate, daemon=True).start()
-        out = run_canary(router, router, CanaryJudge(cfg), plan)
+        out = run_canary(router, metrics or router, CanaryJudge(cfg), plan)
     if out.result != "rolled_back" or not onset:
         return {"latency_s": None, "result": out.result, "reason": out.reason}
     zero = _weight_zero_at(router, onset[0]) or (out.shifts[-1].ts + out.shifts[-1].took_s)
@@ -89,6 +92,35 @@ def measure_rollback_latency(interval_s: float = 5.0, runs: int = RUNS) -> dict[
             out[name] = statistics.median(latencies) if len(latencies) == runs else None
             out[f"{name.removesuffix('_s')}_runs"] = results
     return out
+
+
+def measure_rollback_latency_prometheus(interval_s: float = 5.0, scrape_s: float = 1.0, runs: int = RUNS
+                                        ) -> dict[str, Any]:
+    """The 30% fault again, judged through the `prometheus` provider: a real Prometheus scraping the gateway.
+
+    The extra latency over the gateway provider is the scrape lag (up to one scrape interval)
+    plus the instant queries of each look.
+    """
+    from launchgate.canary.prometheus import PrometheusMetrics
+    from launchgate.config.observability import Observability
+    from launchgate.observability.scrape import scrape_config
+    from tests.support.gateway import running_gateway
+    from tests.support.prometheus import running_prometheus
+
+    tmp = Path(tempfile.mkdtemp(prefix="lg-bench-prom-"))
+    with sim_processes(VARIANTS, ["stable", "good-candidate"]) as urls, \
+            running_gateway(urls["stable"], None, str(tmp / "gw")) as (base, token), \
+            running_prometheus(scrape_config("support-bot", base.removeprefix("http://"), scrape_s),
+                               tmp / "prom") as prom:
+        prom.wait_scraped("support-bot")
+        obs = Observability(prometheus_url=prom.url, canary_metrics="prometheus", scrape_interval_s=scrape_s)
+        metrics = PrometheusMetrics(obs, "support-bot", JudgeConfig().p95_ms)
+        results = [one_run(base, token, urls["good-candidate"], interval_s, FAULTS["rollback_latency_s"], i,
+                           metrics=metrics) for i in range(runs)]
+    latencies = [r["latency_s"] for r in results if r["latency_s"] is not None]
+    return {"rollback_latency_s_prometheus": statistics.median(latencies) if len(latencies) == runs else None,
+            "rollback_latency_prometheus_runs": results,
+            "prometheus_setup": {"interval_s": interval_s, "scrape_interval_s": scrape_s, "fault": 0.30}}
 
 
 if __name__ == "__main__":
