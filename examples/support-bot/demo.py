@@ -9,6 +9,11 @@ flow on the ephemeral API with a local artifact store and the console notifier:
 3. faulty-candidate: passes the gates, then its error rate jumps to 8% ten seconds into the
    canary; the judge rolls it back and on-call is told (exit 4)
 
+Before the releases it shows `launchgate readiness` (what the readiness review still lacks) and signs
+the attestations the example's owners can give with `launchgate attest`, each with an honest note:
+this demo runs on a local store, the console notifier and no Prometheus or Grafana, so a person
+vouches where no check can. After the releases `launchgate readiness` runs again on the promoted one.
+
 Then it audits one request the gateway served during a canary, stops what it started, and says
 where the evidence is. Exits 0 when all three end as expected.
 """
@@ -114,6 +119,56 @@ def run_release(urls: dict[str, str], gateway: str, label: str, sim: str, model:
     return proc.returncode, result
 
 
+# (signer, items, note, evidence): the example's people (release.yaml readiness.people) vouching for what
+# no automated check can see in this demo. A check that can decide always wins over an attestation.
+ATTESTATIONS = [
+    ("carol", ["quality-thresholds-owned", "regression-owner", "human-handoff", "stakeholders-notified",
+               "support-prepared"], "demo: product owns min_delta 0.02 and the eval thresholds in release.yaml",
+     None),
+    ("carol", ["golden-representative", "quality-monitoring"], "demo: golden set drawn from the simulated traffic "
+     "mix; the weekly drift review has not run on this local store yet", str(HERE / "golden.jsonl")),
+    ("alice", ["fallback-defined", "prompt-changes-reviewed"], "demo: the gateway's fallback answer and prompt "
+     "v1->v2 reviewed in the repository", None),
+    ("alice", ["context-capped"], "demo: the contracts step holds every golden input to max_context_chars=12000; "
+     "the gateway probe has no context guard to try here", None),
+    ("bob", ["error-budgets", "on-call-rotation", "postmortems-required"], "demo: on-call @support-oncall, "
+     "error budget from the 1.5% rollback threshold", None),
+    ("bob", ["cost-alerts-routed", "error-rate-alerts", "canary-dashboard-link"], "demo: console notifier, no "
+     "Prometheus or Grafana here; the canary judge rolls back at 1.5% errors and draws canary/timeline.png", None),
+    ("bob", ["request-logging"], "demo: the gateway logs every request; on a fresh store the first log file lands "
+     "with this demo's first canary", None),
+    ("alice", ["errors-logged-context"], "demo: every gateway error is logged with its error_code and request id; "
+     "on a fresh store the first log file lands with this demo's first canary", None),
+    ("bob", ["runbook-approved"], "demo: runbook reviewed", str(HERE / "runbook.md")),
+    ("dana", ["security-signoff"], "demo: security review of the gateway and the store layout", None),
+    ("dana", ["s3-encryption", "s3-public-access-blocked", "pii-redaction"], "demo: local store, no S3 bucket "
+     "(production: infra/terraform, KMS + public access block); prompts are redacted before they are logged", None),
+    ("frank", ["privacy-review", "logging-retention"], "demo: local store, no S3 lifecycle rule; production keeps "
+     "evidence retention_days by infra/terraform", None),
+    ("erin", ["cost-tracking"], "demo: the gateway books cost_usd per request and the budget ledger per day", None),
+]
+
+
+def readiness(label: str) -> None:
+    """`launchgate readiness`: its verdict line and counts (the full list is in each bundle's readiness.md)."""
+    print(f"\n=== launchgate readiness ({label})", flush=True)
+    proc = subprocess.run(lg("readiness", "--config", str(CONFIG), "--artifacts", STORE, "--no-probe"),
+                          stdout=subprocess.PIPE, text=True, env=ENV)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    for line in lines[-2:]:
+        print(line[:900])
+    print(f"(exit {proc.returncode}: {'ready' if proc.returncode == 0 else 'not ready'})", flush=True)
+
+
+def sign_attestations() -> None:
+    print("\n=== launchgate attest: the owners vouch for what no check can see here", flush=True)
+    for who, items, note, evidence in ATTESTATIONS:
+        extra = ["--evidence", evidence] if evidence else []
+        proc = subprocess.run(lg("attest", *items, "--config", str(CONFIG), "--artifacts", STORE, "--as", who,
+                                 "--note", note, *extra), stdout=subprocess.PIPE, text=True, env=ENV)
+        print(f"$ launchgate attest {' '.join(items)} --as {who}: exit {proc.returncode}", flush=True)
+
+
 def audit_newest_canary_request() -> None:
     """`launchgate audit` on the newest request the gateway logged for a candidate, if any."""
     from launchgate.governance.audit import latest_request_id
@@ -130,6 +185,8 @@ def audit_newest_canary_request() -> None:
 
 def main() -> int:
     outcomes = []
+    readiness("before the demo's attestations")
+    sign_attestations()
     with sim_processes(VARIANTS, ["stable", "good-candidate", "bad-candidate"]) as urls, \
             sim_processes(VARIANTS, ["good-candidate"]) as faulty:
         urls["faulty"] = faulty["good-candidate"]
@@ -156,8 +213,10 @@ def main() -> int:
         for reason in reasons[:2]:
             print(f"    {reason}")
         ok &= code == want
+    readiness("after the attestations and the promoted release")
     print(f"\nEvidence bundles: {Path(STORE).resolve() if '://' not in STORE else STORE}/support-bot/releases/")
-    print("Each bundle has decision.md, review.md, eval/, load/, drill/, canary/ (timeline.png) and index.json.")
+    print("Each bundle has decision.md, review.md, eval/, load/, drill/, readiness/, canary/ (timeline.png) and "
+          "index.json.")
     audit_newest_canary_request()
     return 0 if ok else 1
 

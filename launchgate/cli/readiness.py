@@ -71,10 +71,8 @@ def attest(items: tuple[str, ...], config_path: Path, who: str, evidence: str | 
     Each signature is appended to <service>/state/attestations.jsonl with the evidence, the note and
     an expiry; an unlisted signer is refused (exit 3) and the refusal is recorded too.
     """
-    from launchgate.readiness.attestations import AttestationRefused, attach_file, parse_expiry
-    from launchgate.readiness.attestations import attest as sign
+    from launchgate.readiness.attestations import attach_file, attest_many, parse_expiry, refusal, runbook_sha256
     from launchgate.readiness.catalogue import service_items
-    from launchgate.readiness.gather import runbook_sha256
 
     now = _when(at)
     refused: list[str] = []
@@ -87,31 +85,31 @@ def attest(items: tuple[str, ...], config_path: Path, who: str, evidence: str | 
             raise InputError(f"unknown readiness item {unknown[0]!r}: `launchgate readiness --config {config_path}` "
                              f"lists every item id")
         validity = parse_expiry(expires) if expires else None
+        subjects: dict[str, str | None] = {}
+        for item_id in items:
+            if known[item_id].check == "runbook":
+                subjects[item_id] = runbook_sha256(ctx.config, config_path)
+                if subjects[item_id] is None and not revoke:
+                    raise InputError(f"{item_id} approves the runbook, but readiness.runbook is not set or cannot "
+                                     f"be read: set it to the runbook file")
         key = sha = None
         if evidence and not evidence.startswith(_URL_PREFIXES):
             path = Path(evidence)
             if not path.is_file():
                 raise InputError(f"--evidence {evidence}: neither a URL (http://, https://, s3://) nor a file")
             key, sha = attach_file(ctx.store, ctx.service, path)
-        for item_id in items:
-            item = known[item_id]
-            subject = None
-            if item.check == "runbook":
-                subject = runbook_sha256(ctx.config, config_path)
-                if subject is None and not revoke:
-                    raise InputError(f"{item_id} approves the runbook, but readiness.runbook is not set or cannot "
-                                     f"be read: set it to the runbook file")
-            try:
-                rec = sign(ctx.store, ctx.config, item, who, now=now, evidence=key or evidence, evidence_sha256=sha,
-                           note=note, expires=validity, revoke=revoke, subject_sha256=subject)
-            except AttestationRefused as exc:
-                click.echo(f"refused: {exc}", err=True)
-                refused.append(item_id)
-                continue
+        signed, refusals = attest_many(ctx.store, ctx.config, [known[i] for i in dict.fromkeys(items)], who,
+                                       now=now, evidence=key or evidence, evidence_sha256=sha, note=note,
+                                       expires=validity, revoke=revoke, subjects=subjects)
+        for rec in refusals:
+            click.echo(f"refused: {refusal(ctx.config, known[rec.item], who, 'revoke' if revoke else 'sign')}",
+                       err=True)
+            refused.append(rec.item)
+        for rec in signed:
             until = f" until {rec.expires_at:%Y-%m-%d}" if rec.expires_at else ""
-            click.echo(f"{'revoked' if revoke else 'attested'} {item_id} as {who} ({item.owner}){until}")
-            done.append({"item": item_id, "action": rec.action, "expires_at": rec.expires_at.isoformat()
-                         if rec.expires_at else None})
+            click.echo(f"{'revoked' if revoke else 'attested'} {rec.item} as {who} ({rec.role}){until}")
+            done.append({"item": rec.item, "action": rec.action,
+                         "expires_at": rec.expires_at.isoformat() if rec.expires_at else None})
     except InputError as exc:
         _fail(str(exc))
     except StoreError as exc:

@@ -177,3 +177,13 @@ def standing(records: Sequence[Attestation], item: Item, now: datetime, *, peopl
     r = signs[0]
     return Standing(status=Status.EXPIRED, record=r,
                     reason=f"attestation by {r.by} expired on {r.expires_at:%Y-%m-%d}: re-attest with evidence")
+
+
+def runbook_sha256(cfg: ReleaseConfig, config_path: Path) -> str | None:
+    """The runbook's current sha256 (what an approval binds to); None when there is none or it is unreadable."""
+    if not cfg.readiness.runbook:
+        return None
+    try:
+        return sha256_bytes((config_path.resolve().parent / cfg.readiness.runbook).read_bytes())
+    except OSError:
+        return None

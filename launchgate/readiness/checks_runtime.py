@@ -13,7 +13,6 @@ import numpy as np
 from launchgate.privacy.redact import redact
 from launchgate.readiness.evidence import Evidence
 from launchgate.readiness.models import CheckResult, failed, missing, verified
-from launchgate.reviews.drift import psi
 from launchgate.verdicts import pct
 
 NO_LOG = "no request log in the last 4 weeks: serve traffic through the release gateway (it logs every request)"
@@ -168,6 +167,8 @@ def golden_representative(ev: Evidence) -> CheckResult:
     live = [len(r["prompt_redacted"]) for r in rows if isinstance(r.get("prompt_redacted"), str)]
     if len(live) < MIN_SAMPLE or len(ev.golden_lengths) < 10:
         return missing(f"{len(live)} logged prompts and {len(ev.golden_lengths)} golden cases: too few to compare")
+    from launchgate.reviews.drift import psi  # here: the reviews import scipy, seconds a CLI need not pay
+
     value = psi(np.asarray(live, dtype=float), np.asarray(ev.golden_lengths, dtype=float))
     limit = ev.config.readiness.representative_psi
     tagged = [r for r in rows if r.get("category") or r.get("tags")]

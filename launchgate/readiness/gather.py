@@ -22,8 +22,6 @@ from launchgate.readiness.bucket import bucket_facts
 from launchgate.readiness.evidence import DrillFact, Evidence
 from launchgate.readiness.probe import probe_gateway
 from launchgate.requestlog.reader import LogRead, log_keys, parse_lines, parse_ts
-from launchgate.reviews.drift import week_bounds
-from launchgate.reviews.postlaunch import REVIEW_JSON as POST_LAUNCH_REVIEW
 from launchgate.settings import Settings
 from launchgate.store import layout
 from launchgate.store.base import ArtifactStore, StoreUnavailable, sha256_bytes
@@ -120,6 +118,8 @@ def _reviews(store: ArtifactStore, service: str) -> dict[str, datetime | None]:
 
 
 def _label_end(label: str) -> datetime | None:
+    from launchgate.reviews.drift import week_bounds  # here: the reviews import scipy (seconds)
+
     try:
         if "-W" in label:
             return week_bounds(label)[1]
@@ -198,7 +198,9 @@ def gather(store: ArtifactStore, config: ReleaseConfig, *, now: datetime, settin
     ev.last_known_good = _safe(ev, "last_known_good", find_object, store, layout.last_known_good(service))
     ev.reviews = _safe(ev, "reviews", _reviews, store, service) or {}
     if ev.last_known_good and ev.last_known_good.get("release_id"):
-        key = layout.release_key(service, str(ev.last_known_good["release_id"]), POST_LAUNCH_REVIEW)
+        from launchgate.reviews.postlaunch import REVIEW_JSON  # here: the reviews import scipy (seconds)
+
+        key = layout.release_key(service, str(ev.last_known_good["release_id"]), REVIEW_JSON)
         done = _safe(ev, "post-launch review", find_object, store, key)
         ev.reviews["post-launch"] = parse_ts(str((done or {}).get("reviewed_at") or ""))
     inner = getattr(store, "inner", store)  # a spooling store wraps the S3 store
@@ -234,13 +236,3 @@ def _local_only(ev: Evidence, config: ReleaseConfig, settings: Settings, config_
     if config.readiness.alert_rules:
         ev.alert_rules_text = _safe(ev, "alert rules", (base_dir / config.readiness.alert_rules).read_text, "utf-8")
     return ev
-
-
-def runbook_sha256(config: ReleaseConfig, config_path: Path) -> str | None:
-    """The runbook's current sha256 (what an approval binds to); None when there is none or it is unreadable."""
-    if not config.readiness.runbook:
-        return None
-    try:
-        return sha256_bytes((config_path.resolve().parent / config.readiness.runbook).read_bytes())
-    except OSError:
-        return None

@@ -11,9 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from launchgate.config import load_config
-from launchgate.readiness.attestations import attest_many, people
+from launchgate.readiness.attestations import attest_many, people, runbook_sha256
 from launchgate.readiness.catalogue import service_items
-from launchgate.readiness.gather import runbook_sha256
 from launchgate.store import open_store
 from tests.conftest import EXAMPLE
 
