@@ -128,7 +128,7 @@ class OutputFilter(Strict):
 
 class FallbackDrill(Strict):
     enabled: bool = Field(default=True, description="the fallback drill runs as a release step before the canary")
-    timeout_s: float = Field(default=0.3, gt=0, le=30, description="upstream timeout inside the drill")
+    timeout_s: float = Field(default=0.5, gt=0, le=30, description="upstream timeout inside the drill")
 
 
 class Guardrails(Strict):

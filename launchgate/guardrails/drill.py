@@ -2,7 +2,9 @@
 
 A gateway built from the release's own config (its guardrails, contracts and fallback) starts in
 this process on a loopback port no user traffic knows, with a fault injector (faults.py) at the
-candidate's address in front of the real candidate. Real requests then meet real faults:
+candidate's address. Healthy calls get a valid answer from the injector at once (the real
+candidate's quality and latency are the eval gate's and the load test's business). Real requests
+then meet real faults:
 
     fault            expected (docs/gateway.md)                               metric
     upstream 500     200 fallback, X-LG-Degraded reason=upstream_error        launchgate_gateway_fallbacks
@@ -33,6 +35,7 @@ from pydantic import BaseModel, Field
 from launchgate.config import Budget, ReleaseConfig
 from launchgate.gateway.budget import BudgetGuard
 from launchgate.gateway.config import Upstream, from_release_config
+from launchgate.guardrails.canonical import canonical
 from launchgate.guardrails.faults import FaultInjector
 from launchgate.guardrails.handoff import read_items
 from launchgate.guardrails.harness import LoopThread
@@ -46,7 +49,7 @@ EVIDENCE = "drill/fallback_drill.json"
 EVIDENCE_MD = "drill/fallback_drill.md"
 CHECK = "fallback_drill"
 P95_LIMIT_MS = 50.0
-OPEN_SAMPLES = 40  # requests timed while the breaker is open
+OPEN_SAMPLES = 20  # requests timed while the breaker is open
 
 
 class FaultResult(BaseModel):
@@ -109,13 +112,16 @@ def run_fallback_drill(cfg: ReleaseConfig, user_text: str,
     drill_rails = rails.model_copy(update={
         "rate_limit": None, "tenant_budgets": None,
         "breaker": rails.breaker.model_copy(update={"enabled": True, "window_s": 60.0, "min_requests": 4,
-                                                    "failure_rate": 50.0, "open_s": 0.5, "half_open_probes": 1}),
+                                                    "failure_rate": 50.0, "open_s": 0.25, "half_open_probes": 1}),
         "degradation": rails.degradation.model_copy(update={"level": "normal"}),
         "handoff": rails.handoff.model_copy(update={"enabled": True, "on_fallback": True}),
     })
     timeout = rails.drill.timeout_s
-    injector = FaultInjector(cfg.candidate.endpoint,
-                             api_key=_env(cfg.candidate.api_key_env), hang_s=timeout * 3)
+    # Healthy calls answer with the fallback answer (valid against the output schema by config
+    # check): instant and certain, so a slow real candidate cannot trip the drill's short timeout.
+    ok_content = canonical(rails.fallback.answer, None) if rails.fallback.answer is not None else None
+    injector = FaultInjector(cfg.candidate.endpoint, api_key=_env(cfg.candidate.api_key_env), hang_s=timeout * 3,
+                             ok_content=ok_content)
     loop = LoopThread("fallback-drill")
     results: list[FaultResult] = []
     open_latencies: list[float] = []
@@ -281,9 +287,10 @@ def _drive(url: str, gateway: Any, injector: FaultInjector, cfg: ReleaseConfig, 
 def _budget_stop(gateway: Any, store: LocalStore, cfg: ReleaseConfig, send: Any, metrics: Any,
                  expect_fallback: Any, injector: FaultInjector, loop: LoopThread) -> FaultResult:
     """A tiny daily budget on the private gateway, spent by one answered request: the next is the stop."""
+    # Not load()ed: the drill's store holds no earlier spend, and reading the request log would
+    # import the log query engine just for that. One recorded spend puts the day at its cap.
     guard = BudgetGuard(store, cfg.service, Budget(daily_usd=1e-9, alert_usd=1e-9, pipeline_daily_usd=1.0))
-    guard.load()
-    guard.record(1e-6)  # the day's spend already at the cap: what a busy day ends with
+    guard.record(1e-6)
     gateway.proxy.budget = gateway.recorder.budget = guard
     gateway.guard.budget_stopped = lambda: guard.stopped
     try:

@@ -1,9 +1,10 @@
 """A fault injector in front of a model endpoint: what the drill puts at the candidate's address.
 
-``POST /v1/chat/completions`` is relayed to the real endpoint while ``mode`` is ``pass``; the
-other modes answer as a broken model server would: ``http_500`` (an OpenAI-style 500),
-``timeout`` (no answer for ``hang_s``), ``invalid_json`` (a 200 whose content is not the
-contract's JSON). The drill switches ``mode`` between requests.
+While ``mode`` is ``pass`` it answers like a healthy model: with ``ok_content`` (a valid answer
+the drill knows, so healthy calls are instant and certain) or, without one, by relaying to the
+real endpoint. The other modes answer as a broken model server would: ``http_500`` (an
+OpenAI-style 500), ``timeout`` (no answer for ``hang_s``), ``invalid_json`` (a 200 whose content
+is not the contract's JSON). The drill switches ``mode`` between requests.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ MODES = ("pass", "http_500", "timeout", "invalid_json")
 
 
 class FaultInjector:
-    def __init__(self, target_url: str, api_key: str | None = None, hang_s: float = 2.0) -> None:
+    def __init__(self, target_url: str, api_key: str | None = None, hang_s: float = 2.0,
+                 ok_content: str | None = None) -> None:
         self.target_url = target_url.rstrip("/")
+        self.ok_content = ok_content
         self.api_key = api_key
         self.hang_s = hang_s
         self.mode = "pass"
@@ -49,6 +52,8 @@ class FaultInjector:
             return web.json_response({"error": {"message": "too late", "type": "server_error"}}, status=500)
         if mode == "invalid_json":
             return web.json_response(_completion("Sure! Here is the triage: {category: billing, priority: high"))
+        if self.ok_content is not None:
+            return web.json_response(_completion(self.ok_content))
         return await self._relay(body, request.headers.get("Accept", "application/json"))
 
     async def _relay(self, body: bytes, accept: str) -> web.StreamResponse:

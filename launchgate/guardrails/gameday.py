@@ -23,6 +23,7 @@ import secrets
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from pydantic import BaseModel
 from launchgate.config import ReleaseConfig
 from launchgate.gateway.client import GatewayAdmin
 from launchgate.gateway.config import from_release_config
-from launchgate.guardrails.harness import LoopThread
+from launchgate.guardrails.harness import LoopThread, simulated_model
 from launchgate.store import ArtifactStore, layout
 from launchgate.store.jsonio import find_object
 
@@ -107,21 +108,14 @@ def run_gameday(cfg: ReleaseConfig, variants_file: Path, *, store: ArtifactStore
     from launchgate.config.context import ServiceContext
     from launchgate.gateway.app import Gateway
     from launchgate.release.ops import manual_rollback
-    from launchgate.sim.server import base_url, bind_socket, create_app, make_server
 
     if cfg.guardrails is None:
         raise ValueError("the gameday needs a guardrails: section (the runbook's commands act on it)")
     started_at = datetime.now(UTC)
-    servers: list[tuple[Any, threading.Thread, Any]] = []
+    sims = ExitStack()
 
     def sim(variant: str) -> str:
-        sock = bind_socket("127.0.0.1", 0)
-        server = make_server(create_app(variants_file, variant, overrides={"latency_ms": {"median": 15, "p95": 30}}))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"sim-{variant}")
-        thread.start()
-        _wait(lambda: server.started, 10)
-        servers.append((server, thread, sock))
-        return base_url(sock)
+        return sims.enter_context(simulated_model(variants_file, variant, latency_ms={"median": 15, "p95": 30}))
 
     steps: list[GamedayStep] = []
     loop = LoopThread("gameday")
@@ -215,10 +209,7 @@ def run_gameday(cfg: ReleaseConfig, variants_file: Path, *, store: ArtifactStore
             if traffic is not None:
                 traffic.stop()
             loop.close()
-            for server, thread, sock in servers:
-                server.should_exit = True
-                thread.join(timeout=5)
-                sock.close()
+            sims.close()
             os.environ.pop("LAUNCHGATE_GAMEDAY_TOKEN", None)
     all_ok = bool(steps) and all(s.ok for s in steps) and ttd is not None and ttr is not None
     reason = (f"Gameday passed: outage detected in {ttd}s, recovered in {ttr}s with the runbook's commands."

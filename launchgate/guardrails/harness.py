@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+import time
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -51,3 +54,25 @@ class LoopThread:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout=10)
             self.loop.close()
+
+
+@contextmanager
+def simulated_model(variants_file: Path, variant: str, **overrides: Any) -> Iterator[str]:
+    """Serve one simulated variant (launchgate.sim) on a loopback port; yields its ``.../v1`` URL."""
+    from launchgate.sim.server import base_url, bind_socket, create_app, make_server
+
+    sock = bind_socket("127.0.0.1", 0)
+    server = make_server(create_app(variants_file, variant, overrides=overrides or None))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"sim-{variant}")
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        if not server.started:
+            raise RuntimeError(f"simulated model {variant} did not start")
+        yield base_url(sock)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+        sock.close()
