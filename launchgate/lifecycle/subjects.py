@@ -88,7 +88,13 @@ def export_subject(store: ArtifactStore, service: str, digest: str, out: Path) -
     fd, tmp = tempfile.mkstemp(prefix=".export-", dir=out.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            seen: set[str] = set()  # a compacted hour's lines are in its JSONL and its Parquet part: once
             for source, key, row in find(store, service, Matcher(digest)):
+                rid = row.get("request_id")
+                if source.kind == "request_log" and isinstance(rid, str):
+                    if rid in seen:
+                        continue
+                    seen.add(rid)
                 fh.write(json.dumps({**row, "_kind": source.kind, "_source": key}, ensure_ascii=False) + "\n")
                 counts[source.kind] = counts.get(source.kind, 0) + 1
         os.replace(tmp, out)

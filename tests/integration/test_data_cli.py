@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from tests.support.slack_standin import slack_standin
 
 SVC = "support-bot"
 KEY = "test-subject-hmac-key-0123456789"
-BASE_TS = 1_764_000_000.0  # 2025-11-24: hours long closed
+BASE_TS = 1_763_942_400.0  # 2025-11-24T00:00Z: hours long closed
 RELEASE = f"{SVC}-20251124T000000Z-abcdef12"
 DATA = """
 data:
@@ -252,3 +253,44 @@ def test_an_unsafe_logging_finding_alerts_without_the_matched_text(service: Path
     assert leaked not in everything and "jane" not in everything
     report = next(k for k in store.list(f"{SVC}/reviews/unsafe_logging/"))
     assert leaked not in store.get(report).decode()
+
+
+def _parquet_rows(store: LocalStore) -> dict[str, list[dict[str, Any]]]:
+    import io
+
+    import pyarrow.parquet as pq
+
+    from launchgate.requestlog.columns import to_record
+
+    return {k: [to_record(r) for r in pq.read_table(io.BytesIO(store.get(k))).to_pylist()]
+            for k in store.list(layout.requests_parquet_prefix(SVC)) if k.endswith(".parquet")}
+
+
+def test_export_then_delete_on_the_compacted_parquet_log(service: Path, tmp_path: Path) -> None:
+    from launchgate.requestlog.compaction import compact
+    from launchgate.requestlog.view import LogView
+
+    store_dir = tmp_path / "store"
+    store = LocalStore(store_dir)
+    h = _fill(store, service)
+    compact(store, SVC, datetime(2025, 11, 25, 12, tzinfo=UTC))
+    before = _parquet_rows(store)
+    assert sum(map(len, before.values())) == 60
+    others = {k: [r for r in v if r.get("subject_hmac") != h["alice"]] for k, v in before.items()}
+
+    out = tmp_path / "alice.jsonl"
+    done = _cli("data", "export", "--config", str(service), "--artifacts", str(store_dir), "--subject", "alice",
+                "--out", str(out), "--as", "carol")
+    assert done.returncode == 0, done.stderr
+    logged = [json.loads(x) for x in out.read_text().splitlines() if json.loads(x)["_kind"] == "request_log"]
+    assert len(logged) == 20  # each request once, though its hour is in both the JSONL and the Parquet part
+
+    done = _cli("data", "delete", "--config", str(service), "--artifacts", str(store_dir), "--subject", "alice",
+                "--as", "carol", "--reason", "erasure request #43")
+    assert done.returncode == 0, done.stderr
+    after = _parquet_rows(store)
+    assert after == others  # no row of the subject; every other row identical, part by part
+    with LogView.open(store, SVC) as view:  # the log's own reader: parts through their updated records
+        total, alice = view.con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE extra LIKE ?) FROM requests", [f"%{h['alice']}%"]).fetchone()
+    assert (total, alice) == (40, 0)
