@@ -1,6 +1,7 @@
 """Retention deletes exactly what expired, on the local store and on moto_server (boto3 over HTTP),
 keeps promoted releases' bundles for the audit period, respects object lock and says so, and
-compares the bucket's lifecycle rules with the policy."""
+compares the bucket's lifecycle rules with the policy. On the same moto_server: a subject's rows
+rewritten out of S3 log objects (conditional writes)."""
 
 from __future__ import annotations
 
@@ -146,3 +147,24 @@ def test_retention_on_s3_with_object_lock_and_lifecycle_rules(aws: None) -> None
     assert missing["phase"] == "failed" and f"Filter.Prefix='lg/{SVC}/handoff/'" in missing["reason"]
     # 400 days < the 2555-day audit period: the rule would delete promoted releases' bundles early.
     assert by_check["s3_lifecycle:evidence"]["phase"] == "failed"
+
+
+def test_subject_deletion_rewrites_log_files_on_s3(aws: None) -> None:
+    """Beside retention, the other way data leaves the bucket: one subject's rows, conditional rewrites."""
+    from launchgate.lifecycle.subjects import delete_subject
+
+    bucket = f"lg-del-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    store = S3Store(bucket, "lg", Settings(s3_max_attempts=2))
+    rows = [{"ts": f"2025-11-24T0{h}:00:00Z", "request_id": f"r{h}{i}",
+             "subject_hmac": "a" * 64 if i == 0 else "b" * 64} for h in range(3) for i in range(3)]
+    keys = []
+    for h in range(3):
+        key = layout.request_log(SVC, "2025-11-24", f"0{h}", "gw1")
+        store.put(key, b"".join(json.dumps(r).encode() + b"\n" for r in rows if r["ts"][11:13] == f"0{h}"))
+        keys.append(key)
+    key, receipt = delete_subject(store, _config(), "a" * 64, by="carol", reason="erasure", now=NOW)
+    assert receipt["rows_removed"] == 3 and len(receipt["files"]) == 3
+    left = [json.loads(x) for k in keys for x in store.get(k).splitlines()]
+    assert len(left) == 6 and all(r["subject_hmac"] == "b" * 64 for r in left)
+    assert "a" * 64 not in store.get(key).decode() and receipt["object_lock_note"]
