@@ -36,6 +36,9 @@ CHECK = "unsafe_logging"
 SKIP_FIELDS = frozenset({"prompt_sha256", "subject_hmac", "request_id", "release_id", "ts", "sha256",
                          "key", "_at", "trace_id", "span_id"})
 ROLES = ("compliance", "operations")
+# Bundle artifacts built from the golden set and synthetic load: the team's test data (its sample
+# tickets hold made-up e-mail addresses), not users' data. Everything else in a bundle is scanned.
+TEST_DATA_PARTS = ("/eval/", "/contracts/", "/loadtest/")
 MAX_FINDINGS = 200
 
 
@@ -96,7 +99,8 @@ def sample_sources(store: ArtifactStore, service: str) -> dict[str, list[str]]:
         "request_log": _newest(store, layout.requests_prefix(service), (".jsonl",)),
         "handoff": _newest(store, layout.handoff_prefix(service), (".jsonl",)),
         "quality": _newest(store, layout.quality_prefix(service), (".jsonl",)),
-        "bundles": _newest(store, layout.releases_prefix(service), (".jsonl",)),
+        "bundles": [k for k in _newest(store, layout.releases_prefix(service), (".jsonl",))
+                    if not any(part in k for part in TEST_DATA_PARTS)],
     }
 
 
