@@ -41,6 +41,7 @@ from launchgate.gateway.readiness import Readiness
 from launchgate.gateway.recorder import Recorder
 from launchgate.gateway.schemacheck import SchemaChecker
 from launchgate.gateway.state import GatewayState
+from launchgate.gateway.tracing import install_tracing
 from launchgate.gateway.window import StatsWindow
 from launchgate.store import ArtifactStore, open_store
 
@@ -98,6 +99,7 @@ class Gateway:
 
     def _build(self, admin_token: str) -> web.Application:
         app = web.Application(client_max_size=self.cfg.max_body_bytes)
+        install_tracing(app, self.cfg.service)  # traceparent in and out; spans when OTLP is configured
         app[GATEWAY_KEY] = self
         app.add_routes([
             web.post("/v1/chat/completions", self.proxy.chat_completions),

@@ -50,6 +50,7 @@ from launchgate.gateway.payload import ChatRequest, PayloadError, SSEAccumulator
 from launchgate.gateway.recorder import GATEWAY_CODES, Finished, Outcome, Recorder
 from launchgate.gateway.routing import choose_variant
 from launchgate.gateway.state import GatewayState
+from launchgate.gateway.tracing import trace_upstream
 from launchgate.gateway.window import CLIENT_CLOSED
 
 log = logging.getLogger("launchgate.gateway")
@@ -119,6 +120,7 @@ class Proxy:
         key = upstream.api_key()
         if key:
             headers["Authorization"] = f"Bearer {key}"
+        trace_upstream(headers)
         return headers
 
     async def _send(self, method: str, url: str, outcome: Outcome, headers: dict[str, str], body: bytes,
