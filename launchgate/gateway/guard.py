@@ -238,12 +238,15 @@ class Guard:
                                       "input_contract", param=name)
         return clamped
 
-    def check_guard(self, chat: ChatRequest, events: list[tuple[str, str]]) -> bool:
-        """The input guard (injection heuristics); True when the request is flagged for a person."""
+    def check_guard(self, chat: ChatRequest, events: list[tuple[str, str]],
+                    hits: list[str] | None = None) -> bool:
+        """The input guard: the classifier's ``hits`` when it answered, else the injection heuristics.
+        True when the request is flagged for a person."""
         mode = self.rails.input_guard.mode
         if mode == "off":
             return False
-        hits = injection.scan(chat.user_text)
+        if hits is None:
+            hits = injection.scan(chat.user_text)
         if not hits:
             return False
         if mode == "block":
@@ -251,7 +254,7 @@ class Guard:
             raise GuardReject(400, "input_blocked", "this request was refused by the input guard "
                               f"({', '.join(hits)}); rephrase it without instructions to the assistant",
                               "input_guard")
-        if mode == "redact":
+        if mode == "redact" and hits != ["classifier"]:
             messages = chat.body["messages"]
             for m in messages:
                 if m.get("role") == "user" and isinstance(m.get("content"), str):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from launchgate.gateway import jsoncodec
 from launchgate.gateway.guard import (
     CLAMPED_HEADER,
     DEGRADED_HEADER,
@@ -64,7 +65,8 @@ class GuardedCall:
         try:
             g.check_rate(self.request.headers, tenant, chat)
             clamped = g.check_input(chat, self.events)
-            if g.check_guard(chat, self.events):
+            hits = await self._classify() if g.rails.input_guard.classifier_url else None
+            if g.check_guard(chat, self.events, hits):
                 outcome.flag = "input_guard"
                 self.headers[GUARD_HEADER] = "flagged"
             if tenant is not None and g.rails.tenant_budgets is not None and self.proxy.recorder.pending:
@@ -202,6 +204,29 @@ class GuardedCall:
         if self.g.wants_fallback(code):
             return await self.fallback(code)
         return self._error(status, code, message)
+
+    async def _classify(self) -> list[str] | None:
+        """Ask the configured classifier (POST {"text"} -> {"flagged", "label"}); None = it failed, so
+        the heuristics decide (the request is never refused because the classifier is down)."""
+        ig = self.g.rails.input_guard
+        client = self.proxy.client
+        assert ig.classifier_url is not None and client is not None
+        body = jsoncodec.dumps({"text": self.chat.user_text})
+        try:
+            up = await client.request("POST", ig.classifier_url, {"Content-Type": "application/json"}, body,
+                                      connect_timeout=ig.classifier_timeout_s, read_timeout=ig.classifier_timeout_s,
+                                      total_timeout=ig.classifier_timeout_s)
+            try:
+                raw = await up.read()
+            finally:
+                up.release()
+            verdict = jsoncodec.loads(raw) if up.status == 200 else None
+        except (UpstreamError, ValueError):
+            verdict = None
+        if not isinstance(verdict, dict) or not isinstance(verdict.get("flagged"), bool):
+            self.events.append(("input_guard", "classifier_failed"))
+            return None
+        return ["classifier"] if verdict["flagged"] else []
 
     async def fallback(self, reason: str) -> web.StreamResponse:
         """The fallback answer (endpoint first when configured, then the static answer), with a handoff."""

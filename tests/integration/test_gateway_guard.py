@@ -318,3 +318,33 @@ def test_upstream_timeout_falls_back_and_is_counted(tmp_path: Path) -> None:
             assert exc.value.status_code == 504 and exc.value.code == "upstream_timeout"
     line = log_lines(store)[0]
     assert (line["status"], line["error_code"], line["client_status"]) == (504, "upstream_timeout", 200)
+
+
+def test_input_guard_asks_the_classifier_and_falls_back_to_heuristics(tmp_path: Path) -> None:
+    from aiohttp import web
+
+    from launchgate.guardrails.harness import LoopThread
+
+    async def classify(request: web.Request) -> web.Response:
+        text = (await request.json())["text"]
+        return web.json_response({"flagged": "Refund" in text, "label": "test"})
+
+    app = web.Application()
+    app.router.add_post("/classify", classify)
+    loop = LoopThread("classifier")
+    try:
+        classifier = loop.serve(app) + "/classify"
+        strict = rails(input_guard={"mode": "block", "classifier_url": classifier})
+        down = rails(input_guard={"mode": "block", "classifier_url": "http://127.0.0.1:9/classify",
+                                  "classifier_timeout_s": 0.2})
+        with running_sim(EXAMPLE_VARIANTS, "stable", **FAST) as stable:
+            with guarded(stable, None, tmp_path / "s1", strict) as (url, _):
+                assert_error(httpx.post(f"{url}/v1/chat/completions", json=chat(), timeout=10), 400, "input_blocked")
+                other = chat(TICKET.replace("Refund", "Delivery"))
+                assert httpx.post(f"{url}/v1/chat/completions", json=other, timeout=10).status_code == 200
+            with guarded(stable, None, tmp_path / "s2", down) as (url, _):
+                assert httpx.post(f"{url}/v1/chat/completions", json=chat(), timeout=10).status_code == 200
+                assert metric(url, "launchgate_gateway_guardrail_events_total", control="input_guard",
+                              outcome="classifier_failed") == 1
+    finally:
+        loop.close()
