@@ -101,9 +101,13 @@ def _middleware(tracer: Tracer | None, service: str) -> Any:
     @web.middleware
     async def tracing(request: web.Request, handler: Handler) -> web.StreamResponse:
         if tracer is None:
-            given = {k: v for k in (TRACEPARENT, TRACESTATE) if (v := request.headers.get(k))}
-            if not given:
+            parent = request.headers.get(TRACEPARENT)
+            if parent is None:  # the common case: one header lookup (tracestate means nothing without it)
                 return await handler(request)
+            given = {TRACEPARENT: parent}
+            state_header = request.headers.get(TRACESTATE)
+            if state_header:
+                given[TRACESTATE] = state_header
             token = _current.set(_Trace(None, passthrough=given))
             try:
                 response = await handler(request)
@@ -180,6 +184,8 @@ def trace_upstream(headers: dict[str, str]) -> None:
     if state.tracer is None or state.server is None:
         headers.update(state.passthrough)
         return
+    if state.upstream is not None and state.upstream.is_recording():
+        state.upstream.end()  # a retried call (the output contract's retry): the earlier attempt ended here
     state.upstream = state.tracer.start_span("upstream call", context=trace.set_span_in_context(state.server),
                                              kind=SpanKind.CLIENT)
     _PROPAGATOR.inject(headers, context=trace.set_span_in_context(state.upstream))
