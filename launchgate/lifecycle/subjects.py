@@ -32,6 +32,7 @@ from typing import Any
 
 from launchgate.config import ReleaseConfig
 from launchgate.config.datapolicy import SUBJECT_FIELD
+from launchgate.errors import LaunchgateError, StoreError
 from launchgate.lifecycle.columnar import parquet_sources
 from launchgate.lifecycle.erasure import ErasedArtifact, ErasureRecord, write_erasure
 from launchgate.lifecycle.retention import key_end
@@ -122,11 +123,19 @@ def delete_subject(store: ArtifactStore, config: ReleaseConfig, digest: str, *, 
     for source, key, _ in find(store, service, match):
         hits.setdefault(key, source)
     erased: dict[str, list[ErasedArtifact]] = {}
+    receipt_key = layout.data_receipt(service, now, "delete")
+    lock_note = ("S3 object lock or versioning keeps each file's previous version until its lock or the bucket's "
+                 "noncurrent-version rule ends it" if not store.uri.startswith("file:") else None)
+    failure: str | None = None
     for key, source in hits.items():
         if _is_open(key, now):
             deferred.append(key)
             continue
-        result = source.rewrite(key, match)
+        try:
+            result = source.rewrite(key, match)
+        except LaunchgateError as exc:  # the files done so far stay done; the receipt says where it stopped
+            failure = f"{key}: {exc}"
+            break
         rewrites.append((source.kind, result))
         if source.kind == "bundle":
             bundle = _bundle_base(service, key)
@@ -135,15 +144,12 @@ def delete_subject(store: ArtifactStore, config: ReleaseConfig, digest: str, *, 
                 erased.setdefault(bundle, []).append(ErasedArtifact(
                     name=key[len(bundle):], sha256_before=before, sha256_after=result.sha256_after,
                     rows_removed=result.removed))
-    receipt_key = layout.data_receipt(service, now, "delete")
-    lock_note = ("S3 object lock or versioning keeps each file's previous version until its lock or the bucket's "
-                 "noncurrent-version rule ends it" if not store.uri.startswith("file:") else None)
     for bundle, artifacts in erased.items():
         write_erasure(store, bundle, ErasureRecord(at=now, why="subject_deletion", authorised_by=by,
                                                    receipt=receipt_key, object_lock=lock_note, artifacts=artifacts))
     receipt = {
         "action": "delete", "service": service, "at": now.isoformat(), "by": by, "reason": reason,
-        "subject_ref": digest[:REF_CHARS], "verified": True,
+        "subject_ref": digest[:REF_CHARS], "verified": failure is None, "stopped_at": failure,
         "rows_removed": sum(r.removed for _, r in rewrites),
         "files": [{"kind": kind, "key": r.key, "rows_before": r.rows_before, "rows_after": r.rows_after,
                    "sha256_before": r.sha256_before, "sha256_after": r.sha256_after} for kind, r in rewrites],
@@ -151,6 +157,9 @@ def delete_subject(store: ArtifactStore, config: ReleaseConfig, digest: str, *, 
         "object_lock_note": lock_note,
     }
     store.put(receipt_key, to_json_bytes(receipt), JSON_TYPE, overwrite=False)
+    if failure is not None:
+        raise StoreError(f"deletion stopped at {failure}; {len(rewrites)} file(s) done and listed in "
+                         f"{store.location(receipt_key)}. Rerun the same command: done files have no rows to remove")
     return receipt_key, receipt
 
 
