@@ -200,7 +200,8 @@ class Recorder:
         if o.guard is not None:
             self._guarded(f, line, prompt, cost)
         if code != BUDGET_EXCEEDED and not o.no_evidence:  # a refusal before any model: no evidence about either
-            self.stats.add(RequestRecord(f.ended, f.variant, status, latency_ms, ttft_ms, schema_ok, cost, tin, tout))
+            self.stats.add(RequestRecord(f.ended, f.variant, status, latency_ms, ttft_ms, schema_ok, cost, tin, tout,
+                                         o.retries, o.timed_out or code == "upstream_timeout"))
         if code and code not in GATEWAY_CODES:
             code = f"upstream_{status}"  # upstream codes are free text: keep metric labels bounded
         self.metrics.observe(f.variant, status, f.latency_s, o.ttft_s, tin, tout, cost, schema_ok, code, o.retries)

@@ -37,6 +37,8 @@ class RequestRecord(NamedTuple):
     cost_usd: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    retries: int = 0  # upstream retries (connection or output contract) this request needed
+    timed_out: bool = False  # an upstream call timed out (the answer may be the fallback's)
 
     @property
     def is_error(self) -> bool:
@@ -90,7 +92,8 @@ class _Series:
 class _VariantStats:
     def __init__(self, capacity: int) -> None:
         # Requests (client disconnects excluded) / time-to-first-token (streams only) / disconnects.
-        self.requests = _Series(("latency", "error", "checked", "failed", "priced", "cost", "tin", "tout"), capacity)
+        self.requests = _Series(("latency", "error", "checked", "failed", "priced", "cost", "tin", "tout",
+                                 "retried", "timeout"), capacity)
         self.ttft = _Series(("ttft",), capacity)
         self.closed = _Series((), capacity)
 
@@ -99,11 +102,11 @@ class _VariantStats:
             self.closed.add(r.ts)
             return
         priced = r.cost_usd is not None and r.status < 400
-        # Columns: latency, error, checked, failed, priced, cost, tin, tout (see __init__).
+        # Columns: latency, error, checked, failed, priced, cost, tin, tout, retried, timeout (see __init__).
         self.requests.add_row(r.ts, (
             r.latency_ms, int(r.is_error), int(r.schema_ok is not None),
             int(r.schema_ok is False), int(priced), r.cost_usd if priced else 0.0,
-            r.input_tokens or 0, r.output_tokens or 0,
+            r.input_tokens or 0, r.output_tokens or 0, int(r.retries > 0), int(r.timed_out),
         ))
         if r.ttft_ms is not None:
             self.ttft.add_row(r.ts, (r.ttft_ms,))
@@ -138,6 +141,9 @@ class _VariantStats:
             "input_tokens": sum(cols["tin"][lo:hi]),
             "output_tokens": sum(cols["tout"][lo:hi]),
             "client_closed": c_hi - c_lo,
+            # The seed's retry SLO (<= 3%) per variant: requests that needed an upstream retry.
+            "retry_rate": sum(cols["retried"][lo:hi]) / count if count else 0.0,
+            "timeout_rate": sum(cols["timeout"][lo:hi]) / count if count else 0.0,
         }
 
 

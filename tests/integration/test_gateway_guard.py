@@ -245,9 +245,12 @@ def test_degradation_levels_are_audited_and_handoffs_worked(tmp_path: Path) -> N
 def test_output_contract_retries_then_falls_back(tmp_path: Path) -> None:
     with running_sim(EXAMPLE_VARIANTS, "stable", **{**FAST, "schema_violation_rate": 1.0}) as stable:
         store = tmp_path / "store"
-        with guarded(stable, None, store) as (url, _), httpx.Client(timeout=10) as c:
+        with guarded(stable, None, store) as (url, token), httpx.Client(timeout=10) as c:
             a = c.post(f"{url}/v1/chat/completions", json=chat())
             assert a.status_code == 200 and a.headers["X-LG-Degraded"] == "fallback; reason=output_invalid"
+            stats = c.get(f"{url}/admin/stats", headers={"Authorization": f"Bearer {token}"}).json()
+            assert stats["variants"]["stable"]["retry_rate"] == 1.0  # the canary judge reads it per variant
+            assert metric(url, "launchgate_gateway_retry_rate", variant="stable") == 1.0
             stream = c.post(f"{url}/v1/chat/completions", json=chat(stream=True))
             events = [e for e in stream.text.split("\n\n") if e.strip()]
             assert json.loads(events[-2].removeprefix("data: "))["error"]["code"] == "output_invalid"
