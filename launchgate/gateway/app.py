@@ -54,7 +54,7 @@ class Gateway:
     """Everything one gateway process holds; ``app`` is what aiohttp serves."""
 
     def __init__(self, cfg: GatewayConfig, admin_token: str, *, store: ArtifactStore | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, notify_handoffs: bool = True) -> None:
         if len(admin_token) < 16:
             raise ValueError("the admin token must be at least 16 characters")
         self.cfg = cfg
@@ -74,10 +74,10 @@ class Gateway:
         self.guard: Guard | None = None
         self.handoff: HandoffQueue | None = None
         if cfg.guardrails is not None:
-            self._guardrails(cfg)
+            self._guardrails(cfg, notify_handoffs)
         self.app = self._build(admin_token)
 
-    def _guardrails(self, cfg: GatewayConfig) -> None:
+    def _guardrails(self, cfg: GatewayConfig, notify_handoffs: bool) -> None:
         rails = cfg.guardrails
         assert rails is not None
         guard = self.guard = Guard(
@@ -94,7 +94,7 @@ class Gateway:
         if rails.handoff.enabled:
             self.handoff = self.recorder.handoff = HandoffQueue(
                 self.writer.store, cfg.service, cfg.writer_name(), role=rails.handoff.notify_role,
-                dispatcher=_dispatcher(cfg))
+                dispatcher=_dispatcher(cfg) if notify_handoffs else None)
         self.metrics.attach_guard(guard)
 
     def _build(self, admin_token: str) -> web.Application:

@@ -138,9 +138,8 @@ def run_fallback_drill(cfg: ReleaseConfig, user_text: str,
                 "connect_timeout_s": min(2.0, base.connect_timeout_s), "upstream_retries": 0,
                 "budget": None, "guardrails": drill_rails, "log_writer": "fallback-drill",
             })
-            gateway = Gateway(gcfg, secrets.token_urlsafe(24), store=store)
-            if gateway.handoff is not None:
-                gateway.handoff.dispatcher = None  # the drill's handoffs are evidence, not work for a person
+            # The drill's handoffs are evidence, not work for a person: nobody is notified.
+            gateway = Gateway(gcfg, secrets.token_urlsafe(24), store=store, notify_handoffs=False)
             url = loop.serve(gateway.app)
             results, open_latencies = _drive(url, gateway, injector, cfg, user_text, say, loop, store)
         finally:
