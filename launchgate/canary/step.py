@@ -21,6 +21,7 @@ from launchgate.canary.traffic import TrafficGenerator, golden_prompts
 from launchgate.config import Canary
 from launchgate.errors import ArtifactExistsError, LaunchgateError, ReleaseStateError
 from launchgate.notify.base import Notice
+from launchgate.observability.baggage import baggage_headers, release_baggage
 from launchgate.observability.links import dashboard_link
 from launchgate.release.preflight import ReleaseRun
 from launchgate.release.promotion import find_promotion, record_promotion, write_last_known_good
@@ -85,9 +86,11 @@ def watch(run: ReleaseRun, start: CanaryStart, on_tick: Callable[[Tick, float], 
     traffic = None
     if cfg.canary.demo_traffic_rps > 0:
         prompts = golden_prompts([c.input for c in run.cases])
+        with release_baggage(run.release_id):
+            baggage = baggage_headers()  # the demo traffic says which release sent it
         traffic = TrafficGenerator(f"{cfg.canary.gateway_url.rstrip('/')}/v1", cfg.stable.model, prompts,
                                    cfg.canary.demo_traffic_rps, timeout_s=cfg.stable.timeout_s,
-                                   max_tokens=cfg.contracts.max_output_tokens)
+                                   max_tokens=cfg.contracts.max_output_tokens, headers=baggage)
     with traffic or contextlib.nullcontext():
         outcome = watch_canary(router, metrics, CanaryJudge(judge_cfg), plan, start, on_tick=on_tick)
     if outcome.result == "rolled_back":

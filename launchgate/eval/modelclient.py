@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from launchgate.errors import ModelEndpointError, ModelHTTPError, ModelTimeout
+from launchgate.observability.baggage import baggage_headers
 
 RETRYABLE = {408, 409, 429, 500, 502, 503, 504}
 
@@ -75,7 +76,7 @@ class ModelClient:
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> ModelClient:
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **baggage_headers()}  # the release id, inside a release
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         self._session = aiohttp.ClientSession(

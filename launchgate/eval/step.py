@@ -39,6 +39,7 @@ from launchgate.eval.runner import (
     summarize_records,
 )
 from launchgate.eval.scoring import FieldRules
+from launchgate.observability.baggage import release_baggage
 from launchgate.verdicts import Phase, StepResult, Verdict
 
 if TYPE_CHECKING:  # preflight pulls in the store and notifier stacks; only the type is needed here
@@ -144,11 +145,12 @@ def call_models(run: ReleaseRun, plan: EvalPlan, on_progress: OnProgress | None 
 
     if on_progress is not None:
         on_progress(0, total)  # before any model call: lets the orchestrator size its progress display
-    results, wall = asyncio.run(evaluate_pair(
-        plan.live, run.cases, validator=run.validator, pricing=cfg.pricing, concurrency=ev.concurrency,
-        max_output_tokens=cfg.contracts.max_output_tokens, max_context_chars=cfg.contracts.max_context_chars,
-        repeats=ev.repeats, progress=per_variant, rules=FieldRules(ev.fields, ev.tag_fields), judge=ev.judge,
-    ))
+    with release_baggage(run.release_id):  # every eval request carries the release id as W3C baggage
+        results, wall = asyncio.run(evaluate_pair(
+            plan.live, run.cases, validator=run.validator, pricing=cfg.pricing, concurrency=ev.concurrency,
+            max_output_tokens=cfg.contracts.max_output_tokens, max_context_chars=cfg.contracts.max_context_chars,
+            repeats=ev.repeats, progress=per_variant, rules=FieldRules(ev.fields, ev.tag_fields), judge=ev.judge,
+        ))
     if plan.stored is not None:
         results["stable"] = plan.stored.results
     return EvalCalls(results=results, wall_s=wall)

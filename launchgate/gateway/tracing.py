@@ -2,7 +2,8 @@
 
 Request ids: the proxy already accepts ``X-Request-ID`` (or makes one), sends it upstream and
 returns it. Trace context: the client's ``traceparent`` / ``tracestate`` reach the upstream and
-come back on the answer.
+come back on the answer; W3C ``baggage`` is forwarded upstream (launchgate's own eval, load and
+canary requests carry their release id in it, recorded on the gateway's span).
 
 * Without ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``..._TRACES_ENDPOINT``) nothing is recorded: the
   gateway is a transparent hop and passes the client's headers on unchanged (no parsing, a few
@@ -34,7 +35,9 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-TRACEPARENT, TRACESTATE = "traceparent", "tracestate"
+from launchgate.observability.baggage import release_of
+
+TRACEPARENT, TRACESTATE, BAGGAGE = "traceparent", "tracestate", "baggage"
 REQUEST_ID = "X-Request-ID"
 VARIANT = "X-LG-Variant"
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -101,28 +104,35 @@ def _middleware(tracer: Tracer | None, service: str) -> Any:
     @web.middleware
     async def tracing(request: web.Request, handler: Handler) -> web.StreamResponse:
         if tracer is None:
-            parent = request.headers.get(TRACEPARENT)
-            if parent is None:  # the common case: one header lookup (tracestate means nothing without it)
+            parent, bag = request.headers.get(TRACEPARENT), request.headers.get(BAGGAGE)
+            if parent is None and bag is None:  # the common case: nothing to carry
                 return await handler(request)
-            given = {TRACEPARENT: parent}
-            state_header = request.headers.get(TRACESTATE)
+            given = {TRACEPARENT: parent} if parent else {}
+            state_header = request.headers.get(TRACESTATE) if parent else None  # meaningless without it
             if state_header:
                 given[TRACESTATE] = state_header
+            if bag:
+                given[BAGGAGE] = bag
             token = _current.set(_Trace(None, passthrough=given))
             try:
                 response = await handler(request)
                 if not response.prepared:
-                    response.headers.update(given)
+                    _echo(given, response)
                 return response
             finally:
                 _current.reset(token)
         state = _Trace(tracer, start_ns=time.time_ns())
+        if BAGGAGE in request.headers:  # forwarded upstream as it came
+            state.passthrough[BAGGAGE] = request.headers[BAGGAGE]
         parent = _PROPAGATOR.extract(request.headers)
         with tracer.start_as_current_span("gateway receive", context=parent, kind=SpanKind.SERVER,
                                           start_time=state.start_ns) as span:
             span.set_attribute("http.request.method", request.method)
             span.set_attribute("url.path", request.path)
             span.set_attribute("launchgate.service", service)
+            sender = release_of(request.headers) if BAGGAGE in state.passthrough else None
+            if sender:  # launchgate's own eval / load / canary traffic
+                span.set_attribute("launchgate.sent_by_release", sender)
             state.server = span
             token = _current.set(state)
             try:
@@ -135,6 +145,13 @@ def _middleware(tracer: Tracer | None, service: str) -> Any:
                 _current.reset(token)
 
     return tracing
+
+
+def _echo(given: dict[str, str], response: web.StreamResponse) -> None:
+    """The client's trace context back on the answer (baggage goes upstream only)."""
+    for name in (TRACEPARENT, TRACESTATE):
+        if name in given:
+            response.headers[name] = given[name]
 
 
 def _answer_headers(state: _Trace, response: web.StreamResponse) -> None:
@@ -151,7 +168,7 @@ async def _on_prepare(request: web.Request, response: web.StreamResponse) -> Non
     if state is None:
         return
     if state.tracer is None:
-        response.headers.update(state.passthrough)
+        _echo(state.passthrough, response)
     else:
         _answer_headers(state, response)
 
@@ -188,6 +205,7 @@ def trace_upstream(headers: dict[str, str]) -> None:
         state.upstream.end()  # a retried call (the output contract's retry): the earlier attempt ended here
     state.upstream = state.tracer.start_span("upstream call", context=trace.set_span_in_context(state.server),
                                              kind=SpanKind.CLIENT)
+    headers.update(state.passthrough)
     _PROPAGATOR.inject(headers, context=trace.set_span_in_context(state.upstream))
 
 

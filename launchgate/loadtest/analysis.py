@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from launchgate.config import LoadSLO, LoadTest, Pricing, Variant
 from launchgate.metrics.percentiles import percentile
+from launchgate.observability.baggage import baggage_headers
 from launchgate.verdicts import Phase, Verdict, at_most
 
 ENGINE = "aiperf"
@@ -98,6 +99,8 @@ def build_command(
         cmd += ["--system-prompt-file", system_prompt_file]
     if api_key:
         cmd += ["--api-key", api_key]
+    for name, value in baggage_headers().items():  # the release id, when run inside release_baggage
+        cmd += ["--header", f"{name}:{value}"]
     return cmd
 
 

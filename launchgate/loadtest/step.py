@@ -18,6 +18,7 @@ from launchgate.loadtest.analysis import RECORDS_FILE, SUMMARY_FILE
 from launchgate.loadtest.engine import LoadOutcome, run_load_test
 from launchgate.loadtest.report import latency_throughput_png, report_markdown
 from launchgate.notify.base import Notice
+from launchgate.observability.baggage import release_baggage
 from launchgate.release.preflight import ReleaseRun
 from launchgate.store.jsonio import find_object
 from launchgate.verdicts import StepResult, combine
@@ -52,7 +53,8 @@ def load_test_step(run: ReleaseRun, *, aiperf_bin: str | None,
                    on_progress: Callable[[str, float], None] | None = None,
                    on_line: Callable[[str], None] | None = None) -> StepResult:
     cfg = run.config
-    with tempfile.TemporaryDirectory(prefix="lg-load-") as tmp:
+    # Every load-test request carries the release id as W3C baggage (aiperf --header).
+    with tempfile.TemporaryDirectory(prefix="lg-load-") as tmp, release_baggage(run.release_id):
         outcome = run_load_test(cfg, run.prompts["candidate"], [c.input for c in run.cases], work_dir=Path(tmp),
                                 aiperf_bin=aiperf_bin, remaining_budget_usd=remaining_budget_usd(run),
                                 evidence=REPORT, on_line=on_line, on_progress=on_progress)

@@ -23,7 +23,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from launchgate.config import load_config
+from launchgate.eval.modelclient import ModelClient
 from launchgate.gateway.tracing import use_provider
+from launchgate.loadtest.analysis import LoadPlan, build_command
+from launchgate.observability.baggage import release_baggage
+from tests.conftest import EXAMPLE
 from tests.support.gateway import running_gateway
 from tests.support.sim import EXAMPLE_VARIANTS, running_sim
 
@@ -163,3 +168,29 @@ def test_otlp_http_export_to_a_local_receiver(upstream: dict[str, Any], tmp_path
     service = {a.value.string_value for req in received for rs in req.resource_spans
                for a in rs.resource.attributes if a.key == "service.name"}
     assert service == {"launchgate-gateway-support-bot"}
+
+
+def test_pipeline_requests_carry_the_release_id_as_baggage(upstream: dict[str, Any], tmp_path: Path) -> None:
+    """The eval's client (and aiperf's command line) inside release_baggage; the gateway's span records it."""
+    release = "support-bot-20261130T084447Z-16a679db"
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    async def one_eval_call(base: str) -> None:
+        async with ModelClient(f"{base}/v1", "m", timeout_s=10) as client:
+            await client.chat([{"role": "user", "content": "hi"}], max_tokens=50)
+
+    with use_provider(provider), running_gateway(upstream["url"], None, str(tmp_path / "gw")) as (base, _):
+        with release_baggage(release):
+            asyncio.run(one_eval_call(base))
+            cfg = load_config(EXAMPLE / "release.yaml", {"load_test.enabled": True}, check_files=False)
+            cmd = build_command("aiperf", LoadPlan.from_config(cfg.load_test, cfg.candidate, 400),
+                                tokenizer_dir="/t", input_file="/i", system_prompt_file=None, artifact_dir="/a")
+        asyncio.run(one_eval_call(base))  # outside a release: no baggage
+    assert upstream["seen"][-2]["baggage"] == f"launchgate.release_id={release}"
+    assert "baggage" not in upstream["seen"][-1]
+    assert cmd[cmd.index("--header") + 1] == f"baggage:launchgate.release_id={release}"
+    servers = [s for s in exporter.get_finished_spans() if s.name == "gateway receive"]
+    assert servers[0].attributes["launchgate.sent_by_release"] == release
+    assert "launchgate.sent_by_release" not in servers[1].attributes
