@@ -13,11 +13,11 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from launchgate.config.context import ServiceContext
+from launchgate.notify.progress import emit as report
 from launchgate.requestlog.view import LogView
 from launchgate.reviews.cost import CostInputs
 from launchgate.reviews.cost_sql import cost_inputs
 from launchgate.reviews.drift_sql import DriftData, drift_data, run_sampled_expectations
-from launchgate.notify.progress import emit as report
 
 
 @task(name="drift-numbers", cache_policy=NO_CACHE, timeout_seconds=1800)
@@ -29,7 +29,8 @@ def drift_numbers(ctx: ServiceContext, ref_start: datetime, start: datetime,
         report("queries", 0, 2)
         data = drift_data(view.con, start, cfg.drift_review)
         report("queries", 1, 2)
-        quality = {"current": view.quality(start, end), "reference": view.quality(ref_start, start)}
+        quality = {"current": view.quality(start, end, data.n_current),
+                   "reference": view.quality(ref_start, start, data.n_reference)}
         gx: dict[str, Any] | None = None
         if data.n_current:
             try:

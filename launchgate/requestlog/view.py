@@ -227,14 +227,18 @@ class LogView:
 
     # ------------------------------------------------------------------------------ reporting
 
-    def quality(self, start: datetime | None = None, end: datetime | None = None) -> dict[str, Any]:
+    def quality(self, start: datetime | None = None, end: datetime | None = None,
+                records: int | None = None) -> dict[str, Any]:
         """The counts a report shows next to its numbers (reader.LogRead.quality()'s shape), for the
-        view or for a part of its window. Lines and bad lines are counted per hour file."""
+        view or for a part of its window (``records``: the count, when the caller has it already).
+        Lines and bad lines are counted per hour file."""
         start, end = start or self.start, end or self.end
-        cond = [f"ts >= {_ts(start)}"] if start else []
-        cond += [f"ts < {_ts(end)}"] if end else []
-        sql = "SELECT count(*) FROM requests" + (" WHERE " + " AND ".join(cond) if cond else "")
-        rows = self.con.execute(sql).fetchone()[0]  # type: ignore[index]
+        if records is None:
+            cond = [f"ts >= {_ts(start)}"] if start else []
+            cond += [f"ts < {_ts(end)}"] if end else []
+            sql = "SELECT count(*) FROM requests" + (" WHERE " + " AND ".join(cond) if cond else "")
+            records = int(self.con.execute(sql).fetchone()[0])  # type: ignore[index]
+        rows = records
         files = lines = bad = 0
         examples: list[str] = []
         for n, hf in enumerate(self.hours):

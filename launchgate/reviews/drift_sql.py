@@ -64,10 +64,6 @@ class DriftData:
     chart_cur: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def _values(expr: str, cur: str) -> str:
-    return f"(SELECT ts >= {cur} AS cur, ({expr})::DOUBLE AS x FROM requests) WHERE x IS NOT NULL AND isfinite(x)"
-
-
 def _r3(v: float | None) -> float | None:
     return None if v is None else round(float(v), 3)
 
@@ -87,88 +83,118 @@ def psi_from_counts(ref: np.ndarray, cur: np.ndarray) -> float:
     return float(np.sum((c - r) * np.log(c / r)))
 
 
-def feature_stats(con: duckdb.DuckDBPyConnection, expr: str, cur: str, cfg: DriftReviewConfig,
-                  exact_max: int = EXACT_MAX_N) -> DistStats:
-    src = _values(expr, cur)
-    qs = ", ".join(f"{i / PSI_BINS:g}" for i in range(1, PSI_BINS))
-    rows = con.execute(f"SELECT cur, count(x), avg(x), quantile_cont(x, [0.5, 0.95]), "
-                       f"quantile_cont(x, [{qs}]) FROM {src} GROUP BY cur").fetchall()
-    by = {bool(r[0]): r for r in rows}
-    n_ref, n_cur = (int(by[w][1]) if w in by else 0 for w in (False, True))
+def _features_sql(cur: str) -> str:
+    """One row per request: the window flag, the four features (null unless finite) and the rate flags."""
+    cols = ", ".join(f"CASE WHEN isfinite(({e})::DOUBLE) THEN ({e})::DOUBLE END AS {n}" for n, e in FEATURES.items())
+    return (f"SELECT ts >= {cur} AS cur, {cols}, coalesce(error_code, '') <> 'budget_exceeded' AS counted, "
+            f"{OK} AS ok, schema_ok, refused FROM requests")
 
-    def summary(w: bool) -> dict[str, float | None]:
-        if w not in by:
-            return {"mean": None, "p50": None, "p95": None}
-        _, _, mean, (p50, p95), _ = by[w]
-        return {"mean": _r3(mean), "p50": _r3(p50), "p95": _r3(p95)}
 
-    out = DistStats(n_reference=n_ref, n_current=n_cur, reference=summary(False), current=summary(True))
-    if min(n_ref, n_cur) < cfg.min_requests:
-        return out
-    if max(n_ref, n_cur) <= exact_max:  # small windows: the very arrays the in-memory review used
-        arr = con.execute(f"SELECT cur, x FROM {src}").fetchnumpy()
-        cur_mask = arr["cur"].astype(bool)
-        exact = dist_stats(arr["x"][~cur_mask], arr["x"][cur_mask], cfg)
-        out.psi, out.ks_statistic, out.ks_pvalue = exact.psi, exact.ks_statistic, exact.ks_pvalue
-        return out
-    edges = np.unique(np.asarray(by[False][4], dtype=float))
-    bucket = " + ".join(f"(x >= {float(e)!r})::INTEGER" for e in edges) or "0"
-    counts = con.execute(f"SELECT {bucket} AS b, count_if(NOT cur), count_if(cur) FROM {src} GROUP BY b").fetchall()
-    ref_bins, cur_bins = np.zeros(len(edges) + 1), np.zeros(len(edges) + 1)
-    for b, r, c in counts:
-        ref_bins[b], cur_bins[b] = r, c
-    out.psi = psi_from_counts(ref_bins, cur_bins)
-    hist = con.execute(f"SELECT {ROUND_SIG} AS v, count_if(NOT cur) AS r, count_if(cur) AS c FROM {src} "
-                       f"GROUP BY v ORDER BY v").fetchnumpy()
-    out.ks_statistic, out.ks_pvalue = ks_from_histogram(hist["r"].astype(float), hist["c"].astype(float))
+_QS = [0.5, 0.95] + [i / PSI_BINS for i in range(1, PSI_BINS)]  # summary percentiles, then the PSI deciles
+
+
+def _stats_query(con: duckdb.DuckDBPyConnection, cur: str) -> dict[bool, dict[str, Any]]:
+    """One scan: per window the request count, the rate counts and each feature's count/mean/quantiles."""
+    qs = "[" + ", ".join(f"{q:g}" for q in _QS) + "]"
+    per_feature = ", ".join(f"count({n}) AS {n}_n, avg({n}) AS {n}_mean, quantile_cont({n}, {qs}) AS {n}_q"
+                            for n in FEATURES)
+    cursor = con.execute(f"""
+        SELECT cur, count(*) AS n, count_if(counted) AS den_e, count_if(counted AND NOT ok) AS ev_e,
+               count(schema_ok) AS den_s, count_if(schema_ok = false) AS ev_s,
+               count(refused) AS den_r, count_if(refused) AS ev_r, {per_feature}
+        FROM ({_features_sql(cur)}) GROUP BY cur""")
+    names = [d[0] for d in cursor.description]
+    return {bool(row[0]): dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
+
+
+def _rates(row: dict[str, Any] | None) -> dict[str, tuple[int, int]]:
+    if row is None:
+        return {"error_rate": (0, 0)}
+    out = {"error_rate": (int(row["ev_e"]), int(row["den_e"]))}
+    if row["den_s"]:
+        out["schema_failure_rate"] = (int(row["ev_s"]), int(row["den_s"]))
+    if row["den_r"]:
+        out["refusal_rate"] = (int(row["ev_r"]), int(row["den_r"]))
     return out
 
 
-def rate_counts(con: duckdb.DuckDBPyConnection, cur: str) -> tuple[dict[str, tuple[int, int]],
-                                                                   dict[str, tuple[int, int]], int, int]:
-    """(reference rates, current rates, reference requests, current requests); drift.RATES in SQL."""
-    counted = "coalesce(error_code, '') <> 'budget_exceeded'"
+def _summary(row: dict[str, Any] | None, name: str) -> dict[str, float | None]:
+    if row is None or not row[f"{name}_n"]:
+        return {"mean": None, "p50": None, "p95": None}
+    q = row[f"{name}_q"]
+    return {"mean": _r3(row[f"{name}_mean"]), "p50": _r3(q[0]), "p95": _r3(q[1])}
+
+
+def _histograms(con: duckdb.DuckDBPyConnection, cur: str, edges: dict[str, np.ndarray]
+                ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """One scan: per feature, counts per (value rounded to 5 significant digits, PSI bin) and window."""
+    if not edges:
+        return {}
+    structs = ", ".join(f"{{'f': '{n}', 'x': {n}}}" for n in edges)
+    bins = " ".join(f"WHEN '{n}' THEN " + (" + ".join(f"(x >= {float(e)!r})::INTEGER" for e in es) or "0")
+                    for n, es in edges.items())
     rows = con.execute(f"""
-        SELECT ts >= {cur} AS cur, count(*),
-               count_if({counted}), count_if({counted} AND NOT {OK}),
-               count(schema_ok), count_if(schema_ok = false),
-               count(refused), count_if(refused)
-        FROM requests GROUP BY cur""").fetchall()
-    out: tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]] = ({}, {})
-    n = [0, 0]
-    for cur_w, total, den_e, ev_e, den_s, ev_s, den_r, ev_r in rows:
-        i = 1 if cur_w else 0
-        n[i] = int(total)
-        out[i]["error_rate"] = (int(ev_e), int(den_e))
-        if den_s:
-            out[i]["schema_failure_rate"] = (int(ev_s), int(den_s))
-        if den_r:
-            out[i]["refusal_rate"] = (int(ev_r), int(den_r))
-    return out[0], out[1], n[0], n[1]
-
-
-def chart_sample(con: duckdb.DuckDBPyConnection, cur: str, current: bool,
-                 n: int = CHART_SAMPLE) -> dict[str, np.ndarray]:
-    """A reservoir sample of each feature's values for the histograms (a picture, not a statistic)."""
-    cols = ", ".join(f"({e})::DOUBLE AS {name}" for name, e in FEATURES.items())
-    where = f"ts >= {cur}" if current else f"ts < {cur}"
-    data = con.execute(f"SELECT * FROM (SELECT {cols} FROM requests WHERE {where}) "
-                       f"USING SAMPLE reservoir({n} ROWS) REPEATABLE (7)").fetchnumpy()
+        SELECT f, {ROUND_SIG} AS v, CASE f {bins} END AS b, count_if(NOT cur) AS r, count_if(cur) AS c
+        FROM (SELECT cur, unnest([{structs}], recursive := true) FROM ({_features_sql(cur)}))
+        WHERE x IS NOT NULL GROUP BY ALL ORDER BY f, v""").fetchnumpy()
     out = {}
+    for n, es in edges.items():
+        m = rows["f"] == n
+        v, b, r, c = rows["v"][m], rows["b"][m].astype(int), rows["r"][m].astype(float), rows["c"][m].astype(float)
+        ref_bins = np.bincount(b, weights=r, minlength=len(es) + 1)
+        cur_bins = np.bincount(b, weights=c, minlength=len(es) + 1)
+        uniq, inv = np.unique(v, return_inverse=True)  # a rounding cell split by a bin edge appears twice
+        out[n] = (ref_bins, cur_bins, np.bincount(inv, weights=r, minlength=len(uniq)),
+                  np.bincount(inv, weights=c, minlength=len(uniq)))
+    return out
+
+
+def chart_sample(con: duckdb.DuckDBPyConnection, cur: str, n: int = CHART_SAMPLE
+                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """A reservoir sample of both windows' feature values for the histograms (a picture, not a statistic)."""
+    data = con.execute(f"SELECT * FROM ({_features_sql(cur)}) USING SAMPLE reservoir({2 * n} ROWS) "
+                       f"REPEATABLE (7)").fetchnumpy()
+    is_cur = np.asarray(data["cur"], dtype=bool)
+    out: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] = ({}, {})
     for name in FEATURES:
         v = np.asarray(data[name], dtype=float)
-        out[name] = v[np.isfinite(v)]
+        for i, mask in enumerate((~is_cur, is_cur)):
+            x = v[mask]
+            out[i][name] = x[np.isfinite(x)]
     return out
 
 
 def drift_data(con: duckdb.DuckDBPyConnection, current_start: datetime, cfg: DriftReviewConfig, *,
                exact_max: int = EXACT_MAX_N, charts: bool = True) -> DriftData:
+    """Three scans of the view (statistics, histograms, chart sample) plus, for small windows, the values."""
     cur = ts_sql(current_start)
-    ref_rates, cur_rates, n_ref, n_cur = rate_counts(con, cur)
-    dists = {name: feature_stats(con, FEATURES[name], cur, cfg, exact_max) for name in NUMERIC}
-    data = DriftData(dists=dists, ref_rates=ref_rates, cur_rates=cur_rates, n_reference=n_ref, n_current=n_cur)
+    by = _stats_query(con, cur)
+    ref, now = by.get(False), by.get(True)
+    dists: dict[str, DistStats] = {}
+    binned: dict[str, np.ndarray] = {}
+    for name in NUMERIC:
+        n_ref, n_cur = (int(w[f"{name}_n"]) if w else 0 for w in (ref, now))
+        d = DistStats(n_reference=n_ref, n_current=n_cur, reference=_summary(ref, name), current=_summary(now, name))
+        dists[name] = d
+        if min(n_ref, n_cur) < cfg.min_requests:
+            continue
+        if max(n_ref, n_cur) <= exact_max:  # small windows: the very arrays the in-memory review used
+            arr = con.execute(f"SELECT cur, {name} AS x FROM ({_features_sql(cur)}) WHERE {name} IS NOT NULL"
+                              ).fetchnumpy()
+            mask = np.asarray(arr["cur"], dtype=bool)
+            x = np.asarray(arr["x"], dtype=float)
+            exact = dist_stats(x[~mask], x[mask], cfg)
+            d.psi, d.ks_statistic, d.ks_pvalue = exact.psi, exact.ks_statistic, exact.ks_pvalue
+        else:
+            binned[name] = np.unique(np.asarray(ref[f"{name}_q"][2:], dtype=float))  # type: ignore[index]
+    for name, (ref_bins, cur_bins, ref_hist, cur_hist) in _histograms(con, cur, binned).items():
+        d = dists[name]
+        d.psi = psi_from_counts(ref_bins, cur_bins)
+        d.ks_statistic, d.ks_pvalue = ks_from_histogram(ref_hist, cur_hist)
+    data = DriftData(dists=dists, ref_rates=_rates(ref), cur_rates=_rates(now),
+                     n_reference=int(ref["n"]) if ref else 0, n_current=int(now["n"]) if now else 0)
     if charts:
-        data.chart_ref, data.chart_cur = chart_sample(con, cur, False), chart_sample(con, cur, True)
+        data.chart_ref, data.chart_cur = chart_sample(con, cur)
     return data
 
 
