@@ -13,7 +13,6 @@ else one that filters first. ``install`` is called at gateway start (the ``gatew
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -38,26 +37,57 @@ _installed: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {}
 
 def subject_hmac(key: bytes, subject: str) -> str:
     """HMAC-SHA256 of the end user's id: stable for export and delete, useless without the key."""
-    return hmac.new(key, subject.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(key, subject.encode("utf-8"), "sha256").hex()
+
+
+def compile_policy(policy: DataPolicy, key: bytes | None) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """``apply_policy`` for one policy and key, with the policy read once: it runs for every logged line
+    (a dict copy plus a cached HMAC, about 1-2 us, instead of a comprehension over every field)."""
+    from launchgate.config.datapolicy import log_contract
+
+    nulls = () if policy.log_fields is None else tuple(f for f in log_contract() if f not in policy.log_fields)
+    empty_prompt = policy.prompt == "none"
+    keep_hashed = policy.allows(SUBJECT_FIELD)
+    mac = hmac.new(key, digestmod="sha256") if policy.subject is not None and key is not None else None
+    known: dict[str, str] = {}  # the same users come back: skip recomputing their HMAC
+
+    def digest(subject: str) -> str:
+        found = known.get(subject)
+        if found is None:
+            m = mac.copy()  # type: ignore[union-attr]
+            m.update(subject.encode("utf-8"))
+            found = m.hexdigest()
+            if len(known) >= 4096:
+                known.clear()
+            known[subject] = found
+        return found
+
+    def apply(record: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(record)
+        raw = out.pop(RAW_SUBJECT, None)
+        hashed = out.pop(SUBJECT_FIELD, None)
+        for name in nulls:
+            if name in out:
+                out[name] = None
+        if empty_prompt and out.get("prompt_redacted") is not None:
+            out["prompt_redacted"] = ""
+        if mac is not None and raw not in (None, ""):
+            out[SUBJECT_FIELD] = digest(str(raw))
+        elif keep_hashed and isinstance(hashed, str):
+            out[SUBJECT_FIELD] = hashed  # already hashed upstream (a replay, a backfill)
+        return out
+
+    return apply
 
 
 def apply_policy(record: Mapping[str, Any], policy: DataPolicy, key: bytes | None) -> dict[str, Any]:
     """The log line ``policy`` allows for ``record`` (pure; see the module docstring)."""
-    out = {name: (value if policy.allows(name) else None) for name, value in record.items()
-           if name not in (RAW_SUBJECT, SUBJECT_FIELD)}
-    if policy.prompt == "none" and out.get("prompt_redacted") is not None:
-        out["prompt_redacted"] = ""
-    raw = record.get(RAW_SUBJECT)
-    if policy.subject is not None and key is not None and raw not in (None, ""):
-        out[SUBJECT_FIELD] = subject_hmac(key, str(raw))
-    elif policy.allows(SUBJECT_FIELD) and isinstance(record.get(SUBJECT_FIELD), str):
-        out[SUBJECT_FIELD] = record[SUBJECT_FIELD]  # already hashed upstream (a replay, a backfill)
-    return out
+    return compile_policy(policy, key)(record)
 
 
 def install(service: str, policy: DataPolicy, key: bytes | None) -> None:
     """From now on, this process's log writers of ``service`` write what ``policy`` allows."""
-    _installed[service] = lambda rec: apply_policy(rec, policy, key)
+    _installed[service] = compile_policy(policy, key)
 
 
 def uninstall(service: str) -> None:
