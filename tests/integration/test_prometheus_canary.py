@@ -10,7 +10,6 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,7 +26,6 @@ from launchgate.config.observability import Observability
 from launchgate.gateway.metrics import LATENCY_BUCKETS
 from launchgate.observability.dashboard import build_dashboard, panel_queries, panels
 from launchgate.observability.output import RULES, SCRAPE, observability_files
-from launchgate.observability.scrape import scrape_config
 from launchgate.router.base import WindowStats
 from launchgate.router.gateway import GatewayRouter
 from tests.conftest import EXAMPLE
@@ -81,6 +79,10 @@ class Shadowed:
 def _canary(stack: dict[str, Any], release: str, fault_after_s: float | None, duration_s: float,
             ) -> tuple[CanaryOutcome, Shadowed, float | None]:
     set_sim_knobs(stack["cand"], error_rate=None)
+    # Counts since the start come from scrapes after it: requests of a previous canary answered just
+    # before the start but scraped just after would count in this window. A real pipeline runs minutes
+    # apart; here, let two scrapes pass so the previous test's last requests are in the baseline.
+    time.sleep(2.1)
     router = GatewayRouter(stack["base"], stack["token"])
     router.attach_candidate(stack["cand"], "support-bot-good", "v2", release)
     cfg = JudgeConfig(min_requests=30, looks=int(duration_s) + 1)
@@ -137,41 +139,6 @@ def test_healthy_candidate_promoted_by_both_providers(stack: dict[str, Any]) -> 
     assert cand.slow_requests == 0 and cand.cost_per_request is not None
 
 
-def test_killed_prometheus_holds_while_the_lease_protects_users(stack: dict[str, Any], tmp_path: Path) -> None:
-    """Its own Prometheus (killed mid-canary): HOLD with the reason, never promote; weight kept meanwhile."""
-    router = GatewayRouter(stack["base"], stack["token"])
-    router.attach_candidate(stack["cand"], "support-bot-good", "v2", "support-bot-prom-kill")
-    target = stack["base"].removeprefix("http://")
-    with running_prometheus(scrape_config(SERVICE, target, 1.0), tmp_path / "prom") as prom:
-        prom.wait_scraped(SERVICE)
-        cfg = JudgeConfig(min_requests=30, looks=9, max_metric_errors=3)
-        plan = CanaryPlan(steps=[30], interval_s=1.0, duration_s=8, lease_ttl_s=3, holder="prom-kill")
-        metrics = PrometheusMetrics(_obs(prom), SERVICE, cfg.p95_ms)
-        weights_during_hold: list[float] = []
-
-        def kill() -> None:
-            time.sleep(2.5)
-            prom.kill()
-
-        def on_tick(tick: Any, _: float) -> None:
-            if tick.action is Action.HOLD:
-                weights_during_hold.append(router.weights()["candidate"])
-
-        with TrafficGenerator(f"{stack['base']}/v1", "m", PROMPTS, 40) as traffic:
-            threading.Thread(target=kill, daemon=True).start()
-            out = run_canary(router, metrics, CanaryJudge(cfg), plan, on_tick=on_tick)
-    holds = [t for t in out.ticks if t.action is Action.HOLD]
-    assert holds, [t.reason for t in out.ticks]
-    assert "Prometheus at" in holds[0].reason and "unreachable" in holds[0].reason
-    assert "holding the current weight" in holds[0].reason
-    assert weights_during_hold and all(w == 30 for w in weights_during_hold)  # held, not stepped or dropped
-    # Never promoted on missing data: after max_metric_errors looks without metrics it rolls back.
-    assert out.result == "rolled_back" and out.judgement.phase.value == "error", out.reason
-    assert router.weights()["candidate"] == 0
-    assert traffic.tally.statuses.get(0, 0) == 0 and set(traffic.tally.statuses) == {200}  # users kept served
-    assert tick_row(holds[0])["error"] is not None
-
-
 def test_every_dashboard_panel_returns_series_after_real_traffic(stack: dict[str, Any]) -> None:
     """Runs after the canaries above (both variants served); a few streamed answers give TTFT series."""
     prom: Prometheus = stack["prom"]
@@ -209,3 +176,41 @@ def test_every_dashboard_panel_returns_series_after_real_traffic(stack: dict[str
 def test_latency_threshold_bucket_is_a_gateway_bucket() -> None:
     # The config's default bucket list must be the gateway's own, or a valid config would judge nothing.
     assert tuple(Observability().latency_buckets_s) == LATENCY_BUCKETS
+
+
+def test_killed_prometheus_holds_while_the_lease_protects_users(stack: dict[str, Any]) -> None:
+    """Last in the module: kills the module's Prometheus mid-canary. HOLD with the reason, never a promotion;
+    the weight and the lease are kept meanwhile, and users are served throughout."""
+    router = GatewayRouter(stack["base"], stack["token"])
+    router.attach_candidate(stack["cand"], "support-bot-good", "v2", "support-bot-prom-kill")
+    prom: Prometheus = stack["prom"]
+    cfg = JudgeConfig(min_requests=30, looks=9, max_metric_errors=3)
+    plan = CanaryPlan(steps=[30], interval_s=1.0, duration_s=8, lease_ttl_s=3, holder="prom-kill")
+    metrics = PrometheusMetrics(_obs(prom), SERVICE, cfg.p95_ms)
+    weights_during_hold: list[float] = []
+    leases_during_hold: list[str | None] = []
+
+    def kill() -> None:
+        time.sleep(2.5)
+        prom.kill()
+
+    def on_tick(tick: Any, _: float) -> None:
+        if tick.action is Action.HOLD:
+            state = router.state()
+            weights_during_hold.append(state["weights"]["candidate"])
+            leases_during_hold.append((state.get("lease") or {}).get("holder"))
+
+    with TrafficGenerator(f"{stack['base']}/v1", "m", PROMPTS, 40) as traffic:
+        threading.Thread(target=kill, daemon=True).start()
+        out = run_canary(router, metrics, CanaryJudge(cfg), plan, on_tick=on_tick)
+    holds = [t for t in out.ticks if t.action is Action.HOLD]
+    assert holds, [t.reason for t in out.ticks]
+    assert "Prometheus at" in holds[0].reason and "unreachable" in holds[0].reason
+    assert "holding the current weight" in holds[0].reason
+    assert weights_during_hold and all(w == 30 for w in weights_during_hold)  # held, not stepped or dropped
+    assert leases_during_hold and all(h == "prom-kill" for h in leases_during_hold)  # the lease still renewed
+    # Never promoted on missing data: after max_metric_errors looks without metrics it rolls back.
+    assert out.result == "rolled_back" and out.judgement.phase.value == "error", out.reason
+    assert router.weights()["candidate"] == 0
+    assert traffic.tally.statuses.get(0, 0) == 0 and set(traffic.tally.statuses) == {200}  # users kept served
+    assert tick_row(holds[0])["error"] is not None
