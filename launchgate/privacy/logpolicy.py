@@ -85,6 +85,19 @@ def apply_policy(record: Mapping[str, Any], policy: DataPolicy, key: bytes | Non
     return compile_policy(policy, key)(record)
 
 
+def subject_of(policy: DataPolicy, headers: Mapping[str, str], body: Mapping[str, Any] | None) -> str | None:
+    """The end user's id as the request carries it (``data.subject``'s header or top-level body field), for the
+    gateway to put in ``record["subject"]``; the log writer hashes it and never writes it."""
+    subject = policy.subject
+    if subject is None:
+        return None
+    if subject.header is not None:
+        value: Any = headers.get(subject.header) or headers.get(subject.header.title())
+    else:
+        value = (body or {}).get(subject.field or "")
+    return value if isinstance(value, str) and value else None
+
+
 def install(service: str, policy: DataPolicy, key: bytes | None) -> None:
     """From now on, this process's log writers of ``service`` write what ``policy`` allows."""
     _installed[service] = compile_policy(policy, key)

@@ -81,3 +81,12 @@ def test_the_gateway_log_writer_applies_the_installed_policy(tmp_path: Path) -> 
     assert "subject_hmac" not in lines[1] and lines[1]["status"] == "v-status"
     assert set(lines[2]) == set(LOG_CONTRACT) and lines[2]["model"] == "v-model"
     assert "alice" not in json.dumps(lines) and "bob" not in json.dumps(lines)
+
+
+def test_the_subject_is_read_from_the_named_header_or_field() -> None:
+    by_header = DataPolicy.model_validate({"subject": {"header": "X-End-User", "hmac_secret": "env:K"}})
+    by_field = DataPolicy.model_validate({"subject": {"field": "user", "hmac_secret": "env:K"}})
+    assert logpolicy.subject_of(by_header, {"x-end-user": "alice"}, {"user": "bob"}) == "alice"
+    assert logpolicy.subject_of(by_field, {"x-end-user": "alice"}, {"user": "bob"}) == "bob"
+    assert logpolicy.subject_of(by_field, {}, {"user": 7}) is None
+    assert logpolicy.subject_of(DataPolicy(), {"x-end-user": "alice"}, {"user": "bob"}) is None
