@@ -18,15 +18,17 @@ counts looks without metrics (canary.max_metric_errors).
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from launchgate.config import ReleaseConfig
 from launchgate.config.observability import CanaryQueries, Observability, le_label
-from launchgate.errors import RouterError
+from launchgate.errors import InputError, RouterError
 from launchgate.router.base import CANDIDATE, STABLE, MetricsSource, WindowStats
 
 STALE_SCRAPES = 2  # a series whose newest sample is older than this many scrape intervals is stale
@@ -61,7 +63,15 @@ class PrometheusMetrics:
         self.obs, self.service, self.clock = obs, service, clock
         self.le = le_label(latency_threshold_ms / 1000)
         self.url = f"{obs.prometheus_url}/api/v1/query"
-        self.client = client or httpx.Client(timeout=obs.query_timeout_s)
+        self.shown_url = _without_userinfo(obs.prometheus_url)  # what messages and evidence may show
+        headers = {}
+        if obs.prometheus_token_env:
+            token = os.environ.get(obs.prometheus_token_env, "").strip()
+            if not token:
+                raise InputError(f"observability.prometheus_token_env names {obs.prometheus_token_env}, which is not "
+                                 f"set: export the Prometheus bearer token there")
+            headers["Authorization"] = f"Bearer {token}"
+        self.client = client or httpx.Client(timeout=obs.query_timeout_s, headers=headers)
         self.last_look: dict[str, Any] | None = None
 
     def window(self, since: float) -> dict[str, WindowStats]:
@@ -124,8 +134,8 @@ class PrometheusMetrics:
         try:
             resp = self.client.get(self.url, params={"query": promql, "time": f"{at:.3f}"})
         except httpx.HTTPError as exc:
-            raise RouterError(f"Prometheus at {self.obs.prometheus_url} unreachable: {type(exc).__name__}: "
-                              f"{exc}") from exc
+            detail = str(exc).replace(self.obs.prometheus_url or "", self.shown_url)
+            raise RouterError(f"Prometheus at {self.shown_url} unreachable: {type(exc).__name__}: {detail}") from exc
         try:
             body = resp.json()
         except ValueError as exc:
@@ -153,6 +163,12 @@ def metrics_for(cfg: ReleaseConfig, default: MetricsSource) -> MetricsSource:
     if cfg.observability.canary_metrics != "prometheus":
         return default
     return PrometheusMetrics(cfg.observability, cfg.service, cfg.rollback.latency_p95_threshold_ms)
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else ""))) \
+        if parts.username or parts.password else url
 
 
 def _count(value: float | None) -> int:

@@ -78,6 +78,8 @@ class Observability(Strict):
         default="router", description="what the canary judge reads: the router's own stats or Prometheus")
     scrape_interval_s: float = Field(default=15.0, ge=1, le=600, description="how often Prometheus scrapes")
     query_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    prometheus_token_env: str | None = Field(default=None, description="name of the env var holding a bearer "
+                                                                     "token for Prometheus (never the token)")
     gateway_target: str | None = Field(default=None, description="host:port Prometheus scrapes; "
                                                                  "default: canary.gateway_url's")
     variants: dict[Literal["stable", "candidate"], str] = Field(

@@ -14,7 +14,7 @@ from launchgate.canary.judge import Action, CanaryJudge, JudgeConfig
 from launchgate.canary.prometheus import PrometheusMetrics, prom_duration, render
 from launchgate.config import load_config
 from launchgate.config.observability import CanaryQueries, Observability, le_label
-from launchgate.errors import ConfigError, RouterError
+from launchgate.errors import ConfigError, InputError, RouterError
 from launchgate.observability.dashboard import build_dashboard, panel_queries
 from launchgate.observability.links import dashboard_link
 from launchgate.observability.output import observability_files
@@ -159,3 +159,30 @@ def test_charts_are_svg_and_escape_text() -> None:
     chart = score_intervals({"a<b": {"stable": {"score": 0.8, "low": 0.7, "high": 0.9, "n": 3}}})
     assert "a<b" not in chart and chart.count("a&lt;b") == 3  # label, its title, the dot's title
     assert "p95 SLO 1200 ms" in latency_bars({"p50": 70.0, "p95": 150.0}, 1200)
+
+
+def test_credentials_stay_out_of_messages_and_a_token_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[str | None] = []
+
+    def down(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("Authorization"))
+        raise httpx.ConnectError("connection refused", request=request)
+
+    monkeypatch.setenv("LG_TEST_PROM_TOKEN", "s3cret-token")
+    cfg = Observability(prometheus_url="http://user:pa55@prom:9090", canary_metrics="prometheus",
+                        prometheus_token_env="LG_TEST_PROM_TOKEN")
+    m = PrometheusMetrics(cfg, "s", 2000)
+    m.client = httpx.Client(transport=httpx.MockTransport(down), headers=m.client.headers)
+    with pytest.raises(RouterError) as err:
+        m.window(0)
+    assert "Prometheus at http://prom:9090 unreachable" in str(err.value)
+    assert "pa55" not in str(err.value) and "s3cret" not in str(err.value)
+    cfg = cfg.model_copy(update={"prometheus_url": "http://prom:9090"})
+    m = PrometheusMetrics(cfg, "s", 2000)
+    m.client = httpx.Client(transport=httpx.MockTransport(down), headers=m.client.headers)
+    with pytest.raises(RouterError):
+        m.window(0)
+    assert sent[-1] == "Bearer s3cret-token"
+    monkeypatch.delenv("LG_TEST_PROM_TOKEN")
+    with pytest.raises(InputError, match="LG_TEST_PROM_TOKEN, which is not set"):
+        PrometheusMetrics(cfg, "s", 2000)
