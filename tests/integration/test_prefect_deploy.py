@@ -22,6 +22,8 @@ EXPECTED = {  # deployment -> (flow name, cron or None)
     "post-launch-review": ("post-launch-review", "0 10 * * *"),
     "rollback-drill": ("rollback-drill", "0 11 * * 3"),
     "retention": ("retention", "0 3 * * *"),
+    "readiness-review": ("readiness-review", "0 8 * * 1"),
+    "extended-eval": ("extended-eval", "0 7 1 * *"),
 }
 
 
