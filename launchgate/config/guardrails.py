@@ -128,7 +128,8 @@ class OutputFilter(Strict):
 
 class FallbackDrill(Strict):
     enabled: bool = Field(default=True, description="the fallback drill runs as a release step before the canary")
-    timeout_s: float = Field(default=0.5, gt=0, le=30, description="upstream timeout inside the drill")
+    # Long enough that an instant answer is never mistaken for a hang on a busy machine.
+    timeout_s: float = Field(default=1.0, gt=0, le=30, description="upstream timeout inside the drill")
 
 
 class Guardrails(Strict):

@@ -40,7 +40,7 @@ from launchgate.guardrails.faults import FaultInjector
 from launchgate.guardrails.handoff import read_items
 from launchgate.guardrails.harness import LoopThread
 from launchgate.metrics.percentiles import percentile
-from launchgate.store import LocalStore
+from launchgate.store import LocalStore, layout
 from launchgate.verdicts import Phase, StepResult, Verdict
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,8 @@ class DrillReport(BaseModel):
     fallback_served: int
     handoff_recorded: int
     tracebacks: int
-    p95_fallback_ms: float | None
+    p95_fallback_ms: float | None = Field(description="gateway-measured, while the breaker was open")
+    p95_fallback_client_ms: float | None = Field(default=None, description="as the drill's client saw it")
     breaker_open_samples: int
     duration_s: float
     results: list[FaultResult]
@@ -125,6 +126,7 @@ def run_fallback_drill(cfg: ReleaseConfig, user_text: str,
     loop = LoopThread("fallback-drill")
     results: list[FaultResult] = []
     open_latencies: list[float] = []
+    client_latencies: list[float] = []
     with tempfile.TemporaryDirectory(prefix="lg-fallback-drill-") as tmp:
         store = LocalStore(tmp)
         try:
@@ -141,7 +143,8 @@ def run_fallback_drill(cfg: ReleaseConfig, user_text: str,
             # The drill's handoffs are evidence, not work for a person: nobody is notified.
             gateway = Gateway(gcfg, secrets.token_urlsafe(24), store=store, notify_handoffs=False)
             url = loop.serve(gateway.app)
-            results, open_latencies = _drive(url, gateway, injector, cfg, user_text, say, loop, store)
+            results, client_latencies = _drive(url, gateway, injector, cfg, user_text, say, loop, store)
+            open_latencies = _gateway_latencies(store, cfg.service, "breaker_open")
         finally:
             loop.close()
     fallbacks = [r for r in results if r.handoff is not None]
@@ -164,8 +167,13 @@ def run_fallback_drill(cfg: ReleaseConfig, user_text: str,
     return DrillReport(service=cfg.service, faults_injected=len(results), handled_as_documented=handled,
                        fallback_served=len(fallbacks), handoff_recorded=sum(bool(r.handoff) for r in fallbacks),
                        tracebacks=tracebacks, p95_fallback_ms=None if p95 is None else round(p95, 2),
+                       p95_fallback_client_ms=_round(percentile(client_latencies, 95)),
                        breaker_open_samples=len(open_latencies), duration_s=round(time.monotonic() - started, 3),
                        results=results, phase=Phase.SUCCESSFUL if ok else Phase.FAILED, reason=reason)
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 2)
 
 
 def _env(name: str | None) -> str | None:
@@ -270,8 +278,12 @@ def _drive(url: str, gateway: Any, injector: FaultInjector, cfg: ReleaseConfig, 
         say("fallback drill: budget stop")
         results.append(_budget_stop(gateway, store, cfg, send, metrics, expect_fallback, injector, loop))
 
-        gateway.recorder.drain()
+        async def settle() -> None:  # on the gateway's own loop: the recorder is not thread-safe
+            gateway.recorder.drain()
+
+        loop.call(settle())
         gateway.handoff.flush()
+        gateway.writer.flush()
     stored = {item.id for item in read_items(store, cfg.service, days=1)}
     missing = [h for h in handoffs if h not in stored]
     if missing:
@@ -281,6 +293,19 @@ def _drive(url: str, gateway: Any, injector: FaultInjector, cfg: ReleaseConfig, 
                 r.handled = False
                 r.note = (r.note + "; " if r.note else "") + f"{len(missing)} handoff id(s) not in the queue"
     return results, open_latencies
+
+
+def _gateway_latencies(store: LocalStore, service: str, reason: str) -> list[float]:
+    """The gateway's own latency (request in -> answer written) of the requests the fallback
+    answered for ``reason``, from the drill's request log: unlike a client's clock it does not
+    count this process's other threads (a release runs the drill beside Prefect's)."""
+    out: list[float] = []
+    for key in store.list(layout.requests_prefix(service)):
+        for line in store.get(key).splitlines():
+            rec = json.loads(line)
+            if rec.get("fallback") == reason and isinstance(rec.get("latency_ms"), int | float):
+                out.append(float(rec["latency_ms"]))
+    return out
 
 
 def _budget_stop(gateway: Any, store: LocalStore, cfg: ReleaseConfig, send: Any, metrics: Any,
@@ -311,7 +336,8 @@ def drill_markdown(report: DrillReport) -> str:
             f"- faults injected: {report.faults_injected}, handled as documented: {report.handled_as_documented}\n"
             f"- fallback answers: {report.fallback_served}, handoff records: {report.handoff_recorded}\n"
             f"- fallback p95 while the breaker was open: {p95} over {report.breaker_open_samples} requests "
-            f"(limit {P95_LIMIT_MS:g} ms)\n- tracebacks seen by callers: {report.tracebacks}\n"
+            f"(gateway-measured, limit {P95_LIMIT_MS:g} ms; the client saw {report.p95_fallback_client_ms} ms)\n"
+            f"- tracebacks seen by callers: {report.tracebacks}\n"
             f"- duration: {report.duration_s:.2f} s\n\n"
             "| fault | expected | got | handled | handoff | latency ms |\n|---|---|---|---|---|---|\n" + rows + "\n")
 
