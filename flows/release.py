@@ -1,7 +1,7 @@
 """The release deployment.
 
-preflight -> release freeze -> contracts -> eval gate -> [load test] -> [rollback drill] -> readiness
--> go/no-go -> [approval] -> [canary] -> finalize
+preflight -> release freeze -> contracts -> eval gate -> [load test] -> [rollback drill] -> [fallback drill]
+-> readiness -> go/no-go -> [approval] -> [canary] -> finalize
 
 ``resume=<release id>`` reruns a release whose process died (launchgate/release/resume.py): a decided
 release returns its stored decision, a promoted one is finalized without touching traffic, and
@@ -33,6 +33,7 @@ from tasks.canary import canary
 from tasks.contracts import contracts
 from tasks.drill import rollback_drill
 from tasks.evaluate import eval_gate
+from tasks.fallback_drill import fallback_drill
 from tasks.finalize import complete_decided, finalize, promoted_before_crash
 from tasks.flowrun import label_flow_run
 from tasks.freeze import freeze_check
@@ -55,6 +56,8 @@ def planned_steps(overrides: dict[str, Any] | None = None, config: str | None = 
     if cfg is not None and cfg.canary.enabled:
         steps.insert(steps.index("readiness"), "rollback_drill")
         steps.insert(steps.index("finalize"), "canary")
+    if cfg is not None and cfg.guardrails is not None and cfg.guardrails.drill.enabled:
+        steps.insert(steps.index("readiness"), "fallback_drill")
     return steps
 
 
@@ -124,6 +127,8 @@ def release(config: str, artifacts: str | None = None, overrides: dict[str, Any]
         go = _gate(run, "load_test", load_test, verdicts, crashed)
     if go and cfg.canary.enabled:  # rollback is proven before anyone signs off
         go = _gate(run, "rollback_drill", rollback_drill, verdicts, crashed)
+    if go and cfg.guardrails is not None and cfg.guardrails.drill.enabled:  # faults end as documented
+        go = _gate(run, "fallback_drill", fallback_drill, verdicts, crashed)
 
     record_release_spend(run)  # the next release's budget check sees this one's spend
     # Every readiness item, judged from this run's evidence and the store; like the rubric it always
