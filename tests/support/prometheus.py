@@ -52,6 +52,12 @@ class Prometheus:
         body = httpx.get(f"{self.url}/api/v1/rules", timeout=5).json()
         return [r for g in body["data"]["groups"] for r in g["rules"]]
 
+    def reload(self, config: dict[str, Any]) -> None:
+        """Replace the config (e.g. another scrape target) and have Prometheus re-read it."""
+        (self.log.parent / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+        resp = httpx.post(f"{self.url}/-/reload", timeout=10)
+        assert resp.status_code == 200, f"reload refused: {resp.text}\n{self.log_tail()}"
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
