@@ -14,6 +14,7 @@ Check = Callable[[Evidence], CheckResult]
 CHECKS: dict[str, Check] = {
     fn.__name__: fn for fn in (
         rel.input_schema_enforced, rel.output_schema_enforced, rel.context_capped, rel.output_tokens_capped,
+        rel.rate_limits, rel.circuit_breaker,
         rel.prompt_versioned, rel.dataset_hash, rel.eval_automated, rel.eval_passed, rel.schema_validity,
         rel.cost_per_request, rel.eval_report, rel.baseline_stored, rel.golden_set, rel.golden_edge,
         rel.golden_harmful, rel.load_2x, rel.latency_slos, rel.rollback_drill, rel.canary_defined,

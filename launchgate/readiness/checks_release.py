@@ -54,6 +54,28 @@ def context_capped(ev: Evidence) -> CheckResult:
     return verified(f"a request of {cap + 1} characters was refused by the gateway (413 context_too_long)", probe.url)
 
 
+def rate_limits(ev: Evidence) -> CheckResult:
+    g = ev.config.guardrails
+    if g is None:
+        return missing("no guardrails: section, so the gateway enforces no rate limit")
+    rl = g.rate_limit
+    if rl is None or (rl.requests_per_minute is None and rl.tokens_per_minute is None):
+        return failed("guardrails.rate_limit sets neither requests_per_minute nor tokens_per_minute", CONFIG)
+    return verified(f"the gateway limits each {rl.key} to {rl.requests_per_minute or '-'} requests and "
+                    f"{rl.tokens_per_minute or '-'} tokens per minute (guardrails.rate_limit)", CONFIG)
+
+
+def circuit_breaker(ev: Evidence) -> CheckResult:
+    g = ev.config.guardrails
+    if g is None:
+        return missing("no guardrails: section, so the gateway has no circuit breaker")
+    b = g.breaker
+    if not b.enabled:
+        return failed("guardrails.breaker.enabled is false: a failing upstream gets every request", CONFIG)
+    return verified(f"the gateway's breaker opens at {b.failure_rate:g}% failures over {b.window_s:g} s "
+                    f"(at least {b.min_requests} calls) for {b.open_s:g} s", CONFIG)
+
+
 def output_tokens_capped(ev: Evidence) -> CheckResult:
     cap = ev.config.contracts.max_output_tokens
     if ev.load_report is None:

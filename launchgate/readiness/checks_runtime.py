@@ -276,7 +276,8 @@ def metrics_endpoint(ev: Evidence) -> CheckResult:
     p = ev.probe
     if p is None or p.metrics_status is None:
         return missing("the gateway's /metrics was not probed (no gateway reachable on loopback)")
-    if p.metrics_status != 200 or "_bucket" not in p.metrics_text:
+    if p.metrics_status != 200 or not any(ln.startswith("# TYPE") and ln.endswith(" histogram")
+                                          for ln in p.metrics_text.splitlines()):
         return failed(f"{p.url}/metrics answered {p.metrics_status} without latency histograms", p.url)
     return verified(f"{p.url}/metrics exposes latency histograms, error and token counters", p.url)
 

@@ -207,7 +207,9 @@ def gather(store: ArtifactStore, config: ReleaseConfig, *, now: datetime, settin
     if hasattr(inner, "bucket") and hasattr(inner, "_client"):
         ev.bucket = bucket_facts(inner._client, inner.bucket, getattr(inner, "prefix", ""))
     if probe and config.canary.router == "gateway":
-        ev.probe = probe_gateway(config.canary.gateway_url)
+        guarded = config.guardrails is not None and config.guardrails.input.contract
+        ev.probe = probe_gateway(config.canary.gateway_url,
+                                 config.contracts.max_context_chars + 1 if guarded else None)
     return _local_only(ev, config, settings, config_path, cases)
 
 

@@ -1,6 +1,8 @@
 """The readiness probe of the release gateway: loopback only, no token, short timeouts.
 
-Asks the admin API without a token (it must answer 401) and reads /metrics. A gateway that is
+Asks the admin API without a token (it must answer 401), reads /metrics and, when the gateway guards
+the input contract, sends one request a character over ``max_context_chars``: the guard must refuse
+it (413 context_too_long) before any model is called. A gateway that is
 not on loopback is not probed: a readiness review never reaches across the network. The standard
 library's http.client, because two plain GETs on loopback need no TLS context (httpx builds one
 per client: ~0.14 s, most of the probe's cost).
@@ -9,6 +11,7 @@ per client: ~0.14 s, most of the probe's cost).
 from __future__ import annotations
 
 import http.client
+import json
 from urllib.parse import urlsplit
 
 from launchgate.readiness.evidence import ProbeFacts
@@ -17,17 +20,19 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 TIMEOUT_S = 0.5
 
 
-def _get(host: str, port: int, path: str) -> tuple[int, str]:
+def _call(host: str, port: int, path: str, body: bytes | None = None) -> tuple[int, str]:
     conn = http.client.HTTPConnection(host, port, timeout=TIMEOUT_S)
     try:
-        conn.request("GET", path)
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request("GET" if body is None else "POST", path, body=body, headers=headers)
         resp = conn.getresponse()
         return resp.status, resp.read(200_000).decode("utf-8", errors="replace")
     finally:
         conn.close()
 
 
-def probe_gateway(url: str) -> ProbeFacts:
+def probe_gateway(url: str, context_chars: int | None = None) -> ProbeFacts:
+    """``context_chars``: the size of the over-cap request (None: the gateway guards no context cap)."""
     facts = ProbeFacts(url=url)
     parts = urlsplit(url)
     if parts.hostname not in LOOPBACK or parts.scheme != "http":
@@ -35,8 +40,12 @@ def probe_gateway(url: str) -> ProbeFacts:
         return facts
     port = parts.port or 80
     try:
-        facts.admin_status, _ = _get(parts.hostname, port, "/admin/state")
-        facts.metrics_status, facts.metrics_text = _get(parts.hostname, port, "/metrics")
+        facts.admin_status, _ = _call(parts.hostname, port, "/admin/state")
+        facts.metrics_status, facts.metrics_text = _call(parts.hostname, port, "/metrics")
+        if context_chars is not None:
+            body = json.dumps({"model": "readiness-probe", "max_tokens": 1,
+                               "messages": [{"role": "user", "content": "x" * context_chars}]}).encode()
+            facts.context_status, _ = _call(parts.hostname, port, "/v1/chat/completions", body)
     except (OSError, http.client.HTTPException) as exc:
         facts.error = f"gateway {url} not reachable ({type(exc).__name__})"
     return facts

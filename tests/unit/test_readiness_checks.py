@@ -67,7 +67,7 @@ GOOD = ev(manifest=MANIFEST, eval_report=EVAL, load_report=LOAD, canary_summary=
                              lifecycle=[{"ID": "retention", "Status": "Enabled", "Filter": {"Prefix": "lg/"},
                                          "Expiration": {"Days": 400}}]),
           probe=ProbeFacts(url="http://127.0.0.1:8300", admin_status=401, metrics_status=200,
-                           metrics_text="launchgate_latency_bucket{le=\"0.1\"} 3", context_status=413),
+                           metrics_text="# TYPE launchgate_latency_seconds histogram\n", context_status=413),
           drills=[DrillFact(at=NOW - timedelta(days=2), phase="successful", rollback_s=0.4, key="drill.json")],
           runbook_path="runbook.md", runbook_sha256=SHA, alert_rules_text="- alert: ErrorRate\n  expr: error\n"
           "- alert: LatencyP95\n  expr: latency\n",
@@ -93,6 +93,8 @@ FAIL: dict[str, Change] = {
     "input_schema_enforced": with_cfg(**{"contracts.input_schema_enforced": False}),
     "output_schema_enforced": with_cfg(**{"contracts.output_schema_enforced": False}),
     "context_capped": lambda e: replace(e, probe=replace(e.probe, context_status=200)),  # type: ignore[arg-type]
+    "rate_limits": with_cfg(**{"guardrails.rate_limit": None}),
+    "circuit_breaker": with_cfg(**{"guardrails.breaker.enabled": False}),
     "output_tokens_capped": lambda e: replace(e, load_report={**LOAD, "plan": {"max_output_tokens": 900}}),
     "prompt_versioned": lambda e: replace(e, manifest={**MANIFEST, "candidate": {"prompt_version": "v2"}}),
     "dataset_hash": lambda e: replace(e, eval_report={**EVAL, "meta": {"dataset_sha256": "cd" * 32}}),
@@ -173,12 +175,18 @@ def test_check_without_evidence_is_never_verified(name: str) -> None:
     # An empty store, no release, no gateway, no bucket: what cannot be verified is not done.
     bare = Evidence(config=BASE, now=NOW)
     config_facts = {"output_tokens_capped", "latency_slos", "budget_caps", "budget_owner", "timeouts", "retries",
-                    "approvals_configured", "owners_set", "model_pinned"}  # judged from release.yaml alone
+                    "approvals_configured", "owners_set", "model_pinned", "rate_limits",
+                    "circuit_breaker"}  # judged from release.yaml alone
     result = CHECKS[name](bare)
     if name in config_facts:
         assert result.status is Status.VERIFIED, result.reason
     else:
         assert result.status is not Status.VERIFIED, result.reason
+
+
+def test_gateway_controls_are_missing_without_a_guardrails_section() -> None:
+    bare = replace(GOOD, config=cfg(guardrails=None))
+    assert {CHECKS[n](bare).status for n in ("rate_limits", "circuit_breaker")} == {Status.MISSING}
 
 
 def test_context_cap_is_missing_until_the_gateway_enforces_it() -> None:

@@ -1,0 +1,43 @@
+"""The readiness probe against a real gateway on loopback: the admin API refuses a request without a
+token (401), /metrics has histograms, and the input guard refuses a request one character over
+max_context_chars (413) before any model is called. Without guardrails the cap is not probed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from launchgate.config import load_config
+from launchgate.readiness.checks import CHECKS
+from launchgate.readiness.evidence import Evidence
+from launchgate.readiness.models import Status
+from launchgate.readiness.probe import probe_gateway
+from tests.conftest import EXAMPLE
+from tests.support.gateway import running_gateway
+from tests.support.sim import running_sim
+
+CFG = load_config(EXAMPLE / "release.yaml", check_files=False)
+CAP = CFG.contracts.max_context_chars
+
+
+def judge(url: str, context_chars: int | None) -> dict[str, Status]:
+    ev = Evidence(config=CFG, now=datetime.now(UTC), probe=probe_gateway(url, context_chars))
+    return {n: CHECKS[n](ev).status for n in ("admin_token", "metrics_endpoint", "context_capped")}
+
+
+def test_a_guarded_gateway_verifies_token_metrics_and_the_context_cap(tmp_path: Path) -> None:
+    with running_sim(EXAMPLE / "variants.yaml", "stable") as stable, \
+            running_gateway(stable, None, str(tmp_path), guardrails=CFG.guardrails, max_context_chars=CAP) as (url, _):
+        assert judge(url, CAP + 1) == {"admin_token": Status.VERIFIED, "metrics_endpoint": Status.VERIFIED,
+                                       "context_capped": Status.VERIFIED}
+        # A plain proxy (no guardrails) passes the long request to the model: the cap is not enforced.
+    with running_sim(EXAMPLE / "variants.yaml", "stable") as stable, \
+            running_gateway(stable, None, str(tmp_path / "plain")) as (url, _):
+        assert judge(url, CAP + 1)["context_capped"] is Status.FAILED
+        assert judge(url, None)["context_capped"] is Status.MISSING
+
+
+def test_no_gateway_on_loopback_is_missing_never_verified() -> None:
+    statuses = judge("http://127.0.0.1:9", CAP + 1)
+    assert set(statuses.values()) == {Status.MISSING}
+    assert probe_gateway("http://10.0.0.7:8300").error is not None  # never probed off loopback
