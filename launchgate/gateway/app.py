@@ -40,6 +40,7 @@ from launchgate.gateway.proxy import Proxy
 from launchgate.gateway.readiness import Readiness
 from launchgate.gateway.recorder import Recorder
 from launchgate.gateway.schemacheck import SchemaChecker
+from launchgate.gateway.shadow import install_shadow
 from launchgate.gateway.state import GatewayState
 from launchgate.gateway.tracing import install_tracing
 from launchgate.gateway.window import StatsWindow
@@ -110,6 +111,7 @@ class Gateway:
             web.get("/health/live", self.health),
             web.get("/health/ready", self.ready),
         ])
+        install_shadow(self, app, admin_token)  # /admin/shadow*: registered before the /admin sub-app
         app.add_subapp("/admin", AdminAPI(self.state, self.stats, self.recorder.drain, self.guard).app(admin_token))
         add_fallback(app)  # last: JSON 404/405 for anything no route above takes
         app.cleanup_ctx.append(self._lifecycle)

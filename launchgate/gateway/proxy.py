@@ -100,6 +100,7 @@ class Proxy:
         self.guarded: Any = None
         self.rng = rng or random.Random()
         self.client: UpstreamClient | None = None
+        self.shadow: Any = None  # set by Gateway: mirrors a sample of stable's requests (shadow.py)
 
     async def start(self) -> None:
         # A bounded pool per upstream: when an upstream slows down, requests wait for a connection
@@ -198,8 +199,10 @@ class Proxy:
             except RuntimeError:
                 pass  # a gateway_error after a stream had started: its headers are already out
         latency_s = time.perf_counter() - t0
-        self.recorder.submit(Finished(started, time.time(), latency_s, request_id, release_id, variant, upstream,
-                                      chat, outcome))
+        finished = Finished(started, time.time(), latency_s, request_id, release_id, variant, upstream, chat, outcome)
+        self.recorder.submit(finished)
+        if self.shadow is not None:  # after the answer was written: the mirror never delays the user
+            self.shadow.offer(finished)
         return response
 
     async def _forward(self, request: web.Request, chat: ChatRequest, upstream: Upstream, variant: str,

@@ -314,6 +314,9 @@ def decide(
     answer = padded(answer, target, offset=int(u_len * len(_FILLER)))
     if knobs.reply_suffix:
         answer = replace(answer, reply=answer.reply + knobs.reply_suffix)
+    if knobs.category_flip_rate and unit(seed, variant, key, occurrence, "flip") < knobs.category_flip_rate:
+        others = [c for c in CATEGORIES if c != answer.category]
+        answer = replace(answer, category=others[int(unit(seed, variant, key, occurrence, "flipto") * len(others))])
 
     invalid_rate = _either(knobs.invalid_json_rate, fault.invalid_json_rate if fault else 0.0)
     schema_rate = _either(knobs.schema_violation_rate, fault.schema_violation_rate if fault else 0.0)

@@ -89,6 +89,8 @@ class Knobs(_Strict):
     retry_after_s: float = Field(default=1.0, ge=0)
     invalid_json_rate: float = Field(default=0.0, ge=0, le=1)
     schema_violation_rate: float = Field(default=0.0, ge=0, le=1)
+    # Per request: a valid answer whose category is another one (silent quality loss, for shadow tests).
+    category_flip_rate: float = Field(default=0.0, ge=0, le=1)
     output_tokens: TokenSpec = TokenSpec(mean=90, sd=25)
     fault: FaultSpec | None = None
     # Appended to every answer's reply: a leaked key or harmful text, for the gateway's output filter.

@@ -251,3 +251,18 @@ def extended_eval(service: str, month: str) -> str:
 def gameday_record(service: str, at: datetime) -> str:
     """One ``launchgate gameday`` run: its steps, time to detect and time to recover."""
     return f"{service_prefix(service)}reviews/gameday/{at:%Y%m%dT%H%M%SZ}.json"
+
+
+# ------------------------------------------------------------------------------------- shadow
+# Inside a release bundle the shadow step writes shadow/pairs.jsonl, shadow_summary.json/.md and
+# shadow.png (bundle names, launchgate/shadow/step.py).
+
+
+def shadow_prefix(service: str, day: str | None = None) -> str:
+    """Paired (stable, candidate) answers recorded by the gateway's shadow mode, per UTC day."""
+    return f"{service_prefix(service)}shadow/" + (f"{check_key(day)}/" if day else "")
+
+
+def shadow_pairs(service: str, day: str, writer: str, first_seq: int) -> str:
+    """One flush of one gateway's shadow pairs: ``<writer>-<first seq>.jsonl``."""
+    return shadow_prefix(service, day) + f"{check_key(writer)}-{first_seq:012d}.jsonl"
