@@ -56,8 +56,10 @@ class GuardedCall:
     def _error(self, status: int, code: str, message: str, *, param: str | None = None,
                headers: dict[str, str] | None = None) -> web.Response:
         self.outcome.status, self.outcome.error_code = status, code
+        # Not the upstream's relayed Content-Type: this answer is the gateway's own JSON.
+        out = {k: v for k, v in self.headers.items() if k != "Content-Type"}
         return web.json_response(error_body(status, code, message, param), status=status,
-                                 headers={**self.headers, **(headers or {})})
+                                 headers={**out, **(headers or {})})
 
     async def run(self) -> web.StreamResponse:
         g, chat, outcome = self.g, self.chat, self.outcome

@@ -142,13 +142,16 @@ def test_rate_limit_and_tenant_budget(tmp_path: Path) -> None:
             with pytest.raises(openai.RateLimitError) as exc:
                 oai(url).with_options(api_key="key-a").chat.completions.create(**chat())
             assert exc.value.code == "rate_limited"
+            with pytest.raises(openai.RateLimitError) as tenant_exc:
+                oai(url, **{"X-LG-Tenant": "acme"}).chat.completions.create(**chat())
+            assert tenant_exc.value.code == "tenant_budget_exceeded"
             assert metric(url, "launchgate_gateway_guardrail_events_total", control="rate_limit",
                           outcome="rate_limited") == 2
             assert metric(url, "launchgate_gateway_guardrail_events_total", control="tenant_budget",
-                          outcome="tenant_budget_exceeded") == 1
+                          outcome="tenant_budget_exceeded") == 2
     lines = log_lines(store)
     assert [ln["error_code"] for ln in lines if ln["status"] == 429] == ["rate_limited", "tenant_budget_exceeded",
-                                                                         "rate_limited"]
+                                                                         "rate_limited", "tenant_budget_exceeded"]
     assert {ln["tenant"] for ln in lines} == {None, "acme"}
     assert "key-a" not in json.dumps(lines)  # the API key is hashed for the limiter and never logged
 
@@ -172,7 +175,15 @@ def test_backpressure_answers_overloaded(tmp_path: Path) -> None:
                 assert a.headers["Retry-After"] == "2"
             assert metric(url, "launchgate_gateway_guardrail_events_total", control="backpressure",
                           outcome="overloaded") == len(over)
-    assert sum(ln["error_code"] == "overloaded" for ln in log_lines(store)) == len(over)
+            with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                busy = [pool.submit(send, i) for i in (10, 11)]  # the slot and the queue's one place
+                time.sleep(0.1)
+                with pytest.raises(openai.InternalServerError) as exc:
+                    oai(url).chat.completions.create(**chat())
+                assert exc.value.status_code == 503 and exc.value.code == "overloaded"
+                for b in busy:
+                    b.result()
+    assert sum(ln["error_code"] == "overloaded" for ln in log_lines(store)) >= len(over) + 1
 
 
 def test_breaker_opens_serves_the_fallback_and_closes(tmp_path: Path) -> None:
@@ -203,6 +214,16 @@ def test_breaker_opens_serves_the_fallback_and_closes(tmp_path: Path) -> None:
         [(500, "upstream_error", 200)] * 3 + [(503, "breaker_open", 200)] * 2
     assert lines[5]["status"] == 200 and lines[5]["fallback"] is None
     assert len(open_items(LocalStore(store), "support-bot")) == 5
+    # Without the fallback for these reasons, the caller gets the breaker's own code.
+    no_fallback = rails(breaker={"window_s": 10, "min_requests": 3, "failure_rate": 50, "open_s": 30},
+                        fallback={"on": []})
+    with running_sim(EXAMPLE_VARIANTS, "stable", **{**FAST, "error_rate": 1.0}) as failing, \
+            guarded(failing, None, tmp_path / "s2", no_fallback) as (url, _):
+        for _ in range(3):
+            assert httpx.post(f"{url}/v1/chat/completions", json=chat(), timeout=10).status_code == 500
+        with pytest.raises(openai.InternalServerError) as exc:
+            oai(url).chat.completions.create(**chat())
+        assert exc.value.status_code == 503 and exc.value.code == "breaker_open"
 
 
 def test_degradation_levels_are_audited_and_handoffs_worked(tmp_path: Path) -> None:
@@ -304,6 +325,11 @@ def test_output_filter_and_input_guard(tmp_path: Path) -> None:
             with pytest.raises(openai.BadRequestError) as exc:
                 oai(url).chat.completions.create(**inj)
             assert exc.value.code == "input_blocked"
+        strict_no_fallback = rails(output_filter={"secrets": "block"}, fallback={"on": []})
+        with guarded(stable, None, tmp_path / "s3", strict_no_fallback) as (url, _):
+            with pytest.raises(openai.InternalServerError) as blocked_exc:
+                oai(url).chat.completions.create(**chat())
+            assert blocked_exc.value.status_code == 502 and blocked_exc.value.code == "output_blocked"
     assert log_lines(store)[0]["guard"] == ["output_filter:redacted"]
 
 
