@@ -67,10 +67,14 @@ def _rss_tree_kb(pid: int) -> int:
     return total
 
 
+ERRORS: dict[str, str] = {}
+
+
 def run(args: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
     """(seconds, peak tree RSS MB, exit code, last stdout line) of one command."""
     start = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=ROOT, text=True)
+    err = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed below, after the process ends
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, env=env, cwd=ROOT, text=True)
     peak = [0]
 
     def sample() -> None:
@@ -83,6 +87,10 @@ def run(args: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
     out, _ = proc.communicate()
     seconds = time.perf_counter() - start
     sampler.join()
+    if proc.returncode not in (0, 3):  # 3: the audit of a store without release bundles
+        err.seek(0)
+        ERRORS[" ".join(args[3:5])] = err.read()[-1500:]
+    err.close()
     lines = out.strip().splitlines()
     return round(seconds, 2), round(peak[0] / 1024, 1), proc.returncode, lines[-1] if lines else ""
 
@@ -158,7 +166,7 @@ def main() -> None:
         "peak_rss_mb": max(drift_mb, cost_mb), "compaction_s": compaction_s, "audit_s": audit_s,
         "drift_rss_mb": drift_mb, "cost_rss_mb": cost_mb, "compaction_rss_mb": compaction_mb,
         "audit_rss_mb": audit_mb, "generate_s": generate_s,
-        "exit_codes": {"compact": c_rc, "drift": d_rc, "cost": k_rc, "audit": a_rc},
+        "exit_codes": {"compact": c_rc, "drift": d_rc, "cost": k_rc, "audit": a_rc}, "errors": ERRORS,
         "drift_requests": drift.get("requests"), "drift_significant": drift.get("significant"),
         "cost_total_usd": cost.get("total_usd"), "cost_spike": cost.get("spike"),
         "parquet_mb": round(sum(p.stat().st_size for p in (store / SERVICE / "logs" / "requests-parquet")

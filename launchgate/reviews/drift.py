@@ -157,9 +157,16 @@ def rate_counts(records: Sequence[Record]) -> dict[str, tuple[int, int]]:
     return out
 
 
+def psi_edges(quantiles: Sequence[float] | np.ndarray) -> np.ndarray:
+    """The bin edges from the reference's quantiles, at 12 significant digits: two correct ways of
+    interpolating a quantile (numpy's, DuckDB's) differ in the last bits, and a value sitting on an
+    edge must not change bins with them."""
+    return np.unique([float(f"{float(q):.12g}") for q in quantiles])
+
+
 def psi(reference: np.ndarray, current: np.ndarray, bins: int = PSI_BINS) -> float:
     """Population Stability Index over the reference's quantile bins (ties merge bins)."""
-    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
+    edges = psi_edges(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
     ref = np.bincount(np.searchsorted(edges, reference, side="right"), minlength=len(edges) + 1) / len(reference)
     cur = np.bincount(np.searchsorted(edges, current, side="right"), minlength=len(edges) + 1) / len(current)
     ref, cur = np.clip(ref, PSI_FLOOR, None), np.clip(cur, PSI_FLOOR, None)

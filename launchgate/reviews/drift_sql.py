@@ -3,8 +3,9 @@
 Nothing here holds the window as Python objects. Per feature and window:
 
 * count, mean, p50, p95: ``count``/``avg``/``quantile_cont`` in SQL (exact; numpy's linear percentile);
-* PSI: the reference deciles by ``quantile_cont`` (exact), then the bin counts of both windows by a
-  SQL ``GROUP BY`` (exact): the PSI equals drift.psi over the full arrays up to float rounding;
+* PSI: the reference deciles by ``quantile_cont`` (exact; edges at 12 significant digits, as in
+  drift.psi), then the bin counts of both windows by a SQL ``GROUP BY`` (exact): the PSI equals
+  drift.psi over the full arrays;
 * KS: while both windows hold at most ``EXACT_MAX_N`` values (scipy's own limit for its exact
   p-value), the values themselves are fetched (at most 2 x 10,000 floats) and scipy.stats.ks_2samp
   runs as before: identical results. Above it, D is computed from a histogram of the values
@@ -32,7 +33,16 @@ import numpy as np
 from scipy import stats
 
 from launchgate.reviews.config import DriftReviewConfig
-from launchgate.reviews.drift import LOG_COLUMNS, NUMERIC, PSI_BINS, PSI_FLOOR, DistStats, dist_stats, psi
+from launchgate.reviews.drift import (
+    LOG_COLUMNS,
+    NUMERIC,
+    PSI_BINS,
+    PSI_FLOOR,
+    DistStats,
+    dist_stats,
+    psi,
+    psi_edges,
+)
 
 EXACT_MAX_N = 10_000
 CHART_SAMPLE = 20_000
@@ -186,7 +196,7 @@ def drift_data(con: duckdb.DuckDBPyConnection, current_start: datetime, cfg: Dri
             exact = dist_stats(x[~mask], x[mask], cfg)
             d.psi, d.ks_statistic, d.ks_pvalue = exact.psi, exact.ks_statistic, exact.ks_pvalue
         else:
-            binned[name] = np.unique(np.asarray(ref[f"{name}_q"][2:], dtype=float))  # type: ignore[index]
+            binned[name] = psi_edges(ref[f"{name}_q"][2:])  # type: ignore[index]
     for name, (ref_bins, cur_bins, ref_hist, cur_hist) in _histograms(con, cur, binned).items():
         d = dists[name]
         d.psi = psi_from_counts(ref_bins, cur_bins)
