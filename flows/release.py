@@ -1,7 +1,7 @@
 """The release deployment.
 
 preflight -> release freeze -> contracts -> eval gate -> [load test] -> [rollback drill] -> [fallback drill]
--> readiness -> go/no-go -> [approval] -> [canary] -> finalize
+-> [shadow] -> readiness -> go/no-go -> [approval] -> [canary] -> finalize
 
 ``resume=<release id>`` reruns a release whose process died (launchgate/release/resume.py): a decided
 release returns its stored decision, a promoted one is finalized without touching traffic, and
@@ -42,6 +42,7 @@ from tasks.loadtest import load_test
 from tasks.notify import notify
 from tasks.preflight import preflight
 from tasks.readiness import readiness
+from tasks.shadow import shadow
 
 STATUS = {"passed": "passed", "promoted": "promoted", "blocked": "blocked", "rolled_back": "rolled_back",
           "error": "failed"}
@@ -53,9 +54,11 @@ def planned_steps(overrides: dict[str, Any] | None = None, config: str | None = 
     cfg = _config_or_none(config, overrides) if config is not None else None
     if cfg is not None and cfg.load_test.enabled:
         steps.insert(steps.index("eval_gate") + 1, "load_test")
-    if cfg is not None and cfg.canary.enabled:
+    if cfg is not None and cfg.canary.enabled and cfg.canary.strategy != "shadow":
         steps.insert(steps.index("readiness"), "rollback_drill")
         steps.insert(steps.index("finalize"), "canary")
+    if cfg is not None and cfg.canary.enabled and cfg.canary.strategy != "canary":
+        steps.insert(steps.index("readiness"), "shadow")  # no traffic shifts: it runs before sign-off
     if cfg is not None and cfg.guardrails is not None and cfg.guardrails.drill.enabled:
         steps.insert(steps.index("readiness"), "fallback_drill")
     return steps
@@ -125,10 +128,13 @@ def release(config: str, artifacts: str | None = None, overrides: dict[str, Any]
                             next((v.reason for v in verdicts if v.blocks), "All eval checks passed.")))
     if go and cfg.load_test.enabled:  # the SLOs at 2x peak, before anyone signs off
         go = _gate(run, "load_test", load_test, verdicts, crashed)
-    if go and cfg.canary.enabled:  # rollback is proven before anyone signs off
+    canary_planned = cfg.canary.enabled and cfg.canary.strategy != "shadow"
+    if go and canary_planned:  # rollback is proven before anyone signs off
         go = _gate(run, "rollback_drill", rollback_drill, verdicts, crashed)
     if go and cfg.guardrails is not None and cfg.guardrails.drill.enabled:  # faults end as documented
         go = _gate(run, "fallback_drill", fallback_drill, verdicts, crashed)
+    if go and cfg.canary.enabled and cfg.canary.strategy != "canary":  # live answers compared, unseen by users
+        go = _gate(run, "shadow", shadow, verdicts, crashed)
 
     record_release_spend(run)  # the next release's budget check sees this one's spend
     # Every readiness item, judged from this run's evidence and the store; like the rubric it always
@@ -142,7 +148,7 @@ def release(config: str, artifacts: str | None = None, overrides: dict[str, Any]
                    verdicts, crashed)
     # The canary: FAILED rolls back at once; success promotes and records last-known-good.
     canary_done: list[CanaryStepResult] = []
-    if go and cfg.canary.enabled:
+    if go and canary_planned:
         def _canary(r: ReleaseRun) -> list[Verdict]:
             canary_done.append(canary(r))
             return canary_done[-1].verdicts

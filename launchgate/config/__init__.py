@@ -31,6 +31,7 @@ from launchgate.config.files import parse_yaml, read_yaml
 from launchgate.config.guardrails import Guardrails
 from launchgate.config.observability import Observability, ObservabilitySection
 from launchgate.config.readiness import ReadinessConfig
+from launchgate.config.shadow import Shadow
 from launchgate.errors import ConfigError, DataFileError
 from launchgate.reviews.config import CostReviewConfig, DriftReviewConfig
 
@@ -217,6 +218,9 @@ class Canary(Strict):
     max_metric_errors: int = Field(default=3, ge=1, le=1000, description="intervals without metrics before rollback")
     demo_traffic_rps: float = Field(default=0.0, ge=0, le=10_000, description="golden-set traffic sent during "
                                                                               "the window (demo/tests); 0 = off")
+    # shadow: the candidate answers mirrored live traffic beside stable and no user sees it (the shadow:
+    # section, launchgate/shadow/); shadow_then_canary shifts traffic only after the shadow judge passed.
+    strategy: Literal["canary", "shadow", "shadow_then_canary"] = "canary"
 
     @property
     def plan(self) -> list[float]:
@@ -326,6 +330,7 @@ class ReleaseConfig(Strict):
     data: DataPolicy = DataPolicy()  # what is logged, kept how long, who may read it (config/datapolicy.py)
     readiness: ReadinessConfig = ReadinessConfig()  # the readiness review (config/readiness.py)
     guardrails: Guardrails | None = None  # the gateway's runtime controls (config/guardrails.py); None = none
+    shadow: Shadow = Shadow()  # paired shadow evaluation, used by canary.strategy shadow* (config/shadow.py)
     # After rollback and canary: its validator checks the latency threshold against the histogram.
     observability: ObservabilitySection = Observability()
 

@@ -170,7 +170,7 @@ def _rollback(verdicts: list[Verdict], cfg: ReleaseConfig) -> RubricItem:
     found = [v for v in verdicts if v.check == "rollback_tested"]
     if found:
         return _from_verdicts("rollback_tested", title, found)
-    if cfg.canary.enabled:
+    if cfg.canary.enabled and cfg.canary.strategy != "shadow":  # shadow alone shifts no traffic
         return RubricItem(item="rollback_tested", title=title, phase=ItemPhase.FAILED,
                           reason="No rollback_tested verdict, and this run shifts canary traffic: prove the "
                                  "rollback with the rollback drill before any user sees the candidate.")
@@ -236,12 +236,23 @@ def _readiness(verdicts: list[Verdict], cfg: ReleaseConfig) -> RubricItem:
     return _missing("readiness", title, "readiness")
 
 
+def _shadow(verdicts: list[Verdict], cfg: ReleaseConfig) -> list[RubricItem]:
+    """Only for a release whose canary.strategy uses shadow mode (the default canary adds no item)."""
+    if not cfg.canary.enabled or cfg.canary.strategy == "canary":
+        return []
+    title = "Not worse than stable on shadowed live traffic"
+    found = [v for v in verdicts if v.check == "shadow_quality"]
+    if not found:
+        return [_missing("shadow_quality", title, "shadow_quality")]
+    return [_from_verdicts("shadow_quality", title, found)]
+
+
 Rule = Callable[[list[Verdict], ReleaseConfig], RubricItem]
 RULES: list[Rule] = [_eval_gate, _schema_validity, _cost, _rollback, _load, _readiness]
 
 
 def apply_rubric(release_id: str, config: ReleaseConfig, verdicts: list[Verdict], freeze: FreezeState) -> GoNoGo:
-    items = [rule(verdicts, config) for rule in RULES]
+    items = [rule(verdicts, config) for rule in RULES] + _shadow(verdicts, config)
     items.append(_freeze_item(verdicts, freeze))
     claimed = {c for i in items for c in i.checks}
     items.append(_others(verdicts, claimed))

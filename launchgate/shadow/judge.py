@@ -200,11 +200,6 @@ def _ratio(pairs: Iterable[Mapping[str, Any]], key: str) -> float | None:
 
 
 def ratios(pairs: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
-    total = {"stable": 0, "candidate": 0}
-    for p in pairs:
-        for side in total:
-            out = (p.get(side) or {}).get("output_tokens")
-            total[side] += out or 0
     return {"latency_p50": _ratio(pairs, "latency_ms"), "output_tokens_p50": _ratio(pairs, "output_tokens"),
             "cost_p50": _ratio(pairs, "cost_usd")}
 
