@@ -41,6 +41,7 @@ from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
 from launchgate.store.bundle import JSON_TYPE
 from launchgate.store.jsonio import find_object
+from launchgate.verdicts import Phase, StepResult, Verdict
 
 PARQUET_TYPE = "application/vnd.apache.parquet"
 ROW_GROUP_ROWS = 128 * 1024
@@ -204,3 +205,38 @@ def compact(store: ArtifactStore, service: str, now: datetime, *, grace: timedel
         if on_progress:
             on_progress(i, len(hours))
     return out
+
+
+def compaction_step(store: ArtifactStore, service: str, now: datetime, *, grace: timedelta = timedelta(minutes=30),
+                    lookback: timedelta = timedelta(days=7),
+                    on_progress: Callable[[int, int], None] | None = None) -> StepResult:
+    """The scheduled compaction as a step: every pending closed hour, one verdict, a table per hour.
+
+    A failed hour (unreadable source, a part that did not verify) is an error verdict naming it;
+    the other hours still compact, and the next run retries the failed one.
+    """
+    hours = pending_hours(store, service, now, grace=grace, lookback=lookback)
+    done: list[HourOutcome] = []
+    failed: list[str] = []
+    for i, (d, h) in enumerate(hours, start=1):
+        try:
+            done.append(compact_hour(store, service, d, h))
+        except (CompactionError, StoreError) as exc:
+            failed.append(f"{d} {h}:00: {exc}")
+        if on_progress:
+            on_progress(i, len(hours))
+    rows = sum(o.rows for o in done if o.status == "compacted")
+    if failed:
+        verdict = Verdict(check="log_compaction", phase=Phase.ERROR, value=len(failed), threshold=0,
+                          reason=f"{len(failed)} of {len(hours)} closed hours of {service}'s request log did not "
+                                 f"compact ({failed[0]}); their JSONL is untouched and the next run retries them.")
+    else:
+        verdict = Verdict(check="log_compaction", phase=Phase.SUCCESSFUL, value=len(done), threshold=0,
+                          reason=f"{len(done)} closed hours of {service}'s request log compacted to Parquet "
+                                 f"({rows} rows), each verified by row count and request-id checksum.")
+    table = [{"day": o.day, "hour": o.hour, "status": o.status, "rows": o.rows, "bad_lines": o.bad_lines,
+              "sources": o.sources} for o in done]
+    return StepResult(step="compact_logs", verdicts=[verdict], summary=verdict.reason,
+                      markdown=f"# Request log compaction {service}\n\n{verdict.reason}\n" +
+                               "".join(f"\n- failed: {f}" for f in failed),
+                      tables={"hours": table})
