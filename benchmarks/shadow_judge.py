@@ -25,6 +25,7 @@ import json
 import os
 import random
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -81,8 +82,13 @@ def judge_figures(trials: int, seed: int) -> dict[str, Any]:
 
 
 def role_gateway(stable: str, candidate: str, store: str) -> None:
+    import faulthandler
+    import signal
+
     from launchgate.config import Pricing
     from launchgate.gateway.app import serve
+
+    faulthandler.register(signal.SIGUSR1)  # a gateway that does not stop can be asked where it is
     from launchgate.gateway.config import GatewayConfig, Upstream
 
     cfg = GatewayConfig(
@@ -94,9 +100,10 @@ def role_gateway(stable: str, candidate: str, store: str) -> None:
 
 
 def _start_gateway(stable: str, candidate: str, store: str, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, __file__, "--role", "gateway", "--stable", stable, "--candidate",
-                             candidate, "--store", store], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, env=env)
+    with open(store + ".log", "w") as errors:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen([sys.executable, __file__, "--role", "gateway", "--stable", stable, "--candidate",
+                                 candidate, "--store", store], stdout=subprocess.PIPE, stderr=errors, text=True,
+                                env=env)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     url = line.split(" at ", 1)[1].split(" ", 1)[0] if " at " in line else ""
@@ -140,7 +147,13 @@ def gateway_figures(rate: float, duration: float, warmup: float, repeats: int) -
         for p in procs:
             p.terminate()
         for p in procs:
-            p.wait(timeout=10)
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.send_signal(signal.SIGUSR1)
+                time.sleep(1)
+                p.kill()
+                print(f"a process did not stop on SIGTERM; its stacks are in {store}.log", file=sys.stderr)
     best = min(rounds, key=lambda r: max(r["p99_off_ms"], r["p99_on_ms"]))
     return {"user_added_p50_ms_shadow": best["added_p50_ms"],
             "user_added_p50_ms_shadow_median": statistics.median(r["added_p50_ms"] for r in rounds),
