@@ -122,15 +122,16 @@ def run_release(urls: dict[str, str], gateway: str, label: str, sim: str, model:
 # (signer, items, note, evidence): the example's people (release.yaml readiness.people) vouching for what
 # no automated check can see in this demo. A check that can decide always wins over an attestation.
 ATTESTATIONS = [
-    ("carol", ["quality-thresholds-owned", "regression-owner", "human-handoff", "stakeholders-notified",
-               "support-prepared"], "demo: product owns min_delta 0.02 and the eval thresholds in release.yaml",
-     None),
+    ("carol", ["quality-thresholds-owned", "regression-owner"], "demo: product owns min_delta 0.02 and the eval "
+     "thresholds in release.yaml; regressions go to #support-bot-product", None),
+    ("carol", ["human-handoff"], "demo: the gateway queues fallback answers for a person (guardrails.handoff)", None),
+    ("carol", ["stakeholders-notified", "support-prepared"], "demo: #support-bot-product announced the launch; "
+     "support has the runbook", None),
     ("carol", ["golden-representative", "quality-monitoring"], "demo: golden set drawn from the simulated traffic "
      "mix; the weekly drift review has not run on this local store yet", str(HERE / "golden.jsonl")),
-    ("alice", ["fallback-defined", "prompt-changes-reviewed"], "demo: the gateway's fallback answer and prompt "
-     "v1->v2 reviewed in the repository", None),
-    ("alice", ["context-capped"], "demo: the contracts step holds every golden input to max_context_chars=12000; "
-     "the gateway probe has no context guard to try here", None),
+    ("alice", ["fallback-defined"], "demo: guardrails.fallback.answer in release.yaml, drilled by fallback_drill",
+     None),
+    ("alice", ["prompt-changes-reviewed"], "demo: prompt v1->v2 reviewed in the repository", None),
     ("bob", ["error-budgets", "on-call-rotation", "postmortems-required"], "demo: on-call @support-oncall, "
      "error budget from the 1.5% rollback threshold", None),
     ("bob", ["cost-alerts-routed", "error-rate-alerts", "canary-dashboard-link"], "demo: console notifier, no "
@@ -141,18 +142,23 @@ ATTESTATIONS = [
      "on a fresh store the first log file lands with this demo's first canary", None),
     ("bob", ["runbook-approved"], "demo: runbook reviewed", str(HERE / "runbook.md")),
     ("dana", ["security-signoff"], "demo: security review of the gateway and the store layout", None),
-    ("dana", ["s3-encryption", "s3-public-access-blocked", "pii-redaction"], "demo: local store, no S3 bucket "
-     "(production: infra/terraform, KMS + public access block); prompts are redacted before they are logged", None),
-    ("frank", ["privacy-review", "logging-retention"], "demo: local store, no S3 lifecycle rule; production keeps "
-     "evidence retention_days by infra/terraform", None),
+    ("dana", ["s3-encryption", "s3-public-access-blocked"], "demo: local store, no S3 bucket (production: "
+     "infra/terraform, KMS + public access block)", None),
+    ("dana", ["pii-redaction"], "demo: prompts are redacted before the gateway logs them; on a fresh store the "
+     "first log file lands with this demo's first canary", None),
+    ("frank", ["privacy-review"], "demo: privacy review of the request log fields and data: policy", None),
+    ("frank", ["logging-retention"], "demo: local store, no S3 lifecycle rule; production expires evidence after "
+     "retention_days (infra/terraform)", None),
     ("erin", ["cost-tracking"], "demo: the gateway books cost_usd per request and the budget ledger per day", None),
 ]
 
 
-def readiness(label: str) -> None:
-    """`launchgate readiness`: its verdict line and counts (the full list is in each bundle's readiness.md)."""
+def readiness(label: str, gateway: str | None = None) -> None:
+    """`launchgate readiness`: its verdict line and counts (the full list is in each bundle's readiness.md).
+    With ``gateway`` it probes the running release gateway (admin token, /metrics, the context cap)."""
     print(f"\n=== launchgate readiness ({label})", flush=True)
-    proc = subprocess.run(lg("readiness", "--config", str(CONFIG), "--artifacts", STORE, "--no-probe"),
+    probe = ["--set", f"canary.gateway_url={gateway}"] if gateway else ["--no-probe"]
+    proc = subprocess.run(lg("readiness", "--config", str(CONFIG), "--artifacts", STORE, *probe),
                           stdout=subprocess.PIPE, text=True, env=ENV)
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
     for line in lines[-2:]:
@@ -197,6 +203,7 @@ def main() -> int:
             for label, sim, model, want in RELEASES:
                 code, result = run_release(urls, gateway, label, sim, model)
                 outcomes.append((label, want, code, result))
+            readiness("after the attestations and the promoted release", gateway)
             # The gateway flushes its request log every 2 s and on shutdown.
             gw.terminate()
             gw.wait(timeout=15)
@@ -213,7 +220,6 @@ def main() -> int:
         for reason in reasons[:2]:
             print(f"    {reason}")
         ok &= code == want
-    readiness("after the attestations and the promoted release")
     print(f"\nEvidence bundles: {Path(STORE).resolve() if '://' not in STORE else STORE}/support-bot/releases/")
     print("Each bundle has decision.md, review.md, eval/, load/, drill/, readiness/, canary/ (timeline.png) and "
           "index.json.")

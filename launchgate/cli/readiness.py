@@ -37,11 +37,13 @@ def _when(at: str | None) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _context(config_path: Path, artifacts: str | None) -> Any:
+def _context(config_path: Path, artifacts: str | None, overrides: tuple[str, ...] = ()) -> Any:
+    from launchgate.config import parse_overrides
     from launchgate.config.context import ServiceContext
     from launchgate.readiness.step import check_config
 
-    ctx = ServiceContext.open(config_path, artifacts=artifacts, check_files=False)
+    ctx = ServiceContext.open(config_path, artifacts=artifacts, check_files=False,
+                              overrides=parse_overrides(overrides))
     check_config(ctx.config, config_path)
     return ctx
 
@@ -125,9 +127,11 @@ def attest(items: tuple[str, ...], config_path: Path, who: str, evidence: str | 
                                                              "promoted release, else the newest)")
 @click.option("--json", "as_json", is_flag=True, default=False, help="the last line carries every item too")
 @click.option("--no-probe", is_flag=True, default=False, help="do not probe the gateway on loopback")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="override a config field (e.g. canary.gateway_url=http://127.0.0.1:8300)")
 @_at_option
 def readiness(config_path: Path, artifacts: str | None, release_id: str | None, as_json: bool, no_probe: bool,
-              at: str | None) -> None:
+              overrides: tuple[str, ...], at: str | None) -> None:
     """Is the service ready to launch? Every readiness item, grouped by domain: status, owner, reason, evidence.
 
     Exit 0 when every required item is verified, attested or signed not applicable, 3 otherwise, 2 on
@@ -137,7 +141,7 @@ def readiness(config_path: Path, artifacts: str | None, release_id: str | None, 
     from launchgate.readiness.step import review_service
 
     try:
-        ctx = _context(config_path, artifacts)
+        ctx = _context(config_path, artifacts, overrides)
         if release_id is not None:
             from launchgate.store import layout
 

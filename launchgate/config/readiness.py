@@ -8,7 +8,7 @@ catalogue (launchgate/readiness/catalogue.yaml), blocking by default: unknown ri
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -54,7 +54,7 @@ class ReadinessConfig(_Strict):
     dashboard_url: str | None = Field(default=None, description="the canary/quality dashboard (Grafana) link")
     alert_rules: str | None = Field(default=None, description="Prometheus alert rules file (relative to "
                                                               "release.yaml) with error-rate and latency alerts")
-    golden_min_tags: dict[str, int] = Field(
+    golden_min_tags: dict[str, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(
         default_factory=lambda: {"edge": 10, "harmful": 10},
         description="minimum golden cases per tag: edge cases and harmful-output tests")
     drill_max_age_days: int = Field(default=30, ge=1, le=365, description="a rollback drill older than this "
@@ -81,4 +81,19 @@ class ReadinessConfig(_Strict):
             bad = [n for n in names if not re.match(r"^[\w.@+-]{1,64}$", n)]
             if bad:
                 raise ValueError(f"people.{role}: {bad[0]!r} is not a plain name (letters, digits, . @ + - _)")
+        # Against the shipped catalogue, so a typo fails at load time (exit 2), not after the eval.
+        from launchgate.readiness.catalogue import load_catalogue
+
+        cat = load_catalogue()
+        clash = next((a.id for a in self.items if cat.get(a.id)), None)
+        if clash:
+            raise ValueError(f"items: {clash!r} is a catalogue item; give your own item another id")
+        owners = {i.id: i.owner for i in cat.items} | {a.id: a.owner for a in self.items}
+        for mark in self.not_applicable:
+            if mark.item not in owners:
+                raise ValueError(f"not_applicable: unknown item {mark.item!r} (`launchgate readiness` lists the ids)")
+            listed = self.people.get(owners[mark.item])  # type: ignore[call-overload]
+            if listed is not None and mark.by not in listed:
+                raise ValueError(f"not_applicable: {mark.by!r} may not mark {mark.item} not applicable: it is owned "
+                                 f"by {owners[mark.item]}, and readiness.people lists {', '.join(listed)}")
         return self
