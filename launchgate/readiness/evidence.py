@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from launchgate.config import ReleaseConfig
+from launchgate.store.bundle import RELEASE_NAMES
 from launchgate.verdicts import Verdict
 
 
@@ -56,6 +57,7 @@ class Evidence:
     in_release: bool = False  # judged inside a running release: the canary and finalize come later
     store_uri: str = ""
     bundle_key: str = ""  # the release bundle's base key
+    attempt_prefix: str = ""  # where this attempt's step artifacts sit in the bundle (attempts/<n>/ after a resume)
     manifest: dict[str, Any] | None = None
     eval_report: dict[str, Any] | None = None
     load_report: dict[str, Any] | None = None
@@ -83,7 +85,9 @@ class Evidence:
 
     def key(self, name: str) -> str:
         """A bundle artifact's store key (the evidence a line points at)."""
-        return f"{self.bundle_key}{name}" if self.bundle_key else name
+        if not self.bundle_key:
+            return name
+        return self.bundle_key + (name if name in RELEASE_NAMES else self.attempt_prefix + name)
 
     def verdict(self, check: str) -> list[Verdict]:
         return [v for v in self.verdicts or [] if v.check == check]

@@ -175,6 +175,7 @@ def gather(store: ArtifactStore, config: ReleaseConfig, *, now: datetime, settin
         decision = _safe(ev, "decision.json", find_object, store, base + "decision.json")
         n = attempt if attempt is not None else int((decision or {}).get("attempt") or 1)
         step = base + attempt_prefix(n)
+        ev.attempt_prefix = attempt_prefix(n)
         ev.manifest = _safe(ev, "manifest", find_object, store, base + "manifest.json")
         ev.eval_report = _safe(ev, "eval report", find_object, store, step + "eval/eval_report.json")
         ev.load_report = _safe(ev, "load report", find_object, store, step + "load/loadtest_report.json")
