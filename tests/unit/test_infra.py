@@ -221,3 +221,38 @@ def test_logs_and_queues_expire_by_their_own_lifecycle_rules(tf: dict[str, list[
     assert "local.data_prefixes" in dynamic["for_each"]
     assert dynamic["content"][0]["expiration"][0]["days"] == "${rule.value.days}"
     assert variables(tf)["log_retention_days"]["default"] == 30
+
+
+def test_glue_table_matches_the_parquet_log_and_athena_keeps_results_encrypted(tf: dict[str, list[Any]]) -> None:
+    import pyarrow as pa
+
+    from launchgate.requestlog.columns import PARTITION_COLUMNS, SCHEMA
+    from launchgate.store import layout
+
+    athena_type = {pa.timestamp("us"): "timestamp", pa.string(): "string", pa.float64(): "double",
+                   pa.int64(): "bigint", pa.bool_(): "boolean", pa.int32(): "int"}
+    locals_ = {k: v for block in tf["locals"] for k, v in block.items()}
+    declared = [(c["name"], c["type"]) for c in locals_["request_log_columns"]]
+    assert declared == [(f.name, athena_type[f.type]) for f in SCHEMA], "Glue columns = columns.SCHEMA, in order"
+    assert layout.requests_parquet_prefix("svc") == "svc/logs/requests-parquet/"
+    assert '${var.prefix}/${s}/logs/requests-parquet"' in locals_["request_log_locations"]
+
+    table = resource(tf, "aws_glue_catalog_table", "requests")
+    assert [(k["name"], k["type"]) for k in table["partition_keys"]] == [(c, "string") for c in PARTITION_COLUMNS]
+    params = table["parameters"]
+    assert params["projection.enabled"] == "true" and params["projection.hour.digits"] == "2"
+    assert params["storage.location.template"].endswith("/date=$${date}/hour=$${hour}/")
+    sd = table["storage_descriptor"][0]
+    assert sd["ser_de_info"][0]["serialization_library"].endswith("ParquetHiveSerDe")
+
+    wg = resource(tf, "aws_athena_workgroup", "logs")["configuration"][0]
+    assert wg["enforce_workgroup_configuration"] is True and wg["bytes_scanned_cutoff_per_query"]
+    enc = wg["result_configuration"][0]["encryption_configuration"][0]
+    assert enc == {"encryption_option": "SSE_KMS", "kms_key_arn": "${aws_kms_key.evidence.arn}"}
+
+    policy = labelled(tf, "data", "aws_iam_policy_document")["athena_reviews"]["statement"]
+    actions = {a for s in policy for a in s["actions"]}
+    assert not any("Delete" in a or a.endswith("*") for a in actions)
+    writes = [s for s in policy if "s3:PutObject" in s["actions"]]
+    assert len(writes) == 1
+    assert writes[0]["resources"] == ["${aws_s3_bucket.evidence.arn}/${var.prefix}/athena-results/*"]
