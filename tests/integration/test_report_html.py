@@ -54,6 +54,18 @@ def _bundle(store_dir: Path) -> tuple[Any, Path]:
         "phase": "successful", "plan": {"target_rps": 10.0},
         "report": {"achieved_rps": 9.9, "effective_latency_ms": {"p50": 73.7, "p90": 116.3, "p95": 153.7,
                                                                   "p99": 169.3, "count": 100}}})
+    b.put_json("readiness/readiness.json", {
+        "service": "support-bot", "release_id": run.release_id, "summary": "ready: 3 of 4 items verified or attested, "
+        "1 not applicable", "counts": {"total": 4, "verified": 2, "attested": 1, "not_applicable": 1, "failed": 0,
+                                       "missing": 0, "expired": 0, "ready": True},
+        "items": [{"id": "eval.golden", "title": "Golden set versioned", "status": "verified", "required": True,
+                   "reason": "golden.jsonl pinned at sha256 b8c74c96"},
+                  {"id": "ops.runbook", "title": "Runbook reviewed", "status": "attested", "required": True,
+                   "reason": "attested by bob"},
+                  {"id": "obs.alerts", "title": "Error rate alerts configured", "status": "verified", "required": True,
+                   "reason": "LaunchgateErrorRateHigh in prometheus/rules.yml"},
+                  {"id": "sec.pii", "title": "PII review", "status": "not_applicable", "required": False,
+                   "reason": "no personal data"}]})
     verdicts = [Verdict(check="eval_score", phase=Phase.SUCCESSFUL, value={"candidate": 0.93, "baseline": 0.84},
                         reason="Eval score 0.931 >= baseline 0.842 + 0.020", evidence="eval/eval_report.json"),
                 Verdict(check="schema_validity", phase=Phase.SUCCESSFUL, value=1.0, reason="schema 100% >= 99%"),
@@ -132,6 +144,7 @@ def test_report_in_chromium(report: tuple[Any, Path], browser: Any, name: str, w
     assert page.evaluate("document.documentElement.scrollWidth") <= width, "page scrolls sideways"
     text = page.locator("main").inner_text()
     assert "Looks held without metrics" in text and "holding the current weight" in text
+    assert "Readiness" in text and "ready: 3 of 4 items" in text
     assert "harmful <script>alert(1)</script>" in text  # escaped, shown as text
     assert page.locator(f'a[href^="{GRAFANA}/d/launchgate-support-bot/"]').count() == 1
     assert page.locator('a[href="eval/eval_report.json"]').count() >= 1
