@@ -33,7 +33,7 @@ from launchgate.config.observability import Observability, ObservabilitySection
 from launchgate.config.readiness import ReadinessConfig
 from launchgate.config.shadow import Shadow
 from launchgate.errors import ConfigError, DataFileError
-from launchgate.reviews.config import CostReviewConfig, DriftReviewConfig
+from launchgate.reviews.config import CostReviewConfig, DriftReviewConfig, ReviewEngineConfig
 
 
 def _percent(value: Any) -> Any:
@@ -327,6 +327,7 @@ class ReleaseConfig(Strict):
     gateway: GatewaySection = GatewaySection()
     drift_review: DriftReviewConfig = DriftReviewConfig()  # weekly drift review (flows/drift_review.py)
     cost_review: CostReviewConfig = CostReviewConfig()  # monthly cost review (flows/cost_review.py)
+    review: ReviewEngineConfig = ReviewEngineConfig()  # where review queries run: duckdb | athena (docs/logs.md)
     data: DataPolicy = DataPolicy()  # what is logged, kept how long, who may read it (config/datapolicy.py)
     readiness: ReadinessConfig = ReadinessConfig()  # the readiness review (config/readiness.py)
     guardrails: Guardrails | None = None  # the gateway's runtime controls (config/guardrails.py); None = none

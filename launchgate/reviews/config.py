@@ -8,7 +8,7 @@ readiness seed's (cost variance SLO 10%, forecast buffer 10-20%) plus convention
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,3 +46,22 @@ class CostReviewConfig(_Strict):
     ce_metric: str = Field(default="UnblendedCost", description="Cost Explorer metric to read")
     ce_filter: dict[str, Any] | None = Field(default=None, description="a Cost Explorer Expression, e.g. a "
                                                                         "tag filter selecting this service")
+
+
+class AthenaConfig(_Strict):
+    workgroup: str = Field(default="launchgate-logs", description="infra/terraform's athena_workgroup output")
+    database: str = Field(default="launchgate_logs", description="the Glue database of the request-log tables")
+    table: str | None = Field(default=None, description="default requests_<service> (dashes as underscores)")
+    region: str = "us-east-1"
+    endpoint_url: str | None = Field(default=None, description="endpoint override (moto_server in tests)")
+    poll_s: float = Field(default=1.0, gt=0, le=60, description="pause between get_query_execution polls")
+    timeout_s: float = Field(default=600, gt=0, le=3600, description="a query still running after this is "
+                                                                        "stopped and the review fails")
+
+
+class ReviewEngineConfig(_Strict):
+    """``review:`` - where the reviews' queries run. DuckDB on the worker (default) or Athena over
+    the Glue table of the compacted log (the cost review; see docs/logs.md for what stays on DuckDB)."""
+
+    engine: Literal["duckdb", "athena"] = "duckdb"
+    athena: AthenaConfig = AthenaConfig()
