@@ -257,6 +257,13 @@ def canary_defined(ev: Evidence) -> CheckResult:
     if not c.enabled and not ran:
         return missing("canary.enabled is false and no canary ran for this release: the rollout plan is configured "
                        "but unproven")
+    if c.enabled and c.strategy != "canary":  # the shadow step ran before readiness: read its verdict
+        shadow = ev.verdict("shadow_quality")
+        then = " then canary " + " -> ".join(f"{p:g}%" for p in c.plan) if c.strategy == "shadow_then_canary" else ""
+        sh = ev.config.shadow
+        result = f"; this release's shadow: {shadow[0].phase.value}" if shadow else ""
+        return verified(f"shadow on {sh.sample:.0%} of live requests, blocked when worse than stable by "
+                        f"{sh.margin:.0%}{then}{result}", ev.key("shadow/shadow_summary.json") if shadow else CONFIG)
     plan = " -> ".join(f"{p:g}%" for p in c.plan)
     how = "ran for this release" if ran else "enabled"
     return verified(f"canary {how}: {plan}, rolled back automatically at errors > {rb.error_rate_threshold:g}% or "
@@ -370,25 +377,47 @@ def review_template(ev: Evidence) -> CheckResult:
 
 
 def dashboards(ev: Evidence) -> CheckResult:
+    link = (ev.canary_summary or {}).get("dashboard") or {}
+    if link.get("url"):
+        return verified(f"the canary's dashboard link is in the release evidence: {link['url']}",
+                        ev.key("canary/canary_summary.json"))
+    grafana = ev.config.observability.grafana_url
     url = ev.config.readiness.dashboard_url
+    if grafana:
+        return verified(f"Grafana at {grafana} (observability.grafana_url): every canary summary links its dashboard",
+                        CONFIG)
     if not url:
-        return missing("no dashboard link: set readiness.dashboard_url to the service's Grafana dashboard")
+        return missing("no dashboard link: set observability.grafana_url (launchgate observability writes the "
+                       "dashboard) or readiness.dashboard_url")
     if not url.startswith(("http://", "https://")):
         return failed(f"readiness.dashboard_url {url!r} is not a link a person can open", CONFIG)
     return verified(f"dashboard {url}", url)
 
 
+ALERTS_WANTED = ("LaunchgateErrorRateHigh", "LaunchgateLatencyP95High")
+
+
 def alert_rules(ev: Evidence) -> CheckResult:
-    if not ev.config.readiness.alert_rules:
-        return missing("no alert rules: set readiness.alert_rules to the Prometheus rules file of this service")
-    text = ev.alert_rules_text
-    if text is None:
-        return failed(f"readiness.alert_rules {ev.config.readiness.alert_rules} cannot be read")
-    lowered = text.lower()
-    if "alert:" not in lowered or "error" not in lowered or "latency" not in lowered:
-        return failed("the alert rules lack an error-rate or a latency alert", ev.config.readiness.alert_rules)
-    rules = ev.config.readiness.alert_rules
-    return verified(f"error-rate and latency alerts in {rules}", rules)
+    prom = ev.config.observability.prometheus_url
+    if ev.config.readiness.alert_rules:
+        text, rules = ev.alert_rules_text, ev.config.readiness.alert_rules
+        if text is None:
+            return failed(f"readiness.alert_rules {rules} cannot be read")
+        lowered = text.lower()
+        if "alert:" not in lowered or "error" not in lowered or "latency" not in lowered:
+            return failed("the alert rules lack an error-rate or a latency alert", rules)
+        return verified(f"error-rate and latency alerts in {rules}", rules)
+    if not prom:
+        return missing("no alert rules: set observability.prometheus_url and load the rules `launchgate "
+                       "observability --out DIR` writes (or name a rules file in readiness.alert_rules)")
+    if ev.alert_names is None:
+        return missing(f"the alerts loaded in Prometheus were not read: {ev.prometheus_note}")
+    lacking = [a for a in ALERTS_WANTED if a not in ev.alert_names]
+    if lacking:
+        return failed(f"Prometheus at {prom} has no {', '.join(lacking)} alert ({len(ev.alert_names)} alerting "
+                      f"rules loaded): load the rules `launchgate observability --out DIR` writes", prom)
+    return verified(f"Prometheus at {prom} has the error-rate and latency alerts loaded "
+                    f"({len(ev.alert_names)} alerting rules)", prom)
 
 
 def runbook(ev: Evidence) -> CheckResult:

@@ -79,6 +79,8 @@ class Evidence:
     runbook_path: str | None = None
     runbook_sha256: str | None = None
     alert_rules_text: str | None = None
+    alert_names: list[str] | None = None  # alerting rules loaded in the service's Prometheus (loopback probe)
+    prometheus_note: str = ""  # why they were not read
     reviews: dict[str, datetime | None] = field(default_factory=dict)  # newest report per kind
     last_known_good: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)  # what could not be read, for the report

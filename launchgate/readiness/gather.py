@@ -20,7 +20,7 @@ from launchgate.errors import InputError, StoreError
 from launchgate.eval.golden import GoldenCase, load_golden_set
 from launchgate.readiness.bucket import bucket_facts
 from launchgate.readiness.evidence import DrillFact, Evidence
-from launchgate.readiness.probe import probe_gateway
+from launchgate.readiness.probe import probe_gateway, probe_prometheus
 from launchgate.requestlog.reader import LogRead, log_keys, parse_lines, parse_ts
 from launchgate.settings import Settings
 from launchgate.store import layout
@@ -211,6 +211,10 @@ def gather(store: ArtifactStore, config: ReleaseConfig, *, now: datetime, settin
         guarded = config.guardrails is not None and config.guardrails.input.contract
         ev.probe = probe_gateway(config.canary.gateway_url,
                                  config.contracts.max_context_chars + 1 if guarded else None)
+        prom = config.observability.prometheus_url
+        if prom:
+            ev.alert_names, note = probe_prometheus(prom)
+            ev.prometheus_note = note or ""
     return _local_only(ev, config, settings, config_path, cases)
 
 

@@ -49,3 +49,18 @@ def probe_gateway(url: str, context_chars: int | None = None) -> ProbeFacts:
     except (OSError, http.client.HTTPException) as exc:
         facts.error = f"gateway {url} not reachable ({type(exc).__name__})"
     return facts
+
+
+def probe_prometheus(url: str) -> tuple[list[str] | None, str | None]:
+    """The alert names Prometheus has loaded (GET /api/v1/rules), or (None, why it was not asked)."""
+    parts = urlsplit(url)
+    if parts.hostname not in LOOPBACK or parts.scheme != "http":
+        return None, f"{url} is not plain HTTP on loopback; its rules are not read from here"
+    try:
+        status, text = _call(parts.hostname, parts.port or 80, (parts.path.rstrip("/")) + "/api/v1/rules")
+        if status != 200:
+            return None, f"{url}/api/v1/rules answered {status}"
+        groups = json.loads(text).get("data", {}).get("groups", [])
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        return None, f"Prometheus {url} not reachable ({type(exc).__name__})"
+    return [r["name"] for g in groups for r in g.get("rules", []) if r.get("type") == "alerting"], None

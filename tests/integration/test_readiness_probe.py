@@ -41,3 +41,24 @@ def test_no_gateway_on_loopback_is_missing_never_verified() -> None:
     statuses = judge("http://127.0.0.1:9", CAP + 1)
     assert set(statuses.values()) == {Status.MISSING}
     assert probe_gateway("http://10.0.0.7:8300").error is not None  # never probed off loopback
+
+
+def test_alert_rules_are_read_from_a_real_prometheus(tmp_path: Path) -> None:
+    import yaml
+
+    from launchgate.observability.rules import rules_file
+    from launchgate.readiness.probe import probe_prometheus
+    from tests.support.prometheus import running_prometheus
+
+    config = {"global": {"evaluation_interval": "1s"}, "rule_files": ["rules.yml"]}
+    with running_prometheus(config, tmp_path / "p", files={"rules.yml": yaml.safe_dump(rules_file(CFG))}) as prom:
+        names, note = probe_prometheus(prom.url)
+        assert note is None and names is not None
+        cfg = CFG.model_copy(update={"observability": CFG.observability.model_copy(
+            update={"prometheus_url": prom.url})})
+        ev = Evidence(config=cfg, now=datetime.now(UTC), alert_names=names)
+        assert CHECKS["alert_rules"](ev).status is Status.VERIFIED
+    with running_prometheus({"global": {"evaluation_interval": "1s"}}, tmp_path / "bare") as bare:
+        names, _ = probe_prometheus(bare.url)
+        ev = Evidence(config=cfg, now=datetime.now(UTC), alert_names=names)
+        assert names == [] and CHECKS["alert_rules"](ev).status is Status.FAILED

@@ -193,3 +193,22 @@ def test_context_cap_is_missing_until_the_gateway_enforces_it() -> None:
     no_guard = replace(GOOD, probe=replace(GOOD.probe, context_status=None))  # type: ignore[arg-type]
     result = CHECKS["context_capped"](no_guard)
     assert result.status is Status.MISSING and "no context guard" in result.reason
+
+
+def test_alerts_loaded_in_prometheus_pass_and_a_missing_latency_alert_fails() -> None:
+    prom = cfg(**{"observability.prometheus_url": "http://127.0.0.1:9090"})
+    loaded = replace(GOOD, config=prom, alert_names=["LaunchgateErrorRateHigh", "LaunchgateLatencyP95High"])
+    assert CHECKS["alert_rules"](loaded).status is Status.VERIFIED
+    partial = replace(loaded, alert_names=["LaunchgateErrorRateHigh"])
+    result = CHECKS["alert_rules"](partial)
+    assert result.status is Status.FAILED and "LaunchgateLatencyP95High" in result.reason
+    unread = replace(loaded, alert_names=None, prometheus_note="not reachable")
+    assert CHECKS["alert_rules"](unread).status is Status.MISSING
+
+
+def test_the_canary_summary_dashboard_link_is_the_dashboard_evidence() -> None:
+    link = {"url": "http://grafana/d/x", "uid": "x"}
+    linked = replace(GOOD, config=BASE, canary_summary={**CANARY, "dashboard": link})
+    result = CHECKS["dashboards"](linked)
+    assert result.status is Status.VERIFIED and result.evidence == "svc/releases/r1/canary/canary_summary.json"
+    assert CHECKS["dashboards"](replace(GOOD, config=BASE)).status is Status.MISSING
