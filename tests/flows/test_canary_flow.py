@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from flows.release import release
+from launchgate.config import load_config
 from launchgate.gateway.client import GatewayAdmin
 from tests.conftest import EXAMPLE
 from tests.support.gateway import running_gateway
@@ -35,7 +36,11 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str,
         # reads as 1% and would hold a healthy canary at the real 1% schema threshold, which stays.
         stable = stack.enter_context(running_sim(VARIANTS, "stable", invalid_json_rate=0.0))
         cand = stack.enter_context(running_sim(VARIANTS, "good-candidate", invalid_json_rate=0.0))
-        base, token = stack.enter_context(running_gateway(stable, None, str(tmp_path / "gw-store")))
+        # The gateway enforces what the config says (its guardrails and context cap): the readiness
+        # step probes it with an over-cap request and requires the 413.
+        rails = load_config(CONFIG, check_files=False).guardrails
+        base, token = stack.enter_context(running_gateway(stable, None, str(tmp_path / "gw-store"), guardrails=rails,
+                                                          max_context_chars=12000, max_output_tokens=400))
         monkeypatch.setenv(TOKEN_ENV, token)
         overrides = {
             "stable.endpoint": stable, "candidate.endpoint": cand, "candidate.model": "support-bot-good",
