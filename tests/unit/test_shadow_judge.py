@@ -119,3 +119,16 @@ def test_rubric_reads_the_shadow_result_only_when_the_strategy_uses_it() -> None
                           + [_v("shadow_quality")], freeze)
     assert record.decision == "go", record.summary
     assert {i.item: i.phase for i in record.items}["rollback_tested"] is ItemPhase.NOT_APPLICABLE
+
+
+def test_readiness_canary_defined_reads_the_shadow_result() -> None:
+    from datetime import UTC, datetime
+
+    from launchgate.readiness.checks_release import canary_defined
+    from launchgate.readiness.evidence import Evidence
+
+    cfg = load_config(EXAMPLE / "release.yaml", {"canary.enabled": True, "canary.strategy": "shadow_then_canary"})
+    ev = Evidence(config=cfg, now=datetime.now(UTC), verdicts=[_v("shadow_quality", Phase.FAILED)])
+    result = canary_defined(ev)
+    assert "shadow on 20% of live requests" in result.reason and "shadow: failed" in result.reason
+    assert result.evidence == "shadow/shadow_summary.json"
