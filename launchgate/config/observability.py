@@ -65,6 +65,9 @@ class CanaryQueries(Strict):
                              description="unix time of the newest sample: older than 2 scrape intervals = HOLD")
 
 
+BucketS = Annotated[float, Field(gt=0, le=3600)]  # a histogram bucket boundary in seconds
+
+
 def _latency_buckets(v: list[float]) -> list[float]:
     if sorted(v) != v or len(set(v)) != len(v):
         raise ValueError("latency_buckets_s must be strictly increasing")
@@ -85,7 +88,7 @@ class Observability(Strict):
     variants: dict[Literal["stable", "candidate"], str] = Field(
         default_factory=lambda: {"stable": "stable", "candidate": "candidate"},
         description="the {{variant}} label value for each launchgate variant")
-    latency_buckets_s: Annotated[list[float], AfterValidator(_latency_buckets)] = Field(
+    latency_buckets_s: Annotated[list[BucketS], AfterValidator(_latency_buckets)] = Field(
         default_factory=lambda: list(GATEWAY_LATENCY_BUCKETS),
         description="the latency histogram's bucket boundaries (seconds) in the metrics source")
     queries: CanaryQueries = CanaryQueries()
