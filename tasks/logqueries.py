@@ -15,6 +15,8 @@ from prefect.cache_policies import NO_CACHE
 from launchgate.config.context import ServiceContext
 from launchgate.notify.progress import emit as report
 from launchgate.requestlog.view import LogView
+from launchgate.reviews.athena import AthenaEngine, table_name
+from launchgate.reviews.athena import cost_inputs as athena_cost_inputs
 from launchgate.reviews.cost import CostInputs
 from launchgate.reviews.cost_sql import cost_inputs
 from launchgate.reviews.drift_sql import DriftData, drift_data, run_sampled_expectations
@@ -49,7 +51,14 @@ def drift_numbers(ctx: ServiceContext, ref_start: datetime, start: datetime,
 
 @task(name="cost-numbers", cache_policy=NO_CACHE, timeout_seconds=1800)
 def cost_numbers(ctx: ServiceContext, start: datetime, end: datetime) -> tuple[CostInputs, dict[str, Any]]:
-    """The month's cost aggregates and log quality as DuckDB queries (bounded memory)."""
+    """The month's cost aggregates and log quality as DuckDB queries (bounded memory), or in Athena."""
+    review = ctx.config.review
+    if review.engine == "athena":
+        engine = AthenaEngine(review.athena)
+        inputs = athena_cost_inputs(engine, table_name(review.athena, ctx.service), start, end)
+        get_run_logger().info("Athena queries %s: %d requests", ", ".join(engine.query_ids), inputs.requests)
+        return inputs, {"engine": "athena", "workgroup": review.athena.workgroup, "queries": engine.query_ids,
+                        "records": inputs.requests}
     with LogView.open(ctx.store, ctx.service, start, end, on_progress=report) as view:
         report("queries", 0, 1)
         inputs, quality = cost_inputs(view.con, start, end), view.quality()
