@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from launchgate.canary.judge import Action, CanaryJudge, JudgeConfig
-from launchgate.canary.prometheus import PrometheusMetrics, prom_duration, render
+from launchgate.canary.prometheus import PrometheusMetrics, metrics_for, prom_duration, render
 from launchgate.config import load_config
 from launchgate.config.observability import CanaryQueries, Observability, le_label
 from launchgate.errors import ConfigError, InputError, RouterError
@@ -186,3 +186,15 @@ def test_credentials_stay_out_of_messages_and_a_token_is_sent(monkeypatch: pytes
     monkeypatch.delenv("LG_TEST_PROM_TOKEN")
     with pytest.raises(InputError, match="LG_TEST_PROM_TOKEN, which is not set"):
         PrometheusMetrics(cfg, "s", 2000)
+
+
+def test_the_canary_reads_prometheus_only_when_configured() -> None:
+    router_metrics = object()
+    plain = load_config(EXAMPLE / "release.yaml", check_files=False)
+    assert metrics_for(plain, router_metrics) is router_metrics  # type: ignore[arg-type]
+    prom = load_config(EXAMPLE / "release.yaml", {"observability.canary_metrics": "prometheus",
+                                                  "observability.prometheus_url": "http://prom:9090"},
+                       check_files=False)
+    chosen = metrics_for(prom, router_metrics)  # type: ignore[arg-type]
+    assert isinstance(chosen, PrometheusMetrics) and chosen.url == "http://prom:9090/api/v1/query"
+    assert chosen.le == "2.0" and chosen.service == "support-bot"
