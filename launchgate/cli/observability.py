@@ -75,7 +75,7 @@ def report_command(release_id: str, config_path: Path, artifacts: str | None, op
             path = Path(bundle.location(REPORT_NAME))
         else:
             path = Path(tempfile.mkdtemp(prefix="launchgate-report-")) / f"{release_id}.html"
-            path.write_text(build_report(ctx.store, ctx.service, release_id), encoding="utf-8")
+            path.write_text(build_report(bundle), encoding="utf-8")
     except InputError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_INPUT)

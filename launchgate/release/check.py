@@ -248,11 +248,13 @@ def _decide(run: ReleaseRun, result: CheckResult, verdicts: list[Verdict]) -> De
 def _write_records(run: ReleaseRun, decision: Decision | None) -> None:
     """The check's own records beside the steps' evidence: decision.json and .md, then index.json."""
     from launchgate.eval.report import decision_markdown
+    from launchgate.report.page import write_report
 
     if decision is not None:
         run.bundle.put_json("decision.json", decision.model_dump(mode="json"))
         run.bundle.put_text("decision.md", decision_markdown(decision), "text/markdown")
     run.bundle.write_index()
+    write_report(run.bundle)  # report.html, a view of index.json, as in a release bundle
 
 
 def run_check(config_path: str | Path, *, artifacts: str | None = None, sets: Sequence[str] = (),

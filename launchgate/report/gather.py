@@ -41,12 +41,14 @@ def _jsonl(store: ArtifactStore, key: str) -> list[dict[str, Any]]:
         return []
 
 
-def gather(store: ArtifactStore, service: str, release_id: str) -> dict[str, Any]:
+def gather(base: ReleaseBundle) -> dict[str, Any]:
+    """Everything report.html shows, from the bundle at ``base.base`` (a release's, or a check's)."""
     notes: list[str] = []
-    base = ReleaseBundle(store, service, release_id)
+    store, service, release_id = base.store, base.service, base.release_id
     decision = _find(store, base.key("decision.json"), notes)
     attempt = int((decision or {}).get("attempt") or 1)
     b = ReleaseBundle(store, service, release_id, attempt=attempt)
+    b.base = base.base  # a check's bundle lives under checks/, not releases/
 
     def step(name: str) -> Any:
         return _find(store, b.key(name), notes)

@@ -19,7 +19,6 @@ from markupsafe import Markup
 from launchgate.errors import LaunchgateError
 from launchgate.report import svg
 from launchgate.report.gather import gather
-from launchgate.store.base import ArtifactStore
 from launchgate.store.bundle import ReleaseBundle
 from launchgate.verdicts import Verdict, by_severity
 
@@ -135,8 +134,8 @@ def render(d: dict[str, Any]) -> str:
     )
 
 
-def build_report(store: ArtifactStore, service: str, release_id: str) -> str:
-    return render(gather(store, service, release_id))
+def build_report(bundle: ReleaseBundle) -> str:
+    return render(gather(bundle))
 
 
 def write_report(bundle: ReleaseBundle, *, skip_existing: bool = False) -> str | None:
@@ -148,7 +147,7 @@ def write_report(bundle: ReleaseBundle, *, skip_existing: bool = False) -> str |
     if skip_existing and bundle.exists(REPORT_NAME):
         return bundle.location(REPORT_NAME)
     try:
-        html = build_report(bundle.store, bundle.service, bundle.release_id)
+        html = build_report(bundle)
         bundle.put_text(REPORT_NAME, html, "text/html; charset=utf-8")
     except (LaunchgateError, jinja2.TemplateError, ValueError, TypeError, KeyError) as exc:
         log.warning("report.html of %s not written: %s", bundle.release_id, exc)
