@@ -15,6 +15,7 @@ from launchgate.errors import InputError
 from launchgate.requestlog.columns import to_record
 from launchgate.requestlog.view import LogView, _days
 from launchgate.store.base import ArtifactStore
+from launchgate.store.local import LocalStore
 
 SEARCH_DAYS = 7  # audit: days per view, newest first, so a recent request is found without reading old days
 STATUS_CLASS = re.compile(r"^([1-5])xx$")
@@ -44,21 +45,23 @@ def _rows(view: LogView, sql: str, params: list[Any]) -> list[dict[str, Any]]:
 
 def find_request(store: ArtifactStore, service: str, request_id: str, *, day: str | None = None
                  ) -> tuple[str, int, dict[str, Any]] | None:
-    """(source JSONL key, 1-based line, record) of the request: newest days first, a week per query."""
+    """(source JSONL key, 1-based line, record) of the request; the newest line if it was logged twice."""
     if day is not None:
         try:
             first = datetime.fromisoformat(day).replace(tzinfo=UTC)
         except ValueError:
             raise InputError(f"--date {day!r}: expected YYYY-MM-DD") from None
-        windows = [(first, first + timedelta(days=1))]
-    else:
+        windows: list[tuple[datetime | None, datetime | None]] = [(first, first + timedelta(days=1))]
+    elif isinstance(store, LocalStore):  # files read in place: one query, the Bloom filters skip the rest
+        windows = [(None, None)]
+    else:  # S3: parts are copied to read them, so read a week at a time, newest first
         days = _days(store, service, None, None)
         windows = []
         for i in range(len(days), 0, -SEARCH_DAYS):
             chunk = days[max(0, i - SEARCH_DAYS):i]
             start = datetime.fromisoformat(chunk[0]).replace(tzinfo=UTC)
             windows.append((start, datetime.fromisoformat(chunk[-1]).replace(tzinfo=UTC) + timedelta(days=1)))
-    for start, end in windows:
+    for start, end in windows:  # type: ignore[assignment]
         # The hour partitions decide the files; a line whose ts strays outside its file's hour still counts.
         with LogView.open(store, service, start, end, bounded=False) as view:
             rows = _rows(view, "SELECT * FROM requests WHERE request_id = ? ORDER BY date DESC, hour DESC, "

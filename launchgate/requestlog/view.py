@@ -110,6 +110,13 @@ def plan(store: ArtifactStore, service: str, start: datetime | None = None,
     return out
 
 
+_DUCK_TYPES = {pa.timestamp("us"): "TIMESTAMP", pa.string(): "VARCHAR", pa.float64(): "DOUBLE", pa.int64(): "BIGINT",
+               pa.bool_(): "BOOLEAN", pa.int32(): "INTEGER"}
+# The view's columns even when no file matches (SQL, not a registered Arrow table: that imports pandas).
+_EMPTY = ("SELECT " + ", ".join(f"NULL::{_DUCK_TYPES[f.type]} AS {f.name}" for f in SCHEMA)
+          + ", NULL::VARCHAR AS date, NULL::VARCHAR AS hour WHERE false")
+
+
 def _sql_list(paths: list[str]) -> str:
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
@@ -208,8 +215,7 @@ class LogView:
         if self.end is not None and self.bounded:
             where.append(f"ts < {_ts(self.end)}")
         cond = (" WHERE " + " AND ".join(where)) if where else ""
-        self.con.register("_empty_log", SCHEMA.empty_table())
-        parts = ["SELECT *, NULL::VARCHAR AS date, NULL::VARCHAR AS hour FROM _empty_log"]
+        parts = [_EMPTY]
         if self.files:
             # Every file carries columns.SCHEMA, so no union_by_name (it costs a schema read per file per query).
             parts.append(f"SELECT * FROM read_parquet({_sql_list(self.files)}, hive_partitioning = true, "
