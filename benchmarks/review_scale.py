@@ -14,6 +14,8 @@ local artifact store. Then, each as a user would run it, in its own process:
 
 Peak memory is sampled every 0.1 s over the command's whole process tree (/proc RSS sum):
 ``peak_rss_mb`` is the larger of the two reviews', with each command's figure beside it.
+``cpu_s`` is each command's user + system CPU time: on a shared machine the wall times above
+grow with the neighbours' load (``load_avg_1m``), the CPU time much less.
 Prints one JSON line: lines, drift_s, cost_s, peak_rss_mb, compaction_s, and the details.
 """
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -70,9 +73,17 @@ def _rss_tree_kb(pid: int) -> int:
 ERRORS: dict[str, str] = {}
 
 
+CPU: dict[str, float] = {}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run(args: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
-    """(seconds, peak tree RSS MB, exit code, last stdout line) of one command."""
-    start = time.perf_counter()
+    """(seconds, peak tree RSS MB, exit code, last stdout line) of one command; its CPU seconds go to CPU."""
+    start, cpu0 = time.perf_counter(), _children_cpu()
     err = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed below, after the process ends
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, env=env, cwd=ROOT, text=True)
     peak = [0]
@@ -87,6 +98,7 @@ def run(args: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
     out, _ = proc.communicate()
     seconds = time.perf_counter() - start
     sampler.join()
+    CPU[args[3]] = round(_children_cpu() - cpu0, 1)  # user + sys of the command and what it waited for
     if proc.returncode not in (0, 3):  # 3: the audit of a store without release bundles
         err.seek(0)
         ERRORS[" ".join(args[3:5])] = err.read()[-1500:]
@@ -167,6 +179,7 @@ def main() -> None:
         "drift_rss_mb": drift_mb, "cost_rss_mb": cost_mb, "compaction_rss_mb": compaction_mb,
         "audit_rss_mb": audit_mb, "generate_s": generate_s,
         "exit_codes": {"compact": c_rc, "drift": d_rc, "cost": k_rc, "audit": a_rc}, "errors": ERRORS,
+        "cpu_s": CPU, "load_avg_1m": round(os.getloadavg()[0], 1),
         "drift_requests": drift.get("requests"), "drift_significant": drift.get("significant"),
         "cost_total_usd": cost.get("total_usd"), "cost_spike": cost.get("spike"),
         "parquet_mb": round(sum(p.stat().st_size for p in (store / SERVICE / "logs" / "requests-parquet")
