@@ -98,7 +98,7 @@ def run(args: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
     out, _ = proc.communicate()
     seconds = time.perf_counter() - start
     sampler.join()
-    CPU[args[3]] = round(_children_cpu() - cpu0, 1)  # user + sys of the command and what it waited for
+    CPU[" ".join(args[3:5])] = round(_children_cpu() - cpu0, 1)  # user + sys of the command and what it waited for
     if proc.returncode not in (0, 3):  # 3: the audit of a store without release bundles
         err.seek(0)
         ERRORS[" ".join(args[3:5])] = err.read()[-1500:]
