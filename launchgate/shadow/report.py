@@ -13,15 +13,16 @@ from launchgate.shadow.judge import PairScore, SequentialConfig, llrs
 def summary_markdown(s: dict[str, Any]) -> str:
     t = s["test"]
     lines = [f"# Shadow evaluation: {s['decision'].replace('_', ' ')}", "", s["reason"], "",
-             "| pairs | both pass | stable only | candidate only | neither | dropped mirrors | capped |",
-             "|---|---|---|---|---|---|---|",
+             "| pairs judged | both pass | stable only | candidate only | neither | pairs recorded | dropped mirrors "
+             "| capped |", "|---|---|---|---|---|---|---|---|",
              f"| {t['pairs']} | {s['kinds'].get('both', 0)} | {t['stable_only']} | {t['candidate_only']} | "
-             f"{s['kinds'].get('neither', 0)} | {s['gateway'].get('dropped', 0)} | {s['gateway'].get('capped')} |",
+             f"{s['kinds'].get('neither', 0)} | {s['pairs_recorded']} | {s['gateway'].get('dropped', 0)} | "
+             f"{s['gateway'].get('capped')} |",
              "", "## Ratios (candidate / stable, medians over served pairs)", "",
              "| latency | output tokens | cost |", "|---|---|---|",
              "| " + " | ".join(f"{v:.2f}" if v is not None else "n/a" for v in s["ratios"].values()) + " |", ""]
     if s["disagreements"]:
-        lines += ["## Disagreements by field", "", "| field | pairs |", "|---|---|"]
+        lines += ["## Disagreements by field (pairs judged)", "", "| field | pairs |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in s["disagreements"].items()]
         lines.append("")
     return "\n".join(lines)

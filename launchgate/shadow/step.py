@@ -84,12 +84,13 @@ def shadow_step(run: ReleaseRun, on_progress: Callable[[int, int, str], None] | 
         admin.close()
     state = test.state
     v = verdict(state, test_cfg, dropped=int(status.get("dropped", 0)), capped=bool(status.get("capped")))
-    kinds = Counter(s.kind for s in scores)
-    fields = Counter(f for s in scores for f in s.disagreed)
+    judged = scores[: state.pairs]  # the pairs the test read; later ones (after its decision) are only recorded
+    kinds = Counter(s.kind for s in judged)
+    fields = Counter(f for s in judged for f in s.disagreed)
     s = {"release_id": run.release_id, "decision": str(state.decision), "phase": str(v.phase), "reason": v.reason,
          "test": {**state.as_dict(), "decided_at_pair": test.decided_at},
          "config": sh.model_dump(mode="json"), "q1": test_cfg.q1, "kinds": dict(kinds),
-         "disagreements": dict(fields), "ratios": ratios(pairs),
+         "disagreements": dict(fields), "pairs_recorded": len(pairs), "ratios": ratios(pairs),
          "gateway": {k: status.get(k) for k in ("offered", "mirrored", "dropped", "failed", "capped", "spent_usd")},
          "traffic": traffic.tally.as_dict() if traffic else None}
     md = summary_markdown(s)

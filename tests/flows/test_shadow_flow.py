@@ -1,6 +1,6 @@
 """canary.strategy shadow_then_canary in the release flow, against a real gateway and simulators.
 
-The candidate is the stable simulator itself (it passes the eval gate); once the shadow step has
+The candidate is the stable simulator itself (it passes the eval gate in non-inferiority mode); once the shadow step has
 turned shadow mode on, it starts answering another category on 30% of requests. The shadow judge
 must block the release before any traffic is shifted: no canary, candidate weight 0 throughout.
 """
@@ -44,6 +44,8 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str,
             "canary.demo_traffic_rps": 60, "canary.drill_requests": 20,
             "shadow.sample": 1.0, "shadow.interval_s": 0.5, "shadow.duration_s": 20,
             "load_test.enabled": False,
+            # a like-for-like migration: the eval gate asks "not worse", the shadow then checks live answers
+            "evaluation.mode": "non_inferiority",
         }
         sign_example(tmp_path / "store")
         yield {"cand": cand, "base": base, "token": token, "overrides": overrides, "store": tmp_path / "store"}
