@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from prefect import get_run_logger, task
@@ -18,9 +19,11 @@ from launchgate.verdicts import Verdict
 def readiness(run: ReleaseRun, verdicts: Sequence[Verdict]) -> list[Verdict]:
     """Writes readiness/readiness.json, readiness.md and evidence.json; returns the readiness verdict."""
     log = get_run_logger()
+    started = time.perf_counter()
     result = readiness_step(run, list(verdicts))
+    took = time.perf_counter() - started
     create_markdown_artifact(key="readiness", markdown=result.markdown, description=result.summary[:250])
     create_table_artifact(key="readiness-items", table=result.tables["readiness"],
                           description=f"readiness items of {run.release_id}, required first")
-    (log.warning if result.blocks else log.info)("readiness: %s", result.summary)
+    (log.warning if result.blocks else log.info)("readiness (judged in %.2f s): %s", took, result.summary)
     return result.verdicts
