@@ -37,8 +37,8 @@ def week(tmp_path_factory: pytest.TempPathFactory) -> LocalStore:
     write_request_lines(store, SERVICE, synth_requests(REF, days=7, per_day=1400, seed=1, refusal_rate=0.01))
     write_request_lines(store, SERVICE, synth_requests(CUR, days=7, per_day=1400, seed=2, output_tokens_mean=160,
                                                        error_rate=0.02, refusal_rate=0.01))
-    # The reviewed week compacted, the reference week still JSONL: the view's two sources at once.
-    compact(store, SERVICE, END + timedelta(hours=2), lookback=timedelta(days=7, hours=2))
+    # The reviewed week's last days compacted, the rest still JSONL: the view's two sources at once.
+    compact(store, SERVICE, END + timedelta(hours=2), lookback=timedelta(days=3))
     return store
 
 
