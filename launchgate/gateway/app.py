@@ -86,7 +86,7 @@ class Gateway:
             input_schema=cfg.load_input_schema(), input_schema_enforced=cfg.input_schema_enforced,
             output_schema_enforced=cfg.output_schema_enforced, max_context_chars=cfg.max_context_chars,
             max_output_tokens=cfg.max_output_tokens, store=self.writer.store,
-            on_event=lambda kind, reason: self.state.record(kind, reason))
+            on_event=lambda kind, reason: self.state.record(kind, reason), pricing=cfg.pricing)
         guard.load_level()
         budget = self.proxy.budget
         if budget is not None:

@@ -97,7 +97,7 @@ class Guard:
                  output_schema: dict[str, Any] | None, input_schema: dict[str, Any] | None,
                  input_schema_enforced: bool, output_schema_enforced: bool, max_context_chars: int | None,
                  max_output_tokens: int | None, store: ArtifactStore,
-                 on_event: Callable[[str, str], None] | None = None) -> None:
+                 on_event: Callable[[str, str], None] | None = None, pricing: Any = None) -> None:
         self.rails = rails
         self.service = service
         self.store = store
@@ -125,6 +125,10 @@ class Guard:
                                            failure_rate=b.failure_rate / 100, open_s=b.open_s,
                                            probes=b.half_open_probes, on_change=self._breaker_changed(v))
         self.tenant_spend = TenantSpend()
+        # The most one request can cost: every character a token, plus the output cap (None: unbounded).
+        self.max_request_usd: float | None = None
+        if pricing is not None and self.max_context_chars is not None and self.max_output_tokens is not None:
+            self.max_request_usd = pricing.cost(self.max_context_chars, self.max_output_tokens)
         self.budget_stopped: Callable[[], bool] = lambda: False
         fb = rails.fallback
         self.fallback_on = frozenset(fb.on)
@@ -231,7 +235,7 @@ class Guard:
                 except (ValueError, RecursionError):
                     raise GuardReject(400, "input_invalid", "the structured input (the last user message) is not "
                                       "valid JSON", "input_contract", param="messages") from None
-                err = next(self._input_validator.iter_errors(obj), None)
+                err = None if self._input_validator.is_valid(obj) else next(self._input_validator.iter_errors(obj))
                 if err is not None:
                     name = _first_field(err)
                     raise GuardReject(400, "input_invalid", f"input field {name or '(top level)'}: {err.message}",
@@ -263,6 +267,18 @@ class Guard:
             return False
         events.append(("input_guard", "flagged"))
         return True
+
+    def tenant_near_cap(self, tenant: str, now: float, pending: int) -> bool:
+        """Could the ``pending`` answered-but-unrecorded requests take ``tenant`` to its cap? Only then
+        must their spend be recorded before admitting the next (exact, but it costs the request path
+        the recorder's work); far from the cap the check is exact without it."""
+        tb = self.rails.tenant_budgets
+        cap = None if tb is None else tb.daily_usd.get(tenant, tb.default_daily_usd)
+        if cap is None:
+            return False
+        if self.max_request_usd is None:
+            return True
+        return self.tenant_spend.of(tenant, now) + pending * self.max_request_usd >= cap
 
     def check_tenant_budget(self, tenant: str | None, now: float) -> None:
         tb = self.rails.tenant_budgets

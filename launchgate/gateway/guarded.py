@@ -71,8 +71,9 @@ class GuardedCall:
             if g.check_guard(chat, self.events, hits):
                 outcome.flag = "input_guard"
                 self.headers[GUARD_HEADER] = "flagged"
-            if tenant is not None and g.rails.tenant_budgets is not None and self.proxy.recorder.pending:
-                self.proxy.recorder.drain()  # every answered request's spend counts before the next is admitted
+            pending = self.proxy.recorder.pending
+            if tenant is not None and pending and g.tenant_near_cap(tenant, self.started, pending):
+                self.proxy.recorder.drain()  # near the cap, every answered request's spend counts first
             g.check_tenant_budget(tenant, self.started)
         except GuardReject as r:
             self.events.append((r.control, r.code))
