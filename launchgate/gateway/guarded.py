@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -118,17 +119,25 @@ class GuardedCall:
             return self._error(503, "overloaded", f"the {self.variant} upstream has {slots.limit} requests in "
                                f"flight and {slots.queued} waiting; retry shortly",
                                headers={"Retry-After": str(g.retry_after_s)})
+        recorded: list[bool] = []
+
+        def record(ok: bool, now: float) -> None:
+            recorded.append(ok)
+            if breaker is not None:
+                breaker.record(ok, now)
+
         try:
-            return await self._call(breaker)
+            return await self._call(record)
         finally:
             if slots is not None:
                 slots.release()
+            if breaker is not None and not recorded:
+                breaker.abandon()  # a half-open probe that never got an answer must not block the next one
 
-    async def _call(self, breaker: object) -> web.StreamResponse:
+    async def _call(self, record: Callable[[bool, float], None]) -> web.StreamResponse:
         g, chat, outcome, proxy = self.g, self.chat, self.outcome, self.proxy
         upstream = self.upstream
         assert upstream is not None
-        record = getattr(breaker, "record", None)
         body_out = chat.upstream_body(upstream.model, upstream.system_prompt)
         attempt = 0
         while True:
@@ -147,8 +156,7 @@ class GuardedCall:
                     if value is not None:
                         self.headers[name] = value
                 if chat.stream and up.status == 200 and up.content_type == "text/event-stream":
-                    if record is not None:
-                        record(True, time.monotonic())
+                    record(True, time.monotonic())
                     return await proxy._relay_stream(self.request, up, chat, self.headers, outcome, self.t0,
                                                      self.variant, validate=g.stream_validator())
                 try:
@@ -161,8 +169,7 @@ class GuardedCall:
                                               f"off its answer ({type(exc).__name__})")
             finally:
                 up.release()
-            if record is not None:
-                record(up.status < 500, time.monotonic())
+            record(up.status < 500, time.monotonic())
             outcome.status, outcome.body = up.status, body
             if up.status >= 500:
                 outcome.error_code = None  # the recorder reads the upstream's own code from the body
@@ -198,9 +205,9 @@ class GuardedCall:
             return self._error(502, reason, f"the {self.variant} answer failed the service's output "
                                f"{'contract' if reason == 'output_invalid' else 'filter'}")
 
-    async def _failed(self, record: object, status: int, code: str, message: str) -> web.StreamResponse:
-        if callable(record):
-            record(False, time.monotonic())
+    async def _failed(self, record: Callable[[bool, float], None], status: int, code: str,
+                      message: str) -> web.StreamResponse:
+        record(False, time.monotonic())
         self.outcome.status, self.outcome.error_code = status, code
         if code == "upstream_timeout":
             self.outcome.timed_out = True
