@@ -14,7 +14,8 @@ for the rest of the UTC day, with an event on /admin/state and ``capped`` on /ad
 Admin API (same bearer token as /admin): ``GET /admin/shadow`` (settings and counters),
 ``POST /admin/shadow`` (turn on/off, sample, pool size, cap, release id), and
 ``GET /admin/shadow/pairs?after=SEQ&limit=N`` (the pairs recorded since ``after``).
-Pairs are also written to the store under ``layout.shadow_pairs`` every ``flush_s``.
+Pairs are also written to the store under ``layout.shadow_pairs`` every ``FLUSH_S`` (a batch taken
+on the event loop, written in a worker thread).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from launchgate.gateway import jsoncodec
 from launchgate.gateway.admin import token_guard
 from launchgate.gateway.httpclient import UpstreamError
 from launchgate.gateway.logwriter import iso_ts
@@ -51,7 +53,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("launchgate.gateway.shadow")
 
 SHADOW_HEADER = "X-LG-Shadow"  # sent to the candidate with the pair id: its own logs can join the pair
-MAX_KEPT = 100_000  # pairs kept in memory for /admin/shadow/pairs (older ones are in the store)
+# Pairs kept in memory for /admin/shadow/pairs (older ones are in the store), as encoded bytes: a
+# bytes object is invisible to the garbage collector, a nested dict per pair would make every full
+# collection walk millions of objects.
+MAX_KEPT = 50_000
 FLUSH_S = 2.0
 _EMPTY = Completion()
 
@@ -69,9 +74,19 @@ class ShadowSettings(BaseModel):
     prompt_chars: int = Field(default=2000, ge=0)
 
 
+_SHORT: dict[str, str] = {}  # redacted short strings: an answer's enum values (category, priority) repeat
+
+
 def _redacted(value: Any) -> Any:
     if isinstance(value, str):
-        return redact(value)
+        if len(value) > 40:
+            return redact(value)
+        done = _SHORT.get(value)
+        if done is None:
+            if len(_SHORT) > 4096:
+                _SHORT.clear()  # answers whose short strings never repeat: stay bounded
+            done = _SHORT[value] = redact(value)
+        return done
     if isinstance(value, dict):
         return {k: _redacted(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -96,13 +111,15 @@ class ShadowMirror:
         self.settings = ShadowSettings()
         self.rng = rng or random.Random()
         self.in_flight = 0
-        self.offered = self.mirrored = self.dropped = self.failed = 0
+        self.offered = self.mirrored = self.dropped = self.failed = self.unstored = 0
         self.capped = False
         self.spent_usd = 0.0
         self._day = ""
         self.seq = 0
-        self.pairs: deque[dict[str, Any]] = deque(maxlen=MAX_KEPT)
-        self._unflushed: list[dict[str, Any]] = []
+        self.pairs: deque[tuple[int, bytes]] = deque(maxlen=MAX_KEPT)
+        self._unflushed: list[bytes] = []
+        self._unflushed_first = 0  # seq of the first unflushed pair: names the store object
+        self._unflushed_day = ""
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------- on the request path
@@ -178,8 +195,11 @@ class ShadowMirror:
         record = {"seq": self.seq, "pair_id": pair_id, "ts": iso_ts(f.started), "request_id": f.request_id,
                   "service": self.cfg.service, "release_id": self.settings.release_id or f.release_id,
                   "mirrored_as": mirrored_as, "prompt_redacted": prompt, "stable": stable, "candidate": candidate}
-        self.pairs.append(record)
-        self._unflushed.append(record)
+        line = jsoncodec.dumps(record)
+        self.pairs.append((self.seq, line))
+        if not self._unflushed:
+            self._unflushed_first, self._unflushed_day = self.seq, record["ts"][:10]
+        self._unflushed.append(line)
 
     def _side(self, status: int, error_code: str | None, body: bytes | None, stream: Any, latency_s: float,
               model: str | None, prompt_version: str | None) -> dict[str, Any]:
@@ -218,24 +238,29 @@ class ShadowMirror:
 
     # ------------------------------------------------------------------------------ storage
 
-    def flush(self) -> int:
-        """Write the pairs recorded since the last flush as one new store object."""
+    def take(self) -> tuple[str, bytes] | None:
+        """On the event loop: the pairs recorded since the last take, as (store key, JSONL bytes)."""
         batch, self._unflushed = self._unflushed, []
         if not batch:
-            return 0
-        data = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in batch)
-        key = layout.shadow_pairs(self.cfg.service, batch[0]["ts"][:10], self.cfg.writer_name(), batch[0]["seq"])
+            return None
+        key = layout.shadow_pairs(self.cfg.service, self._unflushed_day, self.cfg.writer_name(),
+                                  self._unflushed_first)
+        return key, b"\n".join(batch) + b"\n"
+
+    def write(self, taken: tuple[str, bytes] | None) -> None:
+        """In a worker thread: store one taken batch (its own object; a failed write is logged, not retried)."""
+        if taken is None:
+            return
         try:
-            self.gw.writer.store.put(key, data, "application/x-ndjson", overwrite=True)
-        except Exception:  # noqa: BLE001 - keep the batch for the next flush rather than lose it
-            self._unflushed = batch + self._unflushed
-            log.exception("shadow pairs could not be stored (%d kept for the next flush)", len(self._unflushed))
-            return 0
-        return len(batch)
+            self.gw.writer.store.put(taken[0], taken[1], "application/x-ndjson", overwrite=True)
+        except Exception:  # noqa: BLE001 - the pairs are still served by /admin/shadow/pairs
+            self.unstored += taken[1].count(b"\n")
+            log.exception("shadow pairs could not be stored at %s", taken[0])
 
     def status(self) -> dict[str, Any]:
         return {**self.settings.model_dump(), "in_flight": self.in_flight, "offered": self.offered,
-                "mirrored": self.mirrored, "dropped": self.dropped, "failed": self.failed, "capped": self.capped,
+                "mirrored": self.mirrored, "dropped": self.dropped, "failed": self.failed, "unstored": self.unstored,
+                "capped": self.capped,
                 "spent_usd": round(self.spent_usd, 6), "day": self._day or None, "recorded": self.seq}
 
     # ---------------------------------------------------------------------------- admin API
@@ -274,11 +299,13 @@ class ShadowMirror:
         except ValueError:
             return web.json_response(error_body(400, "invalid_request", "after and limit must be integers"),
                                      status=400)
-        first = self.pairs[0]["seq"] if self.pairs else self.seq + 1
+        first = self.pairs[0][0] if self.pairs else self.seq + 1
         start = max(0, after + 1 - first)
         out = [self.pairs[i] for i in range(start, min(len(self.pairs), start + limit))]
-        return web.json_response({"pairs": out, "last_seq": out[-1]["seq"] if out else after,
-                                  "lost": max(0, first - after - 1), **self.status()})
+        rest = json.dumps({"last_seq": out[-1][0] if out else after, "lost": max(0, first - after - 1),
+                           **self.status()}).encode()
+        body = b'{"pairs":[' + b",".join(line for _, line in out) + b"]," + rest[1:]
+        return web.Response(body=body, content_type="application/json")
 
     async def lifecycle(self, app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(self._flusher(), name="shadow-flusher")
@@ -295,12 +322,12 @@ class ShadowMirror:
             t.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        await asyncio.to_thread(self.flush)
+        await asyncio.to_thread(self.write, self.take())
 
     async def _flusher(self) -> None:
         while True:
             await asyncio.sleep(FLUSH_S)
-            await asyncio.to_thread(self.flush)
+            await asyncio.to_thread(self.write, self.take())
 
 
 def install_shadow(gateway: Gateway, app: web.Application, admin_token: str) -> ShadowMirror:
