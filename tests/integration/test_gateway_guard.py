@@ -234,7 +234,8 @@ def test_degradation_levels_are_audited_and_handoffs_worked(tmp_path: Path) -> N
             body = {"level": "fallback_only", "reason": "model outage", "by": "alice"}
             assert_error(c.post(f"{url}/admin/degradation", json=body), 401, "unauthorized")
             assert c.post(f"{url}/admin/degradation", json=body, headers=admin).status_code == 200
-            raw = oai(url).chat.completions.with_raw_response.create(**chat())
+            with_pii = chat(TICKET.replace("twice", "twice, mail me at jane.doe@example.com"))
+            raw = oai(url).chat.completions.with_raw_response.create(**with_pii)
             assert raw.headers["X-LG-Degraded"] == "fallback; reason=degraded"
             assert raw.parse().model == "fallback" and raw.headers["X-LG-Handoff"]
             streamed = c.post(f"{url}/v1/chat/completions", json=chat(stream=True))
@@ -253,6 +254,8 @@ def test_degradation_levels_are_audited_and_handoffs_worked(tmp_path: Path) -> N
             ("normal", "alice", "fixed")]
         items = open_items(LocalStore(store), "support-bot")
         assert len(items) == 2 and all(i.reason == "fallback:degraded" and a is None for i, a in items)
+        assert "[EMAIL]" in items[0][0].prompt_redacted and "jane.doe" not in json.dumps(
+            [i.model_dump() for i, _ in items])  # the queue holds redacted prompts only
         assert ack(LocalStore(store), "support-bot", items[0][0].id, "bob").by == "bob"
         assert open_items(LocalStore(store), "support-bot")[0][1] is not None
         # Without a fallback answer, a forced fallback is a clear 503.
