@@ -12,7 +12,7 @@ import numpy as np
 
 from launchgate.privacy.redact import redact
 from launchgate.readiness.evidence import Evidence
-from launchgate.readiness.models import CheckResult, failed, missing, verified
+from launchgate.readiness.models import CheckResult, Status, failed, missing, verified
 from launchgate.verdicts import pct
 
 NO_LOG = "no request log in the last 4 weeks: serve traffic through the release gateway (it logs every request)"
@@ -260,6 +260,29 @@ def s3_lifecycle(ev: Evidence) -> CheckResult:
                             f"{rule.get('ID', '?')})", f"s3://{b.bucket}")
     return failed(f"s3://{b.bucket} has no enabled expiration rule covering {b.prefix or 'the bucket'}: logs are "
                   f"kept forever or not by policy", f"s3://{b.bucket}")
+
+
+RETENTION_STALE = timedelta(days=2)  # the retention deployment runs daily
+
+
+def log_retention(ev: Evidence) -> CheckResult:
+    """Logs are kept for the retention period, then deleted: by the bucket's lifecycle rule or the retention runs."""
+    days = ev.config.data.retention.request_logs_days
+    if ev.bucket is not None:
+        rule = s3_lifecycle(ev)
+        if rule.status is Status.VERIFIED:
+            return rule
+    at = ev.retention_run_at
+    if at is not None and ev.now - at <= RETENTION_STALE:
+        return verified(f"the retention deployment ran on {at:%Y-%m-%d %H:%M}Z: request logs are kept {days} days "
+                        f"(data.retention)", "state/retention/")
+    if at is not None:
+        return failed(f"the retention deployment last ran on {at:%Y-%m-%d}: nothing has expired logs since",
+                      "state/retention/")
+    if ev.bucket is not None:
+        return s3_lifecycle(ev)
+    return missing(f"no retention run on record: schedule the retention deployment (data.retention keeps request "
+                   f"logs {days} days)")
 
 
 def admin_token(ev: Evidence) -> CheckResult:

@@ -82,6 +82,7 @@ class Evidence:
     alert_names: list[str] | None = None  # alerting rules loaded in the service's Prometheus (loopback probe)
     prometheus_note: str = ""  # why they were not read
     reviews: dict[str, datetime | None] = field(default_factory=dict)  # newest report per kind
+    retention_run_at: datetime | None = None  # the retention deployment's newest record (state/retention/)
     last_known_good: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)  # what could not be read, for the report
 

@@ -117,6 +117,17 @@ def _reviews(store: ArtifactStore, service: str) -> dict[str, datetime | None]:
     return out
 
 
+def _newest_retention(store: ArtifactStore, service: str) -> datetime | None:
+    keys = store.list(layout.state_prefix(service) + "retention/")
+    if not keys:
+        return None
+    stamp = keys[-1].rsplit("/", 1)[-1].removesuffix(".json")  # <yyyymmddThhmmssffffffZ>, as layout writes it
+    try:
+        return datetime.strptime(stamp, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
 def _label_end(label: str) -> datetime | None:
     from launchgate.reviews.drift import week_bounds  # here: the reviews import scipy (seconds)
 
@@ -198,6 +209,7 @@ def gather(store: ArtifactStore, config: ReleaseConfig, *, now: datetime, settin
         ev.requests, ev.request_log_note = sample
     ev.last_known_good = _safe(ev, "last_known_good", find_object, store, layout.last_known_good(service))
     ev.reviews = _safe(ev, "reviews", _reviews, store, service) or {}
+    ev.retention_run_at = _safe(ev, "retention records", _newest_retention, store, service)
     if ev.last_known_good and ev.last_known_good.get("release_id"):
         from launchgate.reviews.postlaunch import REVIEW_JSON  # here: the reviews import scipy (seconds)
 

@@ -143,6 +143,7 @@ FAIL: dict[str, Change] = {
     "s3_versioning": bucket(versioning="Suspended"),
     "s3_lifecycle": bucket(lifecycle=[{"ID": "logs", "Status": "Enabled", "Filter": {"Prefix": "other/"},
                                        "Expiration": {"Days": 30}}]),
+    "log_retention": lambda e: replace(e, bucket=replace(e.bucket, lifecycle=[]), retention_run_at=OLD),  # type: ignore[arg-type]
     "admin_token": lambda e: replace(e, probe=replace(e.probe, admin_status=200)),  # type: ignore[arg-type]
     "metrics_endpoint": lambda e: replace(e, probe=replace(e.probe, metrics_status=404)),  # type: ignore[arg-type]
     "drift_review": lambda e: replace(e, reviews={**e.reviews, "drift": OLD}),
@@ -182,6 +183,13 @@ def test_check_without_evidence_is_never_verified(name: str) -> None:
         assert result.status is Status.VERIFIED, result.reason
     else:
         assert result.status is not Status.VERIFIED, result.reason
+
+
+def test_log_retention_is_proven_by_the_bucket_rule_or_a_recent_retention_run() -> None:
+    local = replace(GOOD, bucket=None, retention_run_at=NOW - timedelta(hours=20))
+    result = CHECKS["log_retention"](local)
+    assert result.status is Status.VERIFIED and "retention deployment ran" in result.reason
+    assert CHECKS["log_retention"](replace(local, retention_run_at=None)).status is Status.MISSING
 
 
 def test_gateway_controls_are_missing_without_a_guardrails_section() -> None:
