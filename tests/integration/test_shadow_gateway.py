@@ -114,3 +114,38 @@ def test_shadow_settings_bad_input_is_400(tmp_path: Path, body: object) -> None:
         r = httpx.post(f"{base}/admin/shadow", json=body, headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_request"
         assert httpx.get(f"{base}/admin/shadow").status_code == 401
+
+
+def test_streams_mirrored_whole_a_full_pool_drops_and_the_cost_cap_stops_mirroring(tmp_path: Path) -> None:
+    slow = {"latency_ms": {"median": 1500, "p95": 1500}}
+    with running_sim(EXAMPLE_VARIANTS, "stable") as stable_url, \
+         running_sim(EXAMPLE_VARIANTS, "stable", **slow) as cand_url, \
+         running_gateway(stable_url, cand_url, str(tmp_path / "store")) as (base, token):
+        admin = ShadowAdmin(base, token)
+        body = {"model": "support-bot", "messages": [{"role": "user", "content": "My parcel 7 has not arrived"}]}
+        admin.set_shadow(enabled=True, sample=1.0, pool_size=1)
+
+        async def burst() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+                first = await client.post("/v1/chat/completions", json={**body, "stream": True})
+                rest = await asyncio.gather(*(client.post("/v1/chat/completions", json=body) for _ in range(5)))
+                return [first, *rest]
+
+        answers = asyncio.run(burst())
+        assert all(r.status_code == 200 for r in answers)
+        assert admin.shadow()["in_flight"] == 1  # every user has stable's answer while the mirror still waits
+        time.sleep(1.6)
+        status = admin.shadow()
+        assert status["mirrored"] == 1 and status["dropped"] == 5  # one in flight; the rest dropped, not queued
+        pair = admin.pairs()["pairs"][0]
+        assert pair["mirrored_as"] == "non_stream" and pair["stable"]["parsed"]["category"] == "shipping"
+        assert pair["candidate"]["status"] == 200 and pair["candidate"]["latency_ms"] >= 1500
+        # a cap below one pair's cost: mirroring stops after the first pair, and says so
+        admin.set_shadow(pool_size=8, daily_cost_usd=0.000001)
+        for _ in range(3):
+            httpx.post(f"{base}/v1/chat/completions", json=body, timeout=10)
+            time.sleep(1.6)
+        status = admin.shadow()
+        assert status["capped"] is True and status["mirrored"] == 2
+        assert any(e["kind"] == "shadow_capped" for e in admin.state()["events"])
+        admin.close()
