@@ -39,6 +39,7 @@ from launchgate.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from launchgate.gateway.proxy import Proxy
 from launchgate.gateway.readiness import Readiness
 from launchgate.gateway.recorder import Recorder
+from launchgate.gateway.review import install_review
 from launchgate.gateway.schemacheck import SchemaChecker
 from launchgate.gateway.shadow import install_shadow
 from launchgate.gateway.state import GatewayState
@@ -88,6 +89,7 @@ class Gateway:
             max_output_tokens=cfg.max_output_tokens, store=self.writer.store,
             on_event=lambda kind, reason: self.state.record(kind, reason), pricing=cfg.pricing)
         guard.load_level()
+        guard.serving = lambda: [v for v, pct in self.state.weights.as_dict().items() if pct > 0]
         budget = self.proxy.budget
         if budget is not None:
             guard.budget_stopped = lambda: budget.stopped
@@ -112,6 +114,7 @@ class Gateway:
             web.get("/health/ready", self.ready),
         ])
         install_shadow(self, app, admin_token)  # /admin/shadow*: registered before the /admin sub-app
+        install_review(self, app, admin_token)  # /admin/review-queue, likewise
         app.add_subapp("/admin", AdminAPI(self.state, self.stats, self.recorder.drain, self.guard).app(admin_token))
         add_fallback(app)  # last: JSON 404/405 for anything no route above takes
         app.cleanup_ctx.append(self._lifecycle)

@@ -9,6 +9,7 @@ happen on worker threads.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -130,6 +131,8 @@ class Guard:
         if pricing is not None and self.max_context_chars is not None and self.max_output_tokens is not None:
             self.max_request_usd = pricing.cost(self.max_context_chars, self.max_output_tokens)
         self.budget_stopped: Callable[[], bool] = lambda: False
+        # The variants that get traffic now (the app wires in the routing weights): only their breakers count.
+        self.serving: Callable[[], list[str]] = lambda: list(variants)
         fb = rails.fallback
         self.fallback_on = frozenset(fb.on)
         self.fallback_content: str | None = None
@@ -149,16 +152,41 @@ class Guard:
     def _breaker_changed(self, variant: str) -> Callable[[State, State, str], None]:
         def changed(old: State, new: State, why: str) -> None:
             self.on_event("breaker", f"{variant} breaker {old.name.lower()} -> {new.name.lower()}: {why}")
+            self._audit_automatic("breaker", f"{variant} breaker {new.name.lower()}: {why}")
         return changed
 
+    def _audit_automatic(self, source: str, why: str) -> None:
+        """An automatic change of the effective level is audited like an operator's (by: gateway)."""
+        now = self.effective_level()
+        if now is self._last_effective:
+            return
+        change = LevelChange(level=now.label, previous=self._last_effective.label, by="gateway", reason=why,
+                             source=source)
+        self._last_effective = now
+        self.changes = [*self.changes, change][-MAX_AUDIT:]
+        self.on_event("degradation", f"effective level {change.previous} -> {change.level} ({source}): {why}")
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no event loop (pure use): the in-memory record above is all there is
+        loop.run_in_executor(None, self._persist_quietly, change)
+
+    def _persist_quietly(self, change: LevelChange) -> None:
+        try:
+            self.persist_change(change)
+        except Exception as exc:  # noqa: BLE001 - the store is down: the change is still logged as an event
+            log.warning("degradation audit record not stored: %s", exc)
+
     def effective_level(self) -> Level:
-        open_all = bool(self.breakers) and all(b.state is State.OPEN for b in self.breakers.values())
+        serving = [self.breakers[v] for v in self.serving() if v in self.breakers]
+        open_all = bool(serving) and all(b.state is State.OPEN for b in serving)
         return effective(self.level, breakers_open=open_all, budget_stopped=self.budget_stopped(),
                          automatic=self.rails.degradation.automatic)
 
     def set_level(self, level: Level, by: str, reason: str, source: str = "admin") -> LevelChange:
         change = LevelChange(level=level.label, previous=self.level.label, by=by, reason=reason, source=source)
         self.level = level
+        self._last_effective = self.effective_level()
         self.changes = [*self.changes, change][-MAX_AUDIT:]
         self.on_event("degradation", f"level {change.previous} -> {change.level} by {by}: {reason}")
         return change
@@ -167,7 +195,8 @@ class Guard:
         """Append the change to state/degradation.json (a conditional write: two gateways lose nothing)."""
         def apply(current: bytes | None) -> bytes:
             doc = json.loads(current) if current else {"level": "normal", "changes": []}
-            doc["level"] = change.level
+            if change.source == "admin":  # the operator's level outlives restarts; automatic ones clear themselves
+                doc["level"] = change.level
             doc["changes"] = [*doc.get("changes", []), change.model_dump(mode="json")][-MAX_AUDIT:]
             return json.dumps(doc, indent=1).encode()
 

@@ -91,7 +91,9 @@ class GuardedCall:
             outcome.status, outcome.error_code = status, "budget_exceeded"
             self.events.append(("budget", "budget_exceeded"))
             return web.json_response(body, status=status, headers={**self.headers, **extra})
-        level = g.effective_level()
+        # The operator's level; an automatic fallback_only (every serving breaker open) is answered by the
+        # breaker below, with its own reason, and still lets the half-open probe through.
+        level = g.level
         if level is Level.FALLBACK_ONLY:
             outcome.no_evidence = True
             return await self.fallback("degraded")

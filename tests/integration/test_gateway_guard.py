@@ -201,6 +201,8 @@ def test_breaker_opens_serves_the_fallback_and_closes(tmp_path: Path) -> None:
             assert reasons == ["fallback; reason=upstream_error"] * 3 + ["fallback; reason=breaker_open"] * 2
             assert metric(url, "launchgate_gateway_breaker_state", upstream="candidate") == 2
             assert metric(url, "launchgate_gateway_fallbacks_total", reason="breaker_open", variant="candidate") == 2
+            # The only serving variant's breaker is open: the effective level is fallback_only, automatically.
+            assert metric(url, "launchgate_gateway_degradation_level") == 2
             answer = json.loads(a.json()["choices"][0]["message"]["content"])
             assert answer["category"] == "other" and "follow up" in answer["reply"]
             set_sim_knobs(cand, error_rate=0.0)
@@ -208,6 +210,11 @@ def test_breaker_opens_serves_the_fallback_and_closes(tmp_path: Path) -> None:
             probe = c.post(f"{url}/v1/chat/completions", json=chat())
             assert probe.status_code == 200 and "X-LG-Degraded" not in probe.headers
             assert metric(url, "launchgate_gateway_breaker_state", upstream="candidate") == 0
+            assert metric(url, "launchgate_gateway_degradation_level") == 0
+    audit = json.loads((store / "support-bot" / "state" / "degradation.json").read_text())
+    assert audit["level"] == "normal"  # automatic changes never become the operator's level
+    assert [(c["level"], c["by"], c["source"]) for c in audit["changes"]] == [
+        ("fallback_only", "gateway", "breaker"), ("normal", "gateway", "breaker")]
     lines = log_lines(store)
     # The candidate's failures stay failures in the log (the canary judge counts them); the caller got 200.
     assert [(ln["status"], ln["fallback"], ln["client_status"]) for ln in lines[:5]] == \
