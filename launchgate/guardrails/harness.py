@@ -47,6 +47,8 @@ class LoopThread:
         async def stop() -> None:
             for runner in reversed(self._runners):
                 await runner.cleanup()
+            # Worker-thread jobs the apps started (store writes) finish before the caller cleans up.
+            await self.loop.shutdown_default_executor()
 
         try:
             self.call(stop())
