@@ -572,3 +572,6 @@ from launchgate.cli.logs import review as _review  # noqa: E402
 
 main.add_command(_logs)
 main.add_command(_review)
+from launchgate.cli.quality import review_queue as _review_queue  # noqa: E402 - its own module; registered here
+
+main.add_command(_review_queue)

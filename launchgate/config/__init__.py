@@ -30,6 +30,7 @@ from launchgate.config.datapolicy import DataPolicy
 from launchgate.config.files import parse_yaml, read_yaml
 from launchgate.config.guardrails import Guardrails
 from launchgate.config.observability import Observability, ObservabilitySection
+from launchgate.config.quality import Quality
 from launchgate.config.readiness import ReadinessConfig
 from launchgate.config.shadow import Shadow
 from launchgate.errors import ConfigError, DataFileError
@@ -332,6 +333,7 @@ class ReleaseConfig(Strict):
     readiness: ReadinessConfig = ReadinessConfig()  # the readiness review (config/readiness.py)
     guardrails: Guardrails | None = None  # the gateway's runtime controls (config/guardrails.py); None = none
     shadow: Shadow = Shadow()  # paired shadow evaluation, used by canary.strategy shadow* (config/shadow.py)
+    quality: Quality = Quality()  # production sampling into the review queue (config/quality.py)
     # After rollback and canary: its validator checks the latency threshold against the histogram.
     observability: ObservabilitySection = Observability()
 

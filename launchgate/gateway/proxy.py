@@ -101,6 +101,7 @@ class Proxy:
         self.rng = rng or random.Random()
         self.client: UpstreamClient | None = None
         self.shadow: Any = None  # set by Gateway: mirrors a sample of stable's requests (shadow.py)
+        self.review: Any = None  # set by Gateway: samples served answers for human review (review.py)
 
     async def start(self) -> None:
         # A bounded pool per upstream: when an upstream slows down, requests wait for a connection
@@ -203,6 +204,8 @@ class Proxy:
         self.recorder.submit(finished)
         if self.shadow is not None:  # after the answer was written: the mirror never delays the user
             self.shadow.offer(finished)
+        if self.review is not None:
+            self.review.offer(finished)
         return response
 
     async def _forward(self, request: web.Request, chat: ChatRequest, upstream: Upstream, variant: str,

@@ -77,7 +77,7 @@ class ShadowSettings(BaseModel):
 _SHORT: dict[str, str] = {}  # redacted short strings: an answer's enum values (category, priority) repeat
 
 
-def _redacted(value: Any) -> Any:
+def redacted_value(value: Any) -> Any:
     if isinstance(value, str):
         if len(value) > 40:
             return redact(value)
@@ -88,9 +88,9 @@ def _redacted(value: Any) -> Any:
             done = _SHORT[value] = redact(value)
         return done
     if isinstance(value, dict):
-        return {k: _redacted(v) for k, v in value.items()}
+        return {k: redacted_value(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_redacted(v) for v in value]
+        return [redacted_value(v) for v in value]
     return value
 
 
@@ -98,7 +98,7 @@ def _parsed(content: str | None) -> Any:
     if content is None:
         return None
     try:
-        return _redacted(json.loads(content))
+        return redacted_value(json.loads(content))
     except (json.JSONDecodeError, TypeError):
         return None
 

@@ -266,3 +266,21 @@ def shadow_prefix(service: str, day: str | None = None) -> str:
 def shadow_pairs(service: str, day: str, writer: str, first_seq: int) -> str:
     """One flush of one gateway's shadow pairs: ``<writer>-<first seq>.jsonl``."""
     return shadow_prefix(service, day) + f"{check_key(writer)}-{first_seq:012d}.jsonl"
+
+
+# ------------------------------------------------------------------------------ review queue
+# Under quality_prefix, so retention, the unsafe-logging scan and erasure already cover it.
+
+
+def review_queue_day(service: str, day: str) -> str:
+    """Served answers sampled for human review on one UTC day."""
+    return quality_prefix(service) + f"queue/{check_key(day)}/"
+
+
+def review_queue_batch(service: str, day: str, writer: str, first_seq: int) -> str:
+    return review_queue_day(service, day) + f"{check_key(writer)}-{first_seq:012d}.jsonl"
+
+
+def review_label(service: str, item_id: str) -> str:
+    """A person's label for one review item (the latest label wins; who and when are kept)."""
+    return quality_prefix(service) + f"labels/{check_key(item_id)}.json"

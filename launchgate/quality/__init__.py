@@ -1,0 +1,1 @@
+"""Production quality: the human review queue the gateway samples served answers into."""
