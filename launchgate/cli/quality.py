@@ -2,6 +2,7 @@
 
     launchgate review-queue list --config F [--days 7] [--all] [--json]
     launchgate review-queue label ID --config F --as NAME --verdict good|bad [--expected JSON]
+    launchgate golden propose --config F --from-queue [--days 30] [--out FILE]
 
 The gateway samples ``quality.sample`` of served answers into the queue (set at run time with
 ``POST /admin/review-queue``). Exit codes: 0 done, 1 the store failed, 2 bad input (an unknown
@@ -85,3 +86,37 @@ def label_item(item_id: str, config_path: Path, who: str, verdict: str, expected
     except LaunchgateError as exc:
         _fail(1, str(exc))
     click.echo(f"{done.item_id} labelled {done.verdict} by {done.by} at {done.at}")
+
+
+@click.group("golden")
+def golden() -> None:
+    """Keep the golden set representative of production."""
+
+
+@golden.command("propose")
+@_config_option
+@click.option("--from-queue", "from_queue", is_flag=True, required=True,
+              help="labelled-bad review items with their right answer (the only source so far)")
+@click.option("--days", default=30, type=click.IntRange(1, 90), help="how many UTC days of the queue")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write the candidates here (JSONL) instead of stdout")
+def propose(config_path: Path, from_queue: bool, days: int, out_path: Path | None) -> None:
+    """Print golden-case candidates (JSONL) to review and append to the golden set."""
+    from launchgate.config.context import ServiceContext
+    from launchgate.quality.queue import golden_candidates
+
+    if not from_queue:
+        _fail(2, "say where candidates come from: --from-queue")
+    try:
+        ctx = ServiceContext.open(config_path, check_files=False)
+        cases = golden_candidates(ctx.store, ctx.config.service, days)
+    except InputError as exc:
+        _fail(2, str(exc))
+    except LaunchgateError as exc:
+        _fail(1, str(exc))
+    text = "".join(json.dumps(c) + "\n" for c in cases)
+    if out_path is not None:
+        out_path.write_text(text)
+        click.echo(f"{len(cases)} golden candidate(s) written to {out_path}", err=True)
+    else:
+        click.echo(text, nl=False)

@@ -85,3 +85,29 @@ def label(store: ArtifactStore, service: str, item_id: str, verdict: str, by: st
         return new.model_dump_json().encode()
 
     return Label.model_validate_json(store.update(layout.review_label(service, item_id), change))
+
+
+def golden_candidates(store: ArtifactStore, service: str, days: int) -> list[dict[str, Any]]:
+    """Labelled-bad items with the right answer given, as golden cases to review and add.
+
+    The input is the logged (redacted) prompt: a JSON object when the service's clients send one
+    (as the golden set's inputs are), else ``{"body": text}``. The expected output is the answer
+    as served with the labeller's corrections on top, so it keeps every field the schema asks for.
+    """
+    out = []
+    for item in items(store, service, days):
+        lab = find_label(store, service, item["id"])
+        if lab is None or lab.verdict != "bad" or not lab.expected:
+            continue
+        text = item.get("prompt_redacted") or ""
+        try:
+            given = json.loads(text)
+        except json.JSONDecodeError:
+            given = None
+        answer = item.get("answer") if isinstance(item.get("answer"), dict) else {}
+        out.append({"id": f"review-{item['id']}", "input": given if isinstance(given, dict) else {"body": text},
+                    "expected": {**answer, **lab.expected},
+                    "tags": ["from-review-queue"], "source": {"request_id": item.get("request_id"),
+                                                              "release_id": item.get("release_id"),
+                                                              "labelled_by": lab.by, "labelled_at": lab.at}})
+    return out

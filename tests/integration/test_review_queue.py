@@ -64,3 +64,9 @@ def test_sampled_answers_are_listed_and_labelled_and_bad_input_exits_2(tmp_path:
     assert verdict.exit_code == 2
     still = cli.invoke(main, ["review-queue", "list", "--config", cfg, "--all", "--json"])
     assert next(json.loads(x)["label"] for x in still.output.splitlines() if first["id"] in x)["verdict"] == "bad"
+    # the bad, corrected answer becomes a golden-case candidate
+    proposed = cli.invoke(main, ["golden", "propose", "--config", cfg, "--from-queue"])
+    assert proposed.exit_code == 0, proposed.output
+    cases = [json.loads(x) for x in proposed.output.splitlines()]
+    assert len(cases) == 1 and cases[0]["id"] == f"review-{first['id']}"
+    assert cases[0]["expected"]["priority"] == "high" and "[EMAIL]" in cases[0]["input"]["body"]
