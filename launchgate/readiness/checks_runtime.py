@@ -13,6 +13,7 @@ import numpy as np
 from launchgate.privacy.redact import redact
 from launchgate.readiness.evidence import Evidence
 from launchgate.readiness.models import CheckResult, Status, failed, missing, verified
+from launchgate.requestlog.reader import parse_ts
 from launchgate.verdicts import pct
 
 NO_LOG = "no request log in the last 4 weeks: serve traffic through the release gateway (it logs every request)"
@@ -283,6 +284,26 @@ def log_retention(ev: Evidence) -> CheckResult:
         return s3_lifecycle(ev)
     return missing(f"no retention run on record: schedule the retention deployment (data.retention keeps request "
                    f"logs {days} days)")
+
+
+def unsafe_logging_scan(ev: Evidence) -> CheckResult:
+    """The daily scan of logs, queues and bundles for what the redaction detectors flag (the retention deployment)."""
+    scan = ev.unsafe_scan
+    if scan is None:
+        return missing("no unsafe-logging scan on record: schedule the retention deployment (it scans daily)")
+    at = parse_ts(str(scan.get("at") or ""))
+    lines = sum((scan.get("lines_scanned") or {}).values())
+    found = int(scan.get("findings_total") or 0)
+    if found:
+        return failed(f"the unsafe-logging scan found {found} value(s) the redaction detectors flag: fix what logs "
+                      f"them unredacted", ev.unsafe_scan_key)
+    if at is None or ev.now - at > RETENTION_STALE:
+        return failed(f"the newest unsafe-logging scan is from {at:%Y-%m-%d}: it has stopped running" if at else
+                      "the unsafe-logging scan report has no time", ev.unsafe_scan_key)
+    if not lines:
+        return missing("the newest unsafe-logging scan found nothing logged to scan yet")
+    return verified(f"the daily unsafe-logging scan ({at:%Y-%m-%d %H:%M}Z) found nothing in {lines} sampled lines",
+                    ev.unsafe_scan_key)
 
 
 def admin_token(ev: Evidence) -> CheckResult:

@@ -83,6 +83,8 @@ class Evidence:
     prometheus_note: str = ""  # why they were not read
     reviews: dict[str, datetime | None] = field(default_factory=dict)  # newest report per kind
     retention_run_at: datetime | None = None  # the retention deployment's newest record (state/retention/)
+    unsafe_scan: dict[str, Any] | None = None  # the newest unsafe-logging scan report (reviews/unsafe_logging/)
+    unsafe_scan_key: str = ""
     last_known_good: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)  # what could not be read, for the report
 

@@ -128,6 +128,14 @@ def _newest_retention(store: ArtifactStore, service: str) -> datetime | None:
         return None
 
 
+def _newest_scan(store: ArtifactStore, service: str, now: datetime) -> tuple[str, dict[str, Any]] | None:
+    """The newest report of the daily unsafe-logging scan (the retention deployment runs it)."""
+    prefix = layout.unsafe_logging_scan(service, now).rsplit("/", 1)[0] + "/"
+    keys = store.list(prefix)
+    report = find_object(store, keys[-1]) if keys else None
+    return (keys[-1], report) if report is not None else None
+
+
 def _label_end(label: str) -> datetime | None:
     from launchgate.reviews.drift import week_bounds  # here: the reviews import scipy (seconds)
 
@@ -210,6 +218,9 @@ def gather(store: ArtifactStore, config: ReleaseConfig, *, now: datetime, settin
     ev.last_known_good = _safe(ev, "last_known_good", find_object, store, layout.last_known_good(service))
     ev.reviews = _safe(ev, "reviews", _reviews, store, service) or {}
     ev.retention_run_at = _safe(ev, "retention records", _newest_retention, store, service)
+    scan = _safe(ev, "unsafe-logging scans", _newest_scan, store, service, now)
+    if scan is not None:
+        ev.unsafe_scan_key, ev.unsafe_scan = scan
     if ev.last_known_good and ev.last_known_good.get("release_id"):
         from launchgate.reviews.postlaunch import REVIEW_JSON  # here: the reviews import scipy (seconds)
 

@@ -73,6 +73,8 @@ GOOD = ev(manifest=MANIFEST, eval_report=EVAL, load_report=LOAD, canary_summary=
           "- alert: LatencyP95\n  expr: latency\n",
           reviews={"drift": NOW - timedelta(days=3), "cost": NOW - timedelta(days=10),
                    "extended-eval": NOW - timedelta(days=20), "post-launch": NOW - timedelta(days=5)})
+SCAN = {"at": (NOW - timedelta(hours=5)).isoformat(), "lines_scanned": {"requests": 400}, "findings_total": 0}
+GOOD.unsafe_scan, GOOD.unsafe_scan_key = SCAN, "svc/reviews/unsafe_logging/x.json"
 GOOD.config = cfg(**{"notifications.notifier": "slack", "readiness.dashboard_url": "https://grafana/d/sb",
                      "readiness.alert_rules": "alerts.yaml"})
 OLD = NOW - timedelta(days=90)
@@ -144,6 +146,7 @@ FAIL: dict[str, Change] = {
     "s3_lifecycle": bucket(lifecycle=[{"ID": "logs", "Status": "Enabled", "Filter": {"Prefix": "other/"},
                                        "Expiration": {"Days": 30}}]),
     "log_retention": lambda e: replace(e, bucket=replace(e.bucket, lifecycle=[]), retention_run_at=OLD),  # type: ignore[arg-type]
+    "unsafe_logging_scan": lambda e: replace(e, unsafe_scan={**SCAN, "findings_total": 2}),
     "admin_token": lambda e: replace(e, probe=replace(e.probe, admin_status=200)),  # type: ignore[arg-type]
     "metrics_endpoint": lambda e: replace(e, probe=replace(e.probe, metrics_status=404)),  # type: ignore[arg-type]
     "drift_review": lambda e: replace(e, reviews={**e.reviews, "drift": OLD}),
