@@ -1,5 +1,8 @@
 """Production quality sampling: a share of served answers goes to a human review queue.
 
+``install_review`` also serves ``POST /v1/feedback`` (feedback.py): both are the quality side of
+the gateway, fed by the same per-request hook.
+
 ``offer`` runs after the user's answer was written and draws one random number; a sampled
 answer is read, redacted (the prompt and every string of the parsed answer, as in the request
 log) and buffered with its request id, variant, model, prompt version and release id. Every
@@ -23,6 +26,7 @@ from aiohttp import web
 
 from launchgate.gateway import jsoncodec
 from launchgate.gateway.admin import token_guard
+from launchgate.gateway.feedback import FeedbackDesk, install_feedback
 from launchgate.gateway.logwriter import iso_ts
 from launchgate.gateway.payload import read_completion
 from launchgate.gateway.proxy import error_body
@@ -48,8 +52,11 @@ class ReviewSampler:
         self._seq = 0
         self._buffer: list[bytes] = []
         self._first = (0, "")
+        self.feedback: FeedbackDesk | None = None  # remembers each request for POST /v1/feedback
 
     def offer(self, f: Finished) -> None:
+        if self.feedback is not None:
+            self.feedback.seen(f)
         if not self.sample or f.outcome.status != 200 or f.chat is None or self.rng.random() >= self.sample:
             return
         asyncio.get_running_loop().call_soon(self._add, f)  # after this turn: the request path pays one draw
@@ -125,6 +132,7 @@ class ReviewSampler:
 
 def install_review(gateway: Gateway, app: web.Application, admin_token: str) -> ReviewSampler:
     sampler = ReviewSampler(gateway)
+    sampler.feedback = install_feedback(gateway, app)  # POST /v1/feedback joins the requests seen here
     gateway.proxy.review = sampler
     guard = token_guard(admin_token)
     app.add_routes([web.get("/admin/review-queue", guard(sampler.get_sample)),

@@ -284,3 +284,12 @@ def review_queue_batch(service: str, day: str, writer: str, first_seq: int) -> s
 def review_label(service: str, item_id: str) -> str:
     """A person's label for one review item (the latest label wins; who and when are kept)."""
     return quality_prefix(service) + f"labels/{check_key(item_id)}.json"
+
+
+def feedback_day(service: str, day: str) -> str:
+    """End users' feedback on answers (POST /v1/feedback) on one UTC day, joined to request and release."""
+    return quality_prefix(service) + f"feedback/{check_key(day)}/"
+
+
+def feedback_batch(service: str, day: str, writer: str, first_seq: int) -> str:
+    return feedback_day(service, day) + f"{check_key(writer)}-{first_seq:012d}.jsonl"

@@ -70,3 +70,28 @@ def test_sampled_answers_are_listed_and_labelled_and_bad_input_exits_2(tmp_path:
     cases = [json.loads(x) for x in proposed.output.splitlines()]
     assert len(cases) == 1 and cases[0]["id"] == f"review-{first['id']}"
     assert cases[0]["expected"]["priority"] == "high" and "[EMAIL]" in cases[0]["input"]["body"]
+
+
+def test_feedback_is_joined_to_its_request_and_release(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    with running_sim(EXAMPLE_VARIANTS, "stable") as url, \
+         running_gateway(url, None, str(store), release_id="r-2") as (base, _token):
+        body = {"model": "support-bot", "messages": [{"role": "user", "content": "Where is my parcel?"}]}
+        rid = httpx.post(f"{base}/v1/chat/completions", json=body, timeout=10).headers["X-Request-ID"]
+        ok = httpx.post(f"{base}/v1/feedback", json={"request_id": rid, "thumbs": "down",
+                                                     "comment": "wrong, write to bob@example.com"})
+        assert ok.status_code == 200 and ok.json()["release_id"] == "r-2"
+        assert httpx.post(f"{base}/v1/feedback", json={"request_id": rid, "score": 4}).status_code == 200
+        unknown = httpx.post(f"{base}/v1/feedback", json={"request_id": "nope", "score": 3})
+        assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_request"
+        big = httpx.post(f"{base}/v1/feedback", content=b'{"request_id": "' + b"x" * 9000 + b'"}')
+        assert big.status_code == 413
+        for bad in ({"request_id": rid}, {"request_id": rid, "score": 9}, {"request_id": rid, "thumbs": "up",
+                                                                            "score": 2}):
+            r = httpx.post(f"{base}/v1/feedback", json=bad)
+            assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_request", bad
+    lines = [json.loads(x) for f in sorted((store / "support-bot" / "quality" / "feedback").glob("*/*.jsonl"))
+             for x in f.read_text().splitlines()]
+    assert [(x["request_id"], x["thumbs"], x["score"]) for x in lines] == [(rid, "down", None), (rid, None, 4)]
+    assert lines[0]["release_id"] == "r-2" and lines[0]["variant"] == "stable"
+    assert "bob@example.com" not in lines[0]["comment_redacted"] and "[EMAIL]" in lines[0]["comment_redacted"]
