@@ -573,7 +573,9 @@ from launchgate.cli.logs import review as _review  # noqa: E402
 main.add_command(_logs)
 main.add_command(_review)
 from launchgate.cli.quality import golden as _golden  # noqa: E402 - its own module; registered here
+from launchgate.cli.quality import replay as _replay  # noqa: E402
 from launchgate.cli.quality import review_queue as _review_queue  # noqa: E402
 
 main.add_command(_review_queue)
 main.add_command(_golden)
+main.add_command(_replay)

@@ -3,6 +3,7 @@
     launchgate review-queue list --config F [--days 7] [--all] [--json]
     launchgate review-queue label ID --config F --as NAME --verdict good|bad [--expected JSON]
     launchgate golden propose --config F --from-queue [--days 30] [--out FILE]
+    launchgate replay --config F --from-log DATE[..DATE] [--filter errors|schema_fail|bad_feedback] [--against ...]
 
 The gateway samples ``quality.sample`` of served answers into the queue (set at run time with
 ``POST /admin/review-queue``). Exit codes: 0 done, 1 the store failed, 2 bad input (an unknown
@@ -120,3 +121,36 @@ def propose(config_path: Path, from_queue: bool, days: int, out_path: Path | Non
         click.echo(f"{len(cases)} golden candidate(s) written to {out_path}", err=True)
     else:
         click.echo(text, nl=False)
+
+
+@click.command("replay")
+@_config_option
+@click.option("--from-log", "span", required=True, help="UTC day or range of the request log: DATE or DATE..DATE")
+@click.option("--filter", "which", default="all", type=click.Choice(["all", "errors", "schema_fail", "bad_feedback"]))
+@click.option("--against", default="candidate", type=click.Choice(["candidate", "stable"]),
+              help="the version whose answers are compared with the other one's")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a config field")
+def replay(config_path: Path, span: str, which: str, against: str, overrides: tuple[str, ...]) -> None:
+    """Re-send logged (redacted) requests and report the output deltas per field (stored under reviews/replay/)."""
+    from launchgate.config import parse_overrides
+    from launchgate.config.context import ServiceContext
+    from launchgate.replay.report import write
+    from launchgate.replay.run import replay as run_replay
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 50 == 0:
+            click.echo(f"replayed {done}/{total}", err=True)
+
+    try:
+        ctx = ServiceContext.open(config_path, overrides=parse_overrides(overrides))
+        result = run_replay(ctx.config, ctx.store, span, which, against, ctx.config.shadow.fields,  # type: ignore[arg-type]
+                            progress)
+        where = write(ctx.store, result)
+    except InputError as exc:
+        _fail(2, str(exc))
+    except LaunchgateError as exc:
+        _fail(1, str(exc))
+    s = result["summary"]
+    deltas = ", ".join(f"{f} {n}" for f, n in s["fields"].items())
+    click.echo(f"replayed {s['requests']} request(s) against {against}: answers differ on {deltas} "
+               f"(of {s['compared']} compared); report at {ctx.store.location(where + 'replay.md')}")

@@ -293,3 +293,8 @@ def feedback_day(service: str, day: str) -> str:
 
 def feedback_batch(service: str, day: str, writer: str, first_seq: int) -> str:
     return feedback_day(service, day) + f"{check_key(writer)}-{first_seq:012d}.jsonl"
+
+
+def replay_report(service: str, stamp: str) -> str:
+    """One ``launchgate replay`` run: replay_report.json, replay.md and replay.png under this prefix."""
+    return f"{service_prefix(service)}reviews/replay/{check_key(stamp)}/"

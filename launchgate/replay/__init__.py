@@ -1,0 +1,1 @@
+"""Replay logged production requests against a version and report the output deltas per field."""
