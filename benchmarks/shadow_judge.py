@@ -181,10 +181,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-gateway", action="store_true", help="only the simulated judge figures")
+    parser.add_argument("--no-judge", action="store_true", help="only the gateway figures")
     args = parser.parse_args()
     if args.role == "gateway":
         return role_gateway(args.stable, args.candidate, args.store)
-    result = judge_figures(args.trials, args.seed)
+    result = {} if args.no_judge else judge_figures(args.trials, args.seed)
     if not args.no_gateway:
         result.update(gateway_figures(args.rate, args.duration, args.warmup, args.repeats))
     print(json.dumps(result), flush=True)
