@@ -323,13 +323,13 @@ class Guard:
                               f"spent (${spent:.2f}); requests are refused until 00:00 UTC", "tenant_budget",
                               headers={"Retry-After": str(max(1, midnight - int(now)))})
 
-    def check_rate(self, headers: Any, tenant: str | None, chat: ChatRequest) -> None:
+    async def check_rate(self, headers: Any, tenant: str | None, chat: ChatRequest) -> None:
         if self.rate is None:
             return
         key = self.rate.key(headers.get("Authorization"), tenant)
         est = sum(len(message_text(m.get("content"))) for m in chat.body["messages"]) // 4
         est += int(chat.body.get("max_tokens") or chat.body.get("max_completion_tokens") or 0)
-        wait = self.rate.admit(key, est)
+        wait = await self.rate.admit(key, est)
         if wait is not None:
             raise GuardReject(429, "rate_limited", f"rate limit for this {self.rails.rate_limit.key} reached "
                               f"(requests or tokens per minute); retry in {wait:.0f}s", "rate_limit",

@@ -66,7 +66,7 @@ class GuardedCall:
         g, chat, outcome = self.g, self.chat, self.outcome
         outcome.tenant = tenant = g.tenant(self.request.headers)
         try:
-            g.check_rate(self.request.headers, tenant, chat)
+            await g.check_rate(self.request.headers, tenant, chat)
             clamped = g.check_input(chat, self.events)
             hits = await self._classify() if g.rails.input_guard.classifier_url else None
             if g.check_guard(chat, self.events, hits):
