@@ -114,12 +114,15 @@ def _start_gateway(stable: str, candidate: str, store: str, env: dict[str, str])
     return proc, url
 
 
-def gateway_figures(rate: float, duration: float, warmup: float, repeats: int) -> dict[str, Any]:
+def gateway_figures(rate: float, duration: float, warmup: float, repeats: int, pin: bool = False) -> dict[str, Any]:
     from launchgate.shadow.client import ShadowAdmin
 
     procs: list[subprocess.Popen[str]] = []
     store = tempfile.mkdtemp(prefix="lg-bench-shadow-")
     rounds = []
+    pinned = pin and len(os.sched_getaffinity(0)) >= 2
+    if pinned:  # this process and its children (upstreams, load generator) on core 1; the gateway gets core 0
+        os.sched_setaffinity(0, {1})
     try:
         stable, stable_url = overhead._start(["--role", "upstream"])
         candidate, cand_url = overhead._start(["--role", "upstream"])
@@ -127,6 +130,8 @@ def gateway_figures(rate: float, duration: float, warmup: float, repeats: int) -
         token = secrets.token_urlsafe(24)
         gateway, gw_url = _start_gateway(stable_url, cand_url, store, {**os.environ, "BENCH_TOKEN": token})
         procs.append(gateway)
+        if pinned:
+            os.sched_setaffinity(gateway.pid, {0})
         admin = ShadowAdmin(gw_url, token)
         admin.set_shadow(enabled=True, sample=1.0, pool_size=256)
         overhead._load(gw_url, 100, 1, 0)  # warm both paths, the mirror's too
@@ -165,7 +170,7 @@ def gateway_figures(rate: float, duration: float, warmup: float, repeats: int) -
     best = min(rounds, key=lambda r: max(r["p99_off_ms"], r["p99_on_ms"]))
     return {"user_added_p50_ms_shadow": best["added_p50_ms"],
             "user_added_p50_ms_shadow_median": statistics.median(r["added_p50_ms"] for r in rounds),
-            "gateway_rate_rps": rate, "gateway_rounds": rounds}
+            "gateway_rate_rps": rate, "gateway_pinned": pinned, "gateway_rounds": rounds}
 
 
 def main() -> None:
@@ -182,12 +187,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-gateway", action="store_true", help="only the simulated judge figures")
     parser.add_argument("--no-judge", action="store_true", help="only the gateway figures")
+    parser.add_argument("--pin", action="store_true", help="pin the gateway to core 0, the rest to core 1")
     args = parser.parse_args()
     if args.role == "gateway":
         return role_gateway(args.stable, args.candidate, args.store)
     result = {} if args.no_judge else judge_figures(args.trials, args.seed)
     if not args.no_gateway:
-        result.update(gateway_figures(args.rate, args.duration, args.warmup, args.repeats))
+        result.update(gateway_figures(args.rate, args.duration, args.warmup, args.repeats, args.pin))
     print(json.dumps(result), flush=True)
 
 
