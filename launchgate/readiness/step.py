@@ -54,8 +54,11 @@ def release_evidence(report: ReadinessReport, ev: Evidence, store: ArtifactStore
     cfg = ev.config
     item = load_catalogue().get(SECURITY_SIGNOFF)
     assert item is not None
-    signoff = standing(read_attestations(store, cfg.service), item, report.checked_at,
-                       people_of_role=people(cfg).get(item.owner, []))
+    try:
+        records = [] if any("unreachable" in p for p in ev.problems) else read_attestations(store, cfg.service)
+    except StoreError:  # the review already noted it; the evidence file says what it could not read
+        records = []
+    signoff = standing(records, item, report.checked_at, people_of_role=people(cfg).get(item.owner, []))
     return {
         "release_id": report.release_id,
         "eval_report": {"key": ev.key("eval/eval_report.json"), "present": ev.eval_report is not None},
@@ -66,6 +69,7 @@ def release_evidence(report: ReadinessReport, ev: Evidence, store: ArtifactStore
             "budget": cfg.owners.budget, "oncall": cfg.owners.oncall}, "notifier": cfg.notifications.notifier},
         "security_signoff": {"status": signoff.status.value, "reason": signoff.reason,
                              "record": signoff.record.model_dump(mode="json") if signoff.record else None},
+        "not_read": list(ev.problems),
     }
 
 
