@@ -54,7 +54,7 @@ FEATURES = {
     "tokens_per_request": "input_tokens + output_tokens",
     "latency_ms": f"CASE WHEN {OK} THEN latency_ms END",
 }
-ROUND_SIG = "CASE WHEN x = 0 THEN 0 ELSE round(x, 4 - CAST(floor(log10(abs(x))) AS INTEGER)) END"
+ROUND_SIG = "CASE WHEN {x} = 0 THEN 0 ELSE round({x}, 4 - CAST(floor(log10(abs({x}))) AS INTEGER)) END"
 
 
 def ts_sql(at: datetime) -> str:
@@ -104,10 +104,8 @@ _QS = [0.5, 0.95] + [i / PSI_BINS for i in range(1, PSI_BINS)]  # summary percen
 
 
 def _stats_query(con: duckdb.DuckDBPyConnection, cur: str) -> dict[bool, dict[str, Any]]:
-    """One scan: per window the request count, the rate counts and each feature's count/mean/quantiles."""
-    qs = "[" + ", ".join(f"{q:g}" for q in _QS) + "]"
-    per_feature = ", ".join(f"count({n}) AS {n}_n, avg({n}) AS {n}_mean, quantile_cont({n}, {qs}) AS {n}_q"
-                            for n in FEATURES)
+    """One scan: per window the request count, the rate counts and each feature's count and mean."""
+    per_feature = ", ".join(f"count({n}) AS {n}_n, avg({n}) AS {n}_mean" for n in FEATURES)
     cursor = con.execute(f"""
         SELECT cur, count(*) AS n, count_if(counted) AS den_e, count_if(counted AND NOT ok) AS ev_e,
                count(schema_ok) AS den_s, count_if(schema_ok = false) AS ev_s,
@@ -115,6 +113,17 @@ def _stats_query(con: duckdb.DuckDBPyConnection, cur: str) -> dict[bool, dict[st
         FROM ({_features_sql(cur)}) GROUP BY cur""")
     names = [d[0] for d in cursor.description]
     return {bool(row[0]): dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
+
+
+def _quantiles(con: duckdb.DuckDBPyConnection, cur: str, name: str, by: dict[bool, dict[str, Any]]) -> None:
+    """p50, p95 and the deciles of one feature per window, exact, into ``by[w][name + '_q']``.
+
+    One feature per query: an exact quantile keeps every value of its group in memory, so four at
+    once would hold four copies of the window (~320 MB at 10 M requests) where this holds one."""
+    qs = "[" + ", ".join(f"{q:g}" for q in _QS) + "]"
+    for w, q in con.execute(f"SELECT cur, quantile_cont({name}, {qs}) FROM ({_features_sql(cur)}) "
+                            f"WHERE {name} IS NOT NULL GROUP BY cur").fetchall():
+        by[bool(w)][f"{name}_q"] = q
 
 
 def _rates(row: dict[str, Any] | None) -> dict[str, tuple[int, int]]:
@@ -137,22 +146,34 @@ def _summary(row: dict[str, Any] | None, name: str) -> dict[str, float | None]:
 
 def _histograms(con: duckdb.DuckDBPyConnection, cur: str, edges: dict[str, np.ndarray]
                 ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """One scan: per feature, counts per (value rounded to 5 significant digits, PSI bin) and window."""
+    """One scan: per feature, counts per (value rounded to 5 significant digits, PSI bin) and window
+    (GROUPING SETS: one small hash table per feature, no row multiplied)."""
     if not edges:
         return {}
-    structs = ", ".join(f"{{'f': '{n}', 'x': {n}}}" for n in edges)
-    bins = " ".join(f"WHEN '{n}' THEN " + (" + ".join(f"(x >= {float(e)!r})::INTEGER" for e in es) or "0")
-                    for n, es in edges.items())
-    rows = con.execute(f"""
-        SELECT f, {ROUND_SIG} AS v, CASE f {bins} END AS b, count_if(NOT cur) AS r, count_if(cur) AS c
-        FROM (SELECT cur, unnest([{structs}], recursive := true) FROM ({_features_sql(cur)}))
-        WHERE x IS NOT NULL GROUP BY ALL ORDER BY f, v""").fetchnumpy()
+    names = list(edges)
+    cols = []
+    for i, n in enumerate(names):
+        bucket = " + ".join(f"({n} >= {float(e)!r})::INTEGER" for e in edges[n]) or "0"
+        cols.append(f"{ROUND_SIG.format(x=n)} AS v{i}, CASE WHEN {n} IS NOT NULL THEN {bucket} END AS b{i}")
+    sets = ", ".join(f"(v{i}, b{i})" for i in range(len(names)))
+    vs = ", ".join(f"v{i}" for i in range(len(names)))
+    bs = ", ".join(f"b{i}" for i in range(len(names)))
+    data = con.execute(f"""
+        SELECT GROUPING({vs}) AS g, {vs}, {bs}, count_if(NOT cur) AS r, count_if(cur) AS c
+        FROM (SELECT cur, {", ".join(cols)} FROM ({_features_sql(cur)}))
+        GROUP BY GROUPING SETS ({sets})""").fetchnumpy()
     out = {}
-    for n, es in edges.items():
-        m = rows["f"] == n
-        v, b, r, c = rows["v"][m], rows["b"][m].astype(int), rows["r"][m].astype(float), rows["c"][m].astype(float)
-        ref_bins = np.bincount(b, weights=r, minlength=len(es) + 1)
-        cur_bins = np.bincount(b, weights=c, minlength=len(es) + 1)
+    full = (1 << len(names)) - 1
+    for i, n in enumerate(names):
+        # GROUPING(v0..vk) has bit (k - i) clear for the set that groups by v_i.
+        m = (np.asarray(data["g"]) == full ^ (1 << (len(names) - 1 - i)))
+        col = data[f"v{i}"]
+        m &= ~np.ma.getmaskarray(col)  # the feature's own null group (requests without the value)
+        v = np.asarray(np.ma.getdata(col))[m].astype(float)
+        b = np.asarray(np.ma.getdata(data[f"b{i}"]))[m].astype(int)
+        r, c = np.asarray(data["r"])[m].astype(float), np.asarray(data["c"])[m].astype(float)
+        ref_bins = np.bincount(b, weights=r, minlength=len(edges[n]) + 1)
+        cur_bins = np.bincount(b, weights=c, minlength=len(edges[n]) + 1)
         uniq, inv = np.unique(v, return_inverse=True)  # a rounding cell split by a bin edge appears twice
         out[n] = (ref_bins, cur_bins, np.bincount(inv, weights=r, minlength=len(uniq)),
                   np.bincount(inv, weights=c, minlength=len(uniq)))
@@ -176,9 +197,13 @@ def chart_sample(con: duckdb.DuckDBPyConnection, cur: str, n: int = CHART_SAMPLE
 
 def drift_data(con: duckdb.DuckDBPyConnection, current_start: datetime, cfg: DriftReviewConfig, *,
                exact_max: int = EXACT_MAX_N, charts: bool = True) -> DriftData:
-    """Three scans of the view (statistics, histograms, chart sample) plus, for small windows, the values."""
+    """Scans of the view: counts and means, each feature's quantiles, the histograms, a chart sample
+    (plus, for small windows, the values)."""
     cur = ts_sql(current_start)
     by = _stats_query(con, cur)
+    for name in NUMERIC:
+        if any(w[f"{name}_n"] for w in by.values()):
+            _quantiles(con, cur, name, by)
     ref, now = by.get(False), by.get(True)
     dists: dict[str, DistStats] = {}
     binned: dict[str, np.ndarray] = {}
@@ -213,17 +238,21 @@ def drift_data(con: duckdb.DuckDBPyConnection, current_start: datetime, cfg: Dri
 
 def expectation_sample(con: duckdb.DuckDBPyConnection, current_start: datetime,
                        rows: int = GX_SAMPLE_ROWS) -> Any:
-    """A pandas DataFrame of at most ~``rows`` current-window lines, stratified by (day, success)."""
+    """A pandas DataFrame of at most ~``rows`` current-window lines, stratified by (day, success).
+
+    The rows are picked on a narrow projection (hash, day, success: ~13 bytes a request), then
+    fetched whole by a semi-join, so the window's lines are never sorted or held in full."""
     cur = ts_sql(current_start)
     cols = ", ".join(f'"{c}"' for c in LOG_COLUMNS if c != "ts")
     return con.execute(f"""
-        WITH s AS (SELECT strftime(ts, '%Y-%m-%dT%H:%M:%S.%gZ') AS ts, {cols}, CAST(ts AS DATE) AS d, {OK} AS ok,
-                          hash(request_id, ts) AS h
-                   FROM requests WHERE ts >= {cur}),
-             t AS (SELECT count(*) AS total FROM s)
-        SELECT ts, {cols} FROM s, t
-        QUALIFY row_number() OVER (PARTITION BY d, ok ORDER BY h)
-                <= ceil(count(*) OVER (PARTITION BY d, ok) * least(1.0, {rows} / total))
+        WITH keyed AS (SELECT hash(request_id, ts) AS h, CAST(ts AS DATE) AS d, {OK} AS ok
+                       FROM requests WHERE ts >= {cur}),
+             pick AS (SELECT h FROM keyed
+                      QUALIFY row_number() OVER (PARTITION BY d, ok ORDER BY h)
+                              <= ceil(count(*) OVER (PARTITION BY d, ok)
+                                      * least(1.0, {rows} / count(*) OVER ())))
+        SELECT strftime(ts, '%Y-%m-%dT%H:%M:%S.%gZ') AS ts, {cols} FROM requests
+        WHERE ts >= {cur} AND hash(request_id, ts) IN (SELECT h FROM pick)
         """).df()
 
 
