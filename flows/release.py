@@ -1,7 +1,7 @@
 """The release deployment.
 
-preflight -> release freeze -> contracts -> eval gate -> [load test] -> [rollback drill] -> [fallback drill]
--> [shadow] -> readiness -> go/no-go -> [approval] -> [canary] -> finalize
+preflight -> release freeze -> contracts -> eval gate -> [load test] -> [shadow] -> [rollback drill]
+-> [fallback drill] -> readiness -> go/no-go -> [approval] -> [canary] -> finalize
 
 ``resume=<release id>`` reruns a release whose process died (launchgate/release/resume.py): a decided
 release returns its stored decision, a promoted one is finalized without touching traffic, and
@@ -54,11 +54,11 @@ def planned_steps(overrides: dict[str, Any] | None = None, config: str | None = 
     cfg = _config_or_none(config, overrides) if config is not None else None
     if cfg is not None and cfg.load_test.enabled:
         steps.insert(steps.index("eval_gate") + 1, "load_test")
+    if cfg is not None and cfg.canary.enabled and cfg.canary.strategy != "canary":
+        steps.insert(steps.index("readiness"), "shadow")  # no traffic shifts: it runs before the drill and sign-off
     if cfg is not None and cfg.canary.enabled and cfg.canary.strategy != "shadow":
         steps.insert(steps.index("readiness"), "rollback_drill")
         steps.insert(steps.index("finalize"), "canary")
-    if cfg is not None and cfg.canary.enabled and cfg.canary.strategy != "canary":
-        steps.insert(steps.index("readiness"), "shadow")  # no traffic shifts: it runs before sign-off
     if cfg is not None and cfg.guardrails is not None and cfg.guardrails.drill.enabled:
         steps.insert(steps.index("readiness"), "fallback_drill")
     return steps
@@ -128,13 +128,13 @@ def release(config: str, artifacts: str | None = None, overrides: dict[str, Any]
                             next((v.reason for v in verdicts if v.blocks), "All eval checks passed.")))
     if go and cfg.load_test.enabled:  # the SLOs at 2x peak, before anyone signs off
         go = _gate(run, "load_test", load_test, verdicts, crashed)
+    if go and cfg.canary.enabled and cfg.canary.strategy != "canary":  # live answers compared, unseen by users;
+        go = _gate(run, "shadow", shadow, verdicts, crashed)  # first: even the drill's 1% waits for its pass
     canary_planned = cfg.canary.enabled and cfg.canary.strategy != "shadow"
     if go and canary_planned:  # rollback is proven before anyone signs off
         go = _gate(run, "rollback_drill", rollback_drill, verdicts, crashed)
     if go and cfg.guardrails is not None and cfg.guardrails.drill.enabled:  # faults end as documented
         go = _gate(run, "fallback_drill", fallback_drill, verdicts, crashed)
-    if go and cfg.canary.enabled and cfg.canary.strategy != "canary":  # live answers compared, unseen by users
-        go = _gate(run, "shadow", shadow, verdicts, crashed)
 
     record_release_spend(run)  # the next release's budget check sees this one's spend
     # Every readiness item, judged from this run's evidence and the store; like the rubric it always

@@ -2,7 +2,8 @@
 
 The candidate is the stable simulator itself (it passes the eval gate in non-inferiority mode); once the shadow step has
 turned shadow mode on, it starts answering another category on 30% of requests. The shadow judge
-must block the release before any traffic is shifted: no canary, candidate weight 0 throughout.
+must block the release before any traffic is shifted: no rollback drill (its 1% waits for the shadow's
+pass too), no canary, candidate weight 0 throughout.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def test_shadow_then_canary_blocks_before_any_traffic_shifts(setup: dict[str, An
     assert result["decision"] == "blocked", result["reasons"]
     checks = {v["check"]: v["phase"] for v in result["verdicts"]}
     assert checks["shadow_quality"] == "failed" and not any(c.startswith("canary_") for c in checks)
+    assert "rollback_tested" not in checks
     assert weights and max(weights) == 0
     d = setup["store"] / "support-bot" / "releases" / result["release_id"]
     for name in ("shadow/pairs.jsonl", "shadow/shadow_summary.json", "shadow/shadow_summary.md", "shadow/shadow.png"):
@@ -94,4 +96,4 @@ def test_planned_steps_per_strategy() -> None:
     steps = planned_steps({**base, "canary.strategy": "shadow"}, CONFIG)
     assert "shadow" in steps and "canary" not in steps and "rollback_drill" not in steps
     steps = planned_steps({**base, "canary.strategy": "shadow_then_canary"}, CONFIG)
-    assert steps.index("shadow") < steps.index("go_no_go") < steps.index("canary")
+    assert steps.index("shadow") < steps.index("rollback_drill") < steps.index("go_no_go") < steps.index("canary")
