@@ -53,8 +53,12 @@ def request_ids(ev: Evidence) -> CheckResult:
     share = _share(rows, "request_id")
     if share < 1.0:
         return failed(f"{pct(1 - share)} of {len(rows)} logged requests have no request_id", ev.request_log_note)
-    return verified(f"every one of {len(rows)} logged requests has a request_id (the gateway returns it as "
-                    f"x-request-id)", ev.request_log_note)
+    returned = ev.probe.request_id_returned if ev.probe is not None else None
+    if returned is False:
+        return failed("the gateway answered the probe without an X-Request-ID header: callers cannot quote it",
+                      ev.probe.url if ev.probe else None)
+    how = "and the gateway returned X-Request-ID on the probe" if returned else "(returning it was not probed)"
+    return verified(f"every one of {len(rows)} logged requests has a request_id {how}", ev.request_log_note)
 
 
 def prompt_hash_logged(ev: Evidence) -> CheckResult:

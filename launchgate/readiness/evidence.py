@@ -38,6 +38,7 @@ class ProbeFacts:
     metrics_status: int | None = None
     metrics_text: str = ""
     context_status: int | None = None  # a request over max_context_chars (None: no context guard to probe)
+    request_id_returned: bool | None = None  # the over-cap answer carried X-Request-ID (None: not probed)
     error: str | None = None
 
 

@@ -20,12 +20,15 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 TIMEOUT_S = 0.5
 
 
-def _call(host: str, port: int, path: str, body: bytes | None = None) -> tuple[int, str]:
+def _call(host: str, port: int, path: str, body: bytes | None = None,
+          headers_out: dict[str, str] | None = None) -> tuple[int, str]:
     conn = http.client.HTTPConnection(host, port, timeout=TIMEOUT_S)
     try:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         conn.request("GET" if body is None else "POST", path, body=body, headers=headers)
         resp = conn.getresponse()
+        if headers_out is not None:
+            headers_out.update({k.lower(): v for k, v in resp.getheaders()})
         return resp.status, resp.read(200_000).decode("utf-8", errors="replace")
     finally:
         conn.close()
@@ -45,7 +48,9 @@ def probe_gateway(url: str, context_chars: int | None = None) -> ProbeFacts:
         if context_chars is not None:
             body = json.dumps({"model": "readiness-probe", "max_tokens": 1,
                                "messages": [{"role": "user", "content": "x" * context_chars}]}).encode()
-            facts.context_status, _ = _call(parts.hostname, port, "/v1/chat/completions", body)
+            answer: dict[str, str] = {}
+            facts.context_status, _ = _call(parts.hostname, port, "/v1/chat/completions", body, answer)
+            facts.request_id_returned = bool(answer.get("x-request-id"))
     except (OSError, http.client.HTTPException) as exc:
         facts.error = f"gateway {url} not reachable ({type(exc).__name__})"
     return facts

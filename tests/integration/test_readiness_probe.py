@@ -30,6 +30,7 @@ def test_a_guarded_gateway_verifies_token_metrics_and_the_context_cap(tmp_path: 
             running_gateway(stable, None, str(tmp_path), guardrails=CFG.guardrails, max_context_chars=CAP) as (url, _):
         assert judge(url, CAP + 1) == {"admin_token": Status.VERIFIED, "metrics_endpoint": Status.VERIFIED,
                                        "context_capped": Status.VERIFIED}
+        assert probe_gateway(url, CAP + 1).request_id_returned is True
         # A plain proxy (no guardrails) passes the long request to the model: the cap is not enforced.
     with running_sim(EXAMPLE / "variants.yaml", "stable") as stable, \
             running_gateway(stable, None, str(tmp_path / "plain")) as (url, _):

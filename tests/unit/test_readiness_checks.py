@@ -67,7 +67,8 @@ GOOD = ev(manifest=MANIFEST, eval_report=EVAL, load_report=LOAD, canary_summary=
                              lifecycle=[{"ID": "retention", "Status": "Enabled", "Filter": {"Prefix": "lg/"},
                                          "Expiration": {"Days": 400}}]),
           probe=ProbeFacts(url="http://127.0.0.1:8300", admin_status=401, metrics_status=200,
-                           metrics_text="# TYPE launchgate_latency_seconds histogram\n", context_status=413),
+                           metrics_text="# TYPE launchgate_latency_seconds histogram\n", context_status=413,
+                           request_id_returned=True),
           drills=[DrillFact(at=NOW - timedelta(days=2), phase="successful", rollback_s=0.4, key="drill.json")],
           runbook_path="runbook.md", runbook_sha256=SHA, alert_rules_text="- alert: ErrorRate\n  expr: error\n"
           "- alert: LatencyP95\n  expr: latency\n",
@@ -193,6 +194,11 @@ def test_log_retention_is_proven_by_the_bucket_rule_or_a_recent_retention_run() 
     result = CHECKS["log_retention"](local)
     assert result.status is Status.VERIFIED and "retention deployment ran" in result.reason
     assert CHECKS["log_retention"](replace(local, retention_run_at=None)).status is Status.MISSING
+
+
+def test_a_request_id_the_gateway_does_not_return_fails() -> None:
+    silent = replace(GOOD, probe=replace(GOOD.probe, request_id_returned=False))  # type: ignore[arg-type]
+    assert CHECKS["request_ids"](silent).status is Status.FAILED
 
 
 def test_gateway_controls_are_missing_without_a_guardrails_section() -> None:
