@@ -50,7 +50,7 @@ sysdeps:
 	fi
 
 test: $(STAMP) $(AIPERF_STAMP) sysdeps
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile
 
 # ruff, and the import contract (pyproject's [tool.importlinter]): launchgate/ never imports prefect, tasks or flows.
 lint: $(STAMP)
