@@ -81,6 +81,10 @@ class GatewayConfig(BaseModel):
     output_schema_enforced: bool = False
     max_context_chars: int | None = Field(default=None, gt=0)
     max_output_tokens: int | None = Field(default=None, gt=0)
+    # data.subject: where the end user's id is read; the recorder passes it to the log writer, whose
+    # installed data policy (privacy/logpolicy.py) writes only its HMAC.
+    subject_header: str | None = None
+    subject_field: str | None = None
 
     def writer_name(self) -> str:
         name = self.log_writer or f"{socket.gethostname()}-{os.getpid()}"
@@ -141,6 +145,8 @@ def from_release_config(cfg: ReleaseConfig, *, host: str | None = None, port: in
             output_schema_enforced=cfg.contracts.output_schema_enforced,
             max_context_chars=cfg.contracts.max_context_chars,
             max_output_tokens=cfg.contracts.max_output_tokens,
+            subject_header=cfg.data.subject.header if cfg.data.subject else None,
+            subject_field=cfg.data.subject.field if cfg.data.subject else None,
         )
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise ConfigError("gateway", [str(exc)]) from None

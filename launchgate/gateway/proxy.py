@@ -102,6 +102,8 @@ class Proxy:
         self.client: UpstreamClient | None = None
         self.shadow: Any = None  # set by Gateway: mirrors a sample of stable's requests (shadow.py)
         self.review: Any = None  # set by Gateway: samples served answers for human review (review.py)
+        self._subject_header = cfg.subject_header
+        self._subject_field = cfg.subject_field
 
     async def start(self) -> None:
         # A bounded pool per upstream: when an upstream slows down, requests wait for a connection
@@ -167,6 +169,8 @@ class Proxy:
         try:
             raw = await request.read()
             chat = parse_chat_request(raw)
+            if self._subject_header is not None or self._subject_field is not None:
+                outcome.subject = self._subject(request, chat)
             if self.guarded is not None:
                 response = await self.guarded(self, self.guard, request, chat, variant, upstream, request_id,
                                               outcome, t0, started).run()
@@ -207,6 +211,14 @@ class Proxy:
         if self.review is not None:
             self.review.offer(finished)
         return response
+
+    def _subject(self, request: web.Request, chat: ChatRequest) -> str | None:
+        """The end user's id (data.subject's header, else its top-level body field); None when absent."""
+        if self._subject_header is not None:
+            value: Any = request.headers.get(self._subject_header)
+        else:
+            value = chat.body.get(self._subject_field or "")
+        return value if isinstance(value, str) and value else None
 
     async def _forward(self, request: web.Request, chat: ChatRequest, upstream: Upstream, variant: str,
                        request_id: str, outcome: Outcome, t0: float) -> web.StreamResponse:

@@ -65,6 +65,7 @@ class Outcome:
     no_evidence: bool = False  # refused before any model was asked: not in the per-variant stats
     timed_out: bool = False
     first_invalid: bool = False  # an attempt failed the output contract (a retry may have fixed it)
+    subject: str | None = None  # the end user's id (data.subject): the log writer writes only its HMAC
 
 
 class Finished(NamedTuple):
@@ -197,6 +198,8 @@ class Recorder:
             "input_tokens": tin, "output_tokens": tout, "cost_usd": cost, "schema_ok": schema_ok,
             "retries": o.retries, "prompt_redacted": prompt,
         }
+        if o.subject is not None:
+            line["subject"] = o.subject  # hashed by the installed data policy; never among the written fields
         if o.guard is not None:
             self._guarded(f, line, prompt, cost)
         if code != BUDGET_EXCEEDED and not o.no_evidence:  # a refusal before any model: no evidence about either

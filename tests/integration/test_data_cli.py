@@ -294,3 +294,48 @@ def test_export_then_delete_on_the_compacted_parquet_log(service: Path, tmp_path
         total, alice = view.con.execute(
             "SELECT count(*), count(*) FILTER (WHERE extra LIKE ?) FROM requests", [f"%{h['alice']}%"]).fetchone()
     assert (total, alice) == (40, 0)
+
+
+def test_the_gateway_logs_the_subject_header_only_as_its_hmac_and_export_finds_it(
+        service: Path, tmp_path: Path, gateway_env: dict[str, str]) -> None:
+    import httpx
+
+    from tests.support.sim import EXAMPLE_VARIANTS, running_sim
+
+    cfg = tmp_path / "svc" / "header.yaml"
+    cfg.write_text(service.read_text().replace("subject: {field: user,", "subject: {header: x-end-user-id,"))
+    store_dir = tmp_path / "store"
+    port = str(_free_port())
+    user = "user-7f3a9c2e-raw-id"
+    with running_sim(EXAMPLE_VARIANTS, "stable") as stable:
+        gateway = [sys.executable, "-m", "launchgate.cli", "gateway", "--config", str(cfg), "--port", port,
+                   "--set", f"stable.endpoint={stable}", "--set", f"candidate.endpoint={stable}",
+                   "--set", f"artifacts.uri={store_dir}"]
+        env = {**os.environ, "LG_TEST_SUBJECT_KEY": KEY, **gateway_env}
+        proc = subprocess.Popen(gateway, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and proc.poll() is None:
+                with socket.socket() as s:
+                    if s.connect_ex(("127.0.0.1", int(port))) == 0:
+                        break
+                time.sleep(0.1)
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            body = {"model": "support-bot", "messages": [{"role": "user", "content": "Where is my order?"}]}
+            url = f"http://127.0.0.1:{port}/v1/chat/completions"
+            ids = [httpx.post(url, json=body, headers={"x-end-user-id": u}, timeout=10).headers["X-Request-ID"]
+                   for u in (user, "someone-else", "")]
+        finally:
+            proc.terminate()  # a graceful stop flushes the request log
+            proc.wait(timeout=10)
+    store = LocalStore(store_dir)
+    logs = store.list(layout.requests_prefix(SVC))
+    written = b"".join(store.get(k) for k in store.list(f"{SVC}/"))
+    assert logs and user.encode() not in written  # the raw id nowhere in the store
+    out = tmp_path / "user.jsonl"
+    done = _cli("data", "export", "--config", str(cfg), "--artifacts", str(store_dir), "--subject", user,
+                "--out", str(out), "--as", "carol")
+    assert done.returncode == 0, done.stderr
+    exported = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [(r["_kind"], r["request_id"]) for r in exported] == [("request_log", ids[0])]
+    assert exported[0]["subject_hmac"] == logpolicy.subject_hmac(KEY.encode(), user)
