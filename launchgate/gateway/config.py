@@ -85,6 +85,10 @@ class GatewayConfig(BaseModel):
     # installed data policy (privacy/logpolicy.py) writes only its HMAC.
     subject_header: str | None = None
     subject_field: str | None = None
+    # quality: the share of served answers sampled into the review queue from start (review.py);
+    # POST /admin/review-queue changes it at run time.
+    review_sample: float = Field(default=0.0, ge=0, le=1)
+    review_answer_chars: int = Field(default=2000, ge=0, le=100_000)
 
     def writer_name(self) -> str:
         name = self.log_writer or f"{socket.gethostname()}-{os.getpid()}"
@@ -147,6 +151,8 @@ def from_release_config(cfg: ReleaseConfig, *, host: str | None = None, port: in
             max_output_tokens=cfg.contracts.max_output_tokens,
             subject_header=cfg.data.subject.header if cfg.data.subject else None,
             subject_field=cfg.data.subject.field if cfg.data.subject else None,
+            review_sample=cfg.quality.sample,
+            review_answer_chars=cfg.quality.answer_chars,
         )
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise ConfigError("gateway", [str(exc)]) from None

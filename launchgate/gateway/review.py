@@ -131,7 +131,8 @@ class ReviewSampler:
 
 
 def install_review(gateway: Gateway, app: web.Application, admin_token: str) -> ReviewSampler:
-    sampler = ReviewSampler(gateway)
+    sampler = ReviewSampler(gateway, gateway.cfg.review_sample)  # release.yaml's quality.sample
+    sampler.answer_chars = gateway.cfg.review_answer_chars
     sampler.feedback = install_feedback(gateway, app)  # POST /v1/feedback joins the requests seen here
     gateway.proxy.review = sampler
     guard = token_guard(admin_token)

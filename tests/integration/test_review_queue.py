@@ -22,6 +22,25 @@ def _config(tmp_path: Path, store: Path) -> Path:
     return path
 
 
+def test_quality_sample_from_the_release_config_applies_when_the_gateway_starts(tmp_path: Path) -> None:
+    from launchgate.config import load_config, parse_overrides
+    from launchgate.gateway.config import from_release_config
+
+    release = load_config(EXAMPLE / "release.yaml", parse_overrides(("quality.sample=1", "quality.answer_chars=9")))
+    cfg = from_release_config(release)
+    assert (cfg.review_sample, cfg.review_answer_chars) == (1.0, 9)
+    store = tmp_path / "store"
+    with running_sim(EXAMPLE_VARIANTS, "stable") as url, \
+         running_gateway(url, None, str(store), review_sample=cfg.review_sample) as (base, token):
+        got = httpx.get(f"{base}/admin/review-queue", headers={"Authorization": f"Bearer {token}"}).json()
+        assert got["sample"] == 1.0
+        body = {"model": "support-bot", "messages": [{"role": "user", "content": "Where is my parcel?"}]}
+        assert httpx.post(f"{base}/v1/chat/completions", json=body, timeout=10).status_code == 200
+    out = CliRunner().invoke(main, ["review-queue", "list", "--config", str(_config(tmp_path, store)), "--json"])
+    assert out.exit_code == 0, out.output
+    assert len(out.output.splitlines()) == 1  # sampled without any POST /admin/review-queue
+
+
 def test_sampled_answers_are_listed_and_labelled_and_bad_input_exits_2(tmp_path: Path) -> None:
     store = tmp_path / "store"
     with running_sim(EXAMPLE_VARIANTS, "stable") as url, \
