@@ -32,7 +32,7 @@ from launchgate.gateway.budget import gateway_guard
 from launchgate.gateway.config import GatewayConfig
 from launchgate.gateway.fallback import add_fallback
 from launchgate.gateway.guard import Guard
-from launchgate.gateway.guarded import GuardedCall
+from launchgate.gateway.guarded import GuardedCall, TracedGuardedCall
 from launchgate.gateway.handoff import HandoffQueue
 from launchgate.gateway.logwriter import RequestLogWriter
 from launchgate.gateway.metrics import CONTENT_TYPE, GatewayMetrics
@@ -102,7 +102,9 @@ class Gateway:
 
     def _build(self, admin_token: str) -> web.Application:
         app = web.Application(client_max_size=self.cfg.max_body_bytes)
-        install_tracing(app, self.cfg.service)  # traceparent in and out; spans when OTLP is configured
+        # traceparent in and out; spans when OTLP is configured, then also one per guard phase
+        if install_tracing(app, self.cfg.service) and self.proxy.guarded is not None:
+            self.proxy.guarded = TracedGuardedCall
         app[GATEWAY_KEY] = self
         app.add_routes([
             web.post("/v1/chat/completions", self.proxy.chat_completions),

@@ -29,11 +29,13 @@ from launchgate.gateway.guard import (
     HANDOFF_HEADER,
     Guard,
     GuardReject,
+    OutputCheck,
 )
 from launchgate.gateway.httpclient import UpstreamError, UpstreamTimeout
 from launchgate.gateway.payload import ChatRequest, read_completion
 from launchgate.gateway.proxy import _RELAYED_HEADERS, REQUEST_ID_HEADER, VARIANT_HEADER, error_body
 from launchgate.gateway.recorder import Outcome
+from launchgate.gateway.tracing import phase_span
 from launchgate.guardrails.canonical import canonical
 from launchgate.guardrails.degradation import Level, reduce_body
 
@@ -66,16 +68,10 @@ class GuardedCall:
         g, chat, outcome = self.g, self.chat, self.outcome
         outcome.tenant = tenant = g.tenant(self.request.headers)
         try:
-            await g.check_rate(self.request.headers, tenant, chat)
-            clamped = g.check_input(chat, self.events)
-            hits = await self._classify() if g.rails.input_guard.classifier_url else None
-            if g.check_guard(chat, self.events, hits):
-                outcome.flag = "input_guard"
-                self.headers[GUARD_HEADER] = "flagged"
-            pending = self.proxy.recorder.pending
-            if tenant is not None and pending and g.tenant_near_cap(tenant, self.started, pending):
-                self.proxy.recorder.drain()  # near the cap, every answered request's spend counts first
-            g.check_tenant_budget(tenant, self.started)
+            await self._rate_limit(tenant)
+            clamped = self._input_contract()
+            await self._input_guard()
+            self._tenant_budget(tenant)
         except GuardReject as r:
             self.events.append((r.control, r.code))
             outcome.no_evidence = True  # refused before any model was asked: says nothing about a variant
@@ -83,7 +79,7 @@ class GuardedCall:
         if clamped:
             self.headers[CLAMPED_HEADER] = clamped
         proxy = self.proxy
-        if proxy.budget is not None and not proxy._budget_allows(self.started):
+        if proxy.budget is not None and not self._service_budget():
             outcome.no_evidence = True
             if g.wants_fallback("budget_exceeded"):
                 return await self.fallback("budget_exceeded")
@@ -136,6 +132,34 @@ class GuardedCall:
             if breaker is not None and not recorded:
                 breaker.abandon()  # a half-open probe that never got an answer must not block the next one
 
+    # The guard phases, one method each: TracedGuardedCall wraps each in a span when tracing records.
+
+    async def _rate_limit(self, tenant: str | None) -> None:
+        await self.g.check_rate(self.request.headers, tenant, self.chat)
+
+    def _input_contract(self) -> str | None:
+        return self.g.check_input(self.chat, self.events)
+
+    async def _input_guard(self) -> None:
+        g = self.g
+        hits = await self._classify() if g.rails.input_guard.classifier_url else None
+        if g.check_guard(self.chat, self.events, hits):
+            self.outcome.flag = "input_guard"
+            self.headers[GUARD_HEADER] = "flagged"
+
+    def _tenant_budget(self, tenant: str | None) -> None:
+        g, recorder = self.g, self.proxy.recorder
+        pending = recorder.pending
+        if tenant is not None and pending and g.tenant_near_cap(tenant, self.started, pending):
+            recorder.drain()  # near the cap, every answered request's spend counts first
+        g.check_tenant_budget(tenant, self.started)
+
+    def _service_budget(self) -> bool:
+        return self.proxy._budget_allows(self.started)
+
+    def _output_check(self, body: bytes) -> OutputCheck:
+        return self.g.check_answer(body)
+
     async def _call(self, record: Callable[[bool, float], None]) -> web.StreamResponse:
         g, chat, outcome, proxy = self.g, self.chat, self.outcome, self.proxy
         upstream = self.upstream
@@ -180,7 +204,7 @@ class GuardedCall:
                 return web.Response(body=body, status=up.status, headers=self.headers)
             if up.status != 200 or not g.checks_output:
                 return web.Response(body=body, status=up.status, headers=self.headers)
-            check = g.check_answer(body)
+            check = self._output_check(body)
             self.events.extend(check.events)
             if check.body is not None:
                 if check.repaired:  # the caller gets clean JSON; the log keeps the model's own failure
@@ -292,3 +316,32 @@ class GuardedCall:
             self.events.append(("fallback", "endpoint_invalid"))
             return None
         return canonical(parsed, self.g.output_schema)
+
+
+class TracedGuardedCall(GuardedCall):
+    """GuardedCall with a span per guard phase; used only when the gateway records spans (app.py picks
+    the class once), so a gateway without tracing pays nothing for it."""
+
+    async def _rate_limit(self, tenant: str | None) -> None:
+        with phase_span("guard rate limit"):
+            await super()._rate_limit(tenant)
+
+    def _input_contract(self) -> str | None:
+        with phase_span("guard input contract"):
+            return super()._input_contract()
+
+    async def _input_guard(self) -> None:
+        with phase_span("guard input guard"):
+            await super()._input_guard()
+
+    def _tenant_budget(self, tenant: str | None) -> None:
+        with phase_span("guard tenant budget"):
+            super()._tenant_budget(tenant)
+
+    def _service_budget(self) -> bool:
+        with phase_span("guard service budget"):
+            return super()._service_budget()
+
+    def _output_check(self, body: bytes) -> OutputCheck:
+        with phase_span("guard output validation"):
+            return super()._output_check(body)

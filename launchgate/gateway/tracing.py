@@ -13,7 +13,9 @@ canary requests carry their release id in it, recorded on the gateway's span).
   a stream), ``upstream call`` (client span, from sending upstream until the gateway starts
   relaying the answer) and ``time to first byte`` (request start until the answer's headers go
   out). The upstream receives the ``upstream call`` span as its parent; the client gets the
-  ``gateway receive`` span's traceparent back. Guard phases add spans through ``phase_span``.
+  ``gateway receive`` span's traceparent back. With guardrails, each guard phase (rate limit, input
+  contract, input guard, tenant and service budget, output validation) is a ``guard ...`` span
+  through ``phase_span`` (guarded.py's TracedGuardedCall, chosen only when spans are recorded).
 
 The W3C header format and the export protocol are OpenTelemetry's (its propagator and exporter),
 not hand-written. Hooks: ``install_tracing`` on the app, ``trace_upstream`` where the proxy builds
@@ -87,8 +89,9 @@ def _provider(service: str) -> tuple[Any, bool]:
     return provider, True
 
 
-def install_tracing(app: web.Application, service: str) -> None:
-    """Propagate trace context on every request of ``app``; record spans when an exporter is configured."""
+def install_tracing(app: web.Application, service: str) -> bool:
+    """Propagate trace context on every request of ``app``; record spans when an exporter is configured.
+    Returns whether spans are recorded (the gateway then uses its span-recording guard phases)."""
     provider, owned = _provider(service)
     tracer = provider.get_tracer("launchgate.gateway") if provider is not None else None
     app.middlewares.append(_middleware(tracer, service))
@@ -98,6 +101,7 @@ def install_tracing(app: web.Application, service: str) -> None:
             provider.shutdown()  # exports what the batch processor still holds
 
         app.on_cleanup.append(flush)
+    return tracer is not None
 
 
 def _middleware(tracer: Tracer | None, service: str) -> Any:

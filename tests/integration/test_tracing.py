@@ -194,3 +194,30 @@ def test_pipeline_requests_carry_the_release_id_as_baggage(upstream: dict[str, A
     servers = [s for s in exporter.get_finished_spans() if s.name == "gateway receive"]
     assert servers[0].attributes["launchgate.sent_by_release"] == release
     assert "launchgate.sent_by_release" not in servers[1].attributes
+
+
+GUARD_PHASES = {"guard rate limit", "guard input contract", "guard input guard", "guard tenant budget",
+                "guard service budget", "guard output validation"}
+
+
+def test_guard_phases_are_spans_under_the_gateway_span(tmp_path: Path) -> None:
+    from launchgate.config import Budget
+
+    rails = load_config(str(EXAMPLE / "release.yaml")).guardrails
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    ticket = json.dumps({"subject": "Refund", "body": "I was charged twice", "customer_tier": "pro"})
+    body = {"model": "support-bot", "messages": [{"role": "user", "content": ticket}]}
+    with running_sim(EXAMPLE_VARIANTS, "stable") as sim, use_provider(provider), \
+            running_gateway(sim, None, str(tmp_path / "gw"), guardrails=rails, budget=Budget(),
+                            input_schema=EXAMPLE / "schemas" / "input.schema.json", input_schema_enforced=True,
+                            output_schema_enforced=True) as (base, _):
+        resp = httpx.post(f"{base}/v1/chat/completions", json=body, headers={"traceparent": TRACEPARENT}, timeout=10)
+    assert resp.status_code == 200, resp.text
+    spans = exporter.get_finished_spans()
+    server = next(s for s in spans if s.name == "gateway receive")
+    phases = [s for s in spans if s.name.startswith("guard ")]
+    assert {s.name for s in phases} == GUARD_PHASES
+    assert all(s.parent is not None and s.parent.span_id == server.context.span_id for s in phases)
+    assert all(server.start_time <= s.start_time <= s.end_time <= server.end_time for s in phases)
