@@ -12,18 +12,16 @@ its variant and its release. Stored every ``FLUSH_S`` under ``layout.feedback_ba
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from launchgate.gateway import jsoncodec
+from launchgate.gateway.flusher import PeriodicFlush
 from launchgate.gateway.logwriter import iso_ts
 from launchgate.gateway.proxy import error_body
 from launchgate.privacy.redact import redact
@@ -36,7 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("launchgate.gateway.feedback")
 MAX_BODY = 8 * 1024
 RECENT = 200_000  # request ids remembered for joining feedback (~20 MB at most)
-FLUSH_S = 2.0
 
 
 class FeedbackBody(BaseModel):
@@ -54,7 +51,9 @@ class FeedbackBody(BaseModel):
         return self
 
 
-class FeedbackDesk:
+class FeedbackDesk(PeriodicFlush):
+    flusher_name = "feedback-flusher"
+
     def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
         self.recent: OrderedDict[str, tuple[str | None, str]] = OrderedDict()  # request id -> (release, variant)
@@ -111,21 +110,6 @@ class FeedbackDesk:
             self.gw.writer.store.put(taken[0], taken[1], "application/x-ndjson", overwrite=True)
         except Exception:  # noqa: BLE001 - logged; the gateway keeps serving
             log.exception("feedback could not be stored at %s", taken[0])
-
-    async def lifecycle(self, app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(self._flusher(), name="feedback-flusher")
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await asyncio.to_thread(self.write, self.take())
-
-    async def _flusher(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_S)
-            await asyncio.to_thread(self.write, self.take())
 
 
 def _fail(status: int, code: str, message: str) -> web.Response:

@@ -14,12 +14,10 @@ and set the sample (admin token).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import random
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -27,6 +25,7 @@ from aiohttp import web
 from launchgate.gateway import jsoncodec
 from launchgate.gateway.admin import token_guard
 from launchgate.gateway.feedback import FeedbackDesk, install_feedback
+from launchgate.gateway.flusher import PeriodicFlush
 from launchgate.gateway.logwriter import iso_ts
 from launchgate.gateway.payload import read_completion
 from launchgate.gateway.proxy import error_body
@@ -39,10 +38,11 @@ if TYPE_CHECKING:
     from launchgate.gateway.recorder import Finished
 
 log = logging.getLogger("launchgate.gateway.review")
-FLUSH_S = 2.0
 
 
-class ReviewSampler:
+class ReviewSampler(PeriodicFlush):
+    flusher_name = "review-queue-flusher"
+
     def __init__(self, gateway: Gateway, sample: float = 0.0, rng: random.Random | None = None) -> None:
         self.gw = gateway
         self.sample = sample
@@ -113,21 +113,6 @@ class ReviewSampler:
         self.sample = sample
         self.gw.state.record("review_sample", f"review queue sample {sample:.2%}")
         return await self.get_sample(request)
-
-    async def lifecycle(self, app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(self._flusher(), name="review-queue-flusher")
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await asyncio.to_thread(self.write, self.take())
-
-    async def _flusher(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_S)
-            await asyncio.to_thread(self.write, self.take())
 
 
 def install_review(gateway: Gateway, app: web.Application, admin_token: str) -> ReviewSampler:

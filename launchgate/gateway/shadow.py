@@ -21,14 +21,12 @@ on the event loop, written in a worker thread).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -38,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from launchgate.gateway import jsoncodec
 from launchgate.gateway.admin import token_guard
+from launchgate.gateway.flusher import PeriodicFlush
 from launchgate.gateway.httpclient import UpstreamError
 from launchgate.gateway.logwriter import iso_ts
 from launchgate.gateway.payload import Completion, read_completion, read_error_code
@@ -57,7 +56,6 @@ SHADOW_HEADER = "X-LG-Shadow"  # sent to the candidate with the pair id: its own
 # bytes object is invisible to the garbage collector, a nested dict per pair would make every full
 # collection walk millions of objects.
 MAX_KEPT = 50_000
-FLUSH_S = 2.0
 _EMPTY = Completion()
 
 
@@ -103,7 +101,10 @@ def _parsed(content: str | None) -> Any:
         return None
 
 
-class ShadowMirror:
+class ShadowMirror(PeriodicFlush):
+    flusher_name = "shadow-flusher"
+    flush_on_close = False  # on_shutdown stores the last pairs, before the proxy's connections close
+
     def __init__(self, gateway: Gateway, checker: SchemaChecker, rng: random.Random | None = None) -> None:
         self.gw = gateway
         self.cfg = gateway.cfg
@@ -307,27 +308,13 @@ class ShadowMirror:
         body = b'{"pairs":[' + b",".join(line for _, line in out) + b"]," + rest[1:]
         return web.Response(body=body, content_type="application/json")
 
-    async def lifecycle(self, app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(self._flusher(), name="shadow-flusher")
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
     async def on_shutdown(self, app: web.Application) -> None:
         """Before the proxy's connections close: stop the mirrors in flight, store what was paired."""
         for t in list(self._tasks):
             t.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        await asyncio.to_thread(self.write, self.take())
-
-    async def _flusher(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_S)
-            await asyncio.to_thread(self.write, self.take())
+        await self.flush()
 
 
 def install_shadow(gateway: Gateway, app: web.Application, admin_token: str) -> ShadowMirror:
