@@ -7,8 +7,8 @@ the gateway, fed by the same per-request hook.
 answer is read, redacted (the prompt and every string of the parsed answer, as in the request
 log) and buffered with its request id, variant, model, prompt version and release id. Every
 ``FLUSH_S`` the buffer becomes one store object under ``layout.review_queue_batch``. People work
-the queue with ``launchgate review-queue list|label``. ``GET|POST /admin/review-queue`` read
-and set the sample (admin token).
+the queue with ``launchgate review-queue list|label``. The sample starts at release.yaml's
+``quality.sample``; ``GET|POST /admin/review-queue`` read and change it (admin token).
 """
 
 from __future__ import annotations
