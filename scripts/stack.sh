@@ -121,8 +121,8 @@ cmd_release() {
   spawn sim-candidate "$VENV_BIN/launchgate" sim --variants "$variants" --variant good-candidate --port "$cp"
   wait_http "http://127.0.0.1:$sp/health" sim-stable
   wait_http "http://127.0.0.1:$cp/health" sim-candidate
-  local params
-  params=$(printf '{"config": "examples/support-bot/release.yaml", "auto_approve": true, "artifacts": "%s", "overrides": {"stable.endpoint": "http://127.0.0.1:%s/v1", "candidate.endpoint": "http://127.0.0.1:%s/v1", "load_test.enabled": false}}' \
+  local params  # readiness warns here: the stack shows the distributed path; make demo shows readiness blocking and attestations
+  params=$(printf '{"config": "examples/support-bot/release.yaml", "auto_approve": true, "artifacts": "%s", "overrides": {"stable.endpoint": "http://127.0.0.1:%s/v1", "candidate.endpoint": "http://127.0.0.1:%s/v1", "load_test.enabled": false, "readiness.enforce": "warn"}}' \
     "${STACK_ARTIFACTS:-$STACK_DIR/store}" "$sp" "$cp")
   log "triggering release/release (runs in the worker's process)"
   prefect deployment run release/release --params "$params" --watch --watch-interval 2 --watch-timeout "$TIMEOUT_S"

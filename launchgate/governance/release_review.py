@@ -146,6 +146,7 @@ def build_review(bundle: ReleaseBundle, decision: Decision) -> Review:
     ledger = _load(bundle, "approvals/approvals.json", unreadable)
     canary_summary = _load(bundle, "canary/canary_summary.json", unreadable)
     readiness = _load(bundle, "readiness/readiness.json", unreadable)
+    changes_text, changes_found = config_change_line(bundle.store, bundle.key(DIFF_EVIDENCE))
 
     cand = manifest.get("candidate") or {}
     hashes = manifest.get("hashes") or {}
@@ -172,8 +173,7 @@ def build_review(bundle: ReleaseBundle, decision: Decision) -> Review:
                    evidence=bundle.path("approvals/approvals.json") if ledger else None),
         ReviewLine(label="Readiness", value=_readiness_line(readiness),
                    evidence=bundle.path("readiness/readiness.md") if readiness else None),
-        ReviewLine(label="Config changes", value=config_change_line(bundle.store, bundle.key(DIFF_EVIDENCE)),
-                   evidence=DIFF_EVIDENCE if bundle.exists(DIFF_EVIDENCE) else None),
+        ReviewLine(label="Config changes", value=changes_text, evidence=DIFF_EVIDENCE if changes_found else None),
         ReviewLine(label="Decision", value=f"{decision.decision} (exit {decision.exit_code}): {decision.summary}",
                    evidence="decision.json"),
     ]

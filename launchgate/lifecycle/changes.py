@@ -131,11 +131,16 @@ def change_verdicts(run: ReleaseRun) -> list[Verdict]:
     """Config sha recorded, config diff and schema compatibility against the last promoted release."""
     config, store, service = run.config, run.store, run.config.service
     manifest = run.manifest
-    record_config(store, service, "release", manifest.hashes["config"], release_id=run.release_id)
     schema = read_json(config.contracts.output_schema, "output schema (contracts.output_schema)")
-    if not run.bundle.exists(SCHEMA_EVIDENCE):
-        run.bundle.put_json(SCHEMA_EVIDENCE, schema)
-    previous = last_promoted(store, service)
+    try:
+        record_config(store, service, "release", manifest.hashes["config"], release_id=run.release_id)
+        if not run.bundle.exists(SCHEMA_EVIDENCE):
+            run.bundle.put_json(SCHEMA_EVIDENCE, schema)
+        previous = last_promoted(store, service)
+    except StoreError as exc:  # a check that cannot be made is an error verdict (it blocks), never a crash
+        return [Verdict(check="output_schema_compatible", phase=Phase.ERROR, evidence=SCHEMA_EVIDENCE,
+                        reason=f"Cannot record the config or read the last promoted release ({exc}); "
+                               "retry the release once the store is reachable.")]
     if previous is None or previous == run.release_id:
         return [Verdict(check="output_schema_compatible", phase=Phase.SUCCESSFUL, evidence=SCHEMA_EVIDENCE,
                         reason=f"No earlier promoted release of {service} to compare with; this release's output "
@@ -158,13 +163,17 @@ def change_verdicts(run: ReleaseRun) -> list[Verdict]:
     return [schema_verdict(old_schema, schema, previous, config, datetime.now(UTC).date())]
 
 
-def config_change_line(store: ArtifactStore, bundle_key: str) -> str:
-    """The release review's line: the changed fields since the last promoted release (already masked)."""
-    record = find_object(store, bundle_key)
+def config_change_line(store: ArtifactStore, bundle_key: str) -> tuple[str, bool]:
+    """The release review's line: the changed fields since the last promoted release (already masked),
+    and whether the comparison record exists (the line's evidence)."""
+    try:
+        record = find_object(store, bundle_key)
+    except StoreError as exc:  # the review is still written while the store is down; it says what it could not read
+        return f"not compared: the comparison could not be read ({exc})", False
     if record is None:
-        return "not compared: no promoted release before this one, or the comparison did not run"
+        return "not compared: no promoted release before this one, or the comparison did not run", False
     changes = record.get("changes") or []
     if not changes:
-        return f"none since the last promoted release {record.get('since')}"
+        return f"none since the last promoted release {record.get('since')}", True
     shown = "; ".join(changes[:20]) + (f"; and {len(changes) - 20} more" if len(changes) > 20 else "")
-    return f"{len(changes)} since {record.get('since')}: {shown}"
+    return f"{len(changes)} since {record.get('since')}: {shown}", True

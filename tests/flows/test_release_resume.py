@@ -51,11 +51,12 @@ def test_resuming_a_decided_release_keeps_its_decision_and_only_completes_missin
     assert (again["decision"], again["exit_code"], again["summary"]) == ("blocked", 3, stored.summary)
     after = _digests(bundle)
     assert all(after[name] == digest for name, digest in before.items())  # nothing stored was rewritten
+    # report.html is the page drawn from the index: written after it and, like index.json, not listed in it.
     assert set(after) - set(before) == {"decision.md", "review.json", "review.md", "notifications.jsonl",
-                                        "index.json"}
+                                        "index.json", "report.html"}
     assert not (bundle / "attempts").exists()  # no step ran again
     index = json.loads((bundle / "index.json").read_text())
-    assert {a["name"] for a in index["artifacts"]} == set(after) - {"index.json"}
+    assert {a["name"] for a in index["artifacts"]} == set(after) - {"index.json", "report.html"}
 
     # A second resume finds everything written: it changes nothing at all.
     third = release(config=CONFIG, artifacts=str(tmp_path), overrides=overrides, resume=crashed.release_id)

@@ -1,7 +1,8 @@
 """The release flow keeps going when S3 disappears mid-release, and loses no artifact.
 
 S3 is moto_server behind tests/support/tcpproxy.py: the proxy cuts the connection after the
-third PUT (manifest + early contracts evidence) and stays down until the flow has finished.
+fifth PUT (manifest, the config audit line, the output schema baseline, the freeze evidence, early
+contracts evidence) and stays down until the flow has finished.
 Then `launchgate flush-spool` uploads the rest and the bucket is checked against index.json.
 (tests/integration/test_s3_faults.py covers the other faults at store level, faster.)
 """
@@ -48,7 +49,7 @@ def test_s3_outage_mid_release_loses_no_artifact(s3_behind_proxy: tuple[TcpProxy
     s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1", aws_access_key_id="testing",
                       aws_secret_access_key="testing-secret")
     s3.create_bucket(Bucket="evidence")
-    proxy.cut_after_puts(3)
+    proxy.cut_after_puts(5)
     with ExitStack() as stack:
         stable = stack.enter_context(running_sim(EXAMPLE / "variants.yaml", "stable"))
         candidate = stack.enter_context(running_sim(EXAMPLE / "variants.yaml", "good-candidate"))
@@ -62,7 +63,7 @@ def test_s3_outage_mid_release_loses_no_artifact(s3_behind_proxy: tuple[TcpProxy
     assert any("release_freeze (error)" in r for r in result["reasons"]), result["reasons"]
     prefix = f"lg/support-bot/releases/{result['release_id']}/"
     in_bucket = {o["Key"] for o in s3.list_objects_v2(Bucket="evidence", Prefix=prefix).get("Contents", [])}
-    assert prefix + "manifest.json" in in_bucket and len(in_bucket) <= 3
+    assert prefix + "manifest.json" in in_bucket and len(in_bucket) <= 4  # the config audit line is under state/
 
     proxy.restore()
     flushed = subprocess.run([sys.executable, "-m", "launchgate.cli", "flush-spool"], capture_output=True,
@@ -74,7 +75,9 @@ def test_s3_outage_mid_release_loses_no_artifact(s3_behind_proxy: tuple[TcpProxy
     assert index["pending"] and set(index["pending"]) <= {a["name"] for a in index["artifacts"]}
     assert {a["state"] for a in index["artifacts"]} == {"persisted", "spooled"}
     in_bucket = {o["Key"] for o in s3.list_objects_v2(Bucket="evidence", Prefix=prefix)["Contents"]}
-    assert in_bucket == {prefix + a["name"] for a in index["artifacts"]} | {prefix + "index.json"}
+    # index.json, and report.html (the page drawn from the index, written after it) are the only unlisted files.
+    unlisted = {prefix + "index.json", prefix + "report.html"}
+    assert in_bucket == {prefix + a["name"] for a in index["artifacts"]} | unlisted
     for art in index["artifacts"]:
         body = s3.get_object(Bucket="evidence", Key=prefix + art["name"])["Body"].read()
         assert hashlib.sha256(body).hexdigest() == art["sha256"], art["name"]

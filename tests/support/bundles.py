@@ -22,7 +22,9 @@ def finalized_release(store_dir: Path) -> ReleaseRun:
                 Verdict(check="cost_per_request", phase=Phase.SUCCESSFUL, reason="cost +3%"),
                 # Whatever the example enables, this release proved its load SLO and its rollback.
                 Verdict(check="load_p95_latency", phase=Phase.SUCCESSFUL, reason="p95 310 ms <= 1200 ms"),
-                Verdict(check="rollback_tested", phase=Phase.SUCCESSFUL, reason="rollback drill took 0.8 s")]
+                Verdict(check="rollback_tested", phase=Phase.SUCCESSFUL, reason="rollback drill took 0.8 s"),
+                Verdict(check="readiness", phase=Phase.SUCCESSFUL, reason="every required readiness item verified",
+                        evidence="readiness/readiness.json")]
     record = apply_rubric(run.release_id, run.config, verdicts, FreezeState())
     run.bundle.put_json("gonogo.json", record)
     ledger = ApprovalLedger.open(run.release_id, "support-bot", run.config.approvals)

@@ -36,7 +36,8 @@ def run(tmp_path: Path) -> ReleaseRun:
 
 
 def test_approved_release_review(run: ReleaseRun) -> None:
-    verdicts = eval_verdicts()
+    verdicts = [*eval_verdicts(), Verdict(check="readiness", phase=Phase.SUCCESSFUL, reason="ready",
+                                          evidence="readiness/readiness.json")]
     record = apply_rubric(run.release_id, run.config, verdicts, FreezeState())
     run.bundle.put_json("gonogo.json", record)
     verdicts.append(record.verdict())
