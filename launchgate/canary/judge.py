@@ -66,6 +66,7 @@ class JudgeConfig:
     schema_failure_rate: float = 0.01
     p95_ms: float = 2000.0
     cost_increase: float = 0.20
+    retry_rate: float = 0.03
     min_requests: int = 50
     alpha: float = 0.05
     effect: float = 3.0
@@ -77,6 +78,7 @@ class JudgeConfig:
         return cls(
             error_rate=rollback.error_rate_threshold / 100, schema_failure_rate=rollback.schema_failure_threshold / 100,
             p95_ms=rollback.latency_p95_threshold_ms, cost_increase=rollback.cost_per_request_increase / 100,
+            retry_rate=rollback.retry_rate_threshold / 100,
             min_requests=canary.min_requests, alpha=canary.alpha, max_metric_errors=canary.max_metric_errors,
             looks=math.ceil(canary.duration_s / canary.interval_s) + 1,
         )
@@ -275,6 +277,12 @@ def schema_check(c: WindowStats, s: WindowStats, cfg: JudgeConfig, final: bool, 
                        s.schema_failures, s.schema_n, cfg.schema_failure_rate, cfg, final, sprt)
 
 
+def retry_check(c: WindowStats, s: WindowStats, cfg: JudgeConfig, final: bool, sprt: FlooredSprt) -> Verdict:
+    """The seed's retry SLO: requests that needed an upstream retry (connection or output contract)."""
+    return _rate_check("canary_retry_rate", "retry rate", c.retried or 0, c.count, s.retried or 0, s.count,
+                       cfg.retry_rate, cfg, final, sprt)
+
+
 def latency_check(c: WindowStats, s: WindowStats, cfg: JudgeConfig, final: bool, sprt: FlooredSprt) -> Verdict:
     """p95 > T  <=>  more than 5% of requests are slower than T: an SPRT on 'slow' outcomes."""
     check, tail = "canary_latency_p95", 1 - LATENCY_QUANTILE
@@ -326,9 +334,16 @@ def cost_check(c: WindowStats, s: WindowStats, cfg: JudgeConfig, final: bool, _s
     return Verdict(phase=Phase.SUCCESSFUL, reason=f"{head}: within the limit{'' if final else ' so far'}.", **kw)
 
 
-CHECKS = {"errors": error_check, "latency": latency_check, "schema": schema_check, "cost": cost_check}
+CHECKS = {"errors": error_check, "latency": latency_check, "schema": schema_check, "cost": cost_check,
+          "retries": retry_check}
 # The checks that run a sequential test, by the name their verdict carries.
-SPRT_TESTS = {"canary_error_rate": "errors", "canary_latency_p95": "latency", "canary_schema_failures": "schema"}
+SPRT_TESTS = {"canary_error_rate": "errors", "canary_latency_p95": "latency", "canary_schema_failures": "schema",
+              "canary_retry_rate": "retries"}
+
+
+def _measured(name: str, c: WindowStats) -> bool:
+    """A check the source declares unmeasured, or retries from a source that does not count them, is left out."""
+    return name not in c.unmeasured and not (name == "retries" and c.retried is None)
 
 
 def judge_window(stats: Mapping[str, WindowStats], cfg: JudgeConfig, *, final: bool,
@@ -343,7 +358,7 @@ def judge_window(stats: Mapping[str, WindowStats], cfg: JudgeConfig, *, final: b
     c = stats.get(CANDIDATE) or WindowStats()
     s = stats.get(STABLE) or WindowStats()
     return [check(c, s, cfg, final, state.setdefault(name, FlooredSprt()))
-            for name, check in CHECKS.items() if name not in c.unmeasured]
+            for name, check in CHECKS.items() if _measured(name, c)]
 
 
 # -- the judge over time -------------------------------------------------------------------------

@@ -241,6 +241,7 @@ class Rollback(Strict):
     latency_p95_threshold_ms: float = Field(default=2000.0, gt=0, le=MAX_MS)
     schema_failure_threshold: Percent = 1.0
     cost_per_request_increase: Percent = 20.0
+    retry_rate_threshold: Percent = 3.0  # the seed's retry SLO; judged where the metrics source counts retries
 
 
 class Budget(Strict):

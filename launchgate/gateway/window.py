@@ -142,6 +142,7 @@ class _VariantStats:
             "output_tokens": sum(cols["tout"][lo:hi]),
             "client_closed": c_hi - c_lo,
             # The seed's retry SLO (<= 3%) per variant: requests that needed an upstream retry.
+            "retried": sum(cols["retried"][lo:hi]),
             "retry_rate": sum(cols["retried"][lo:hi]) / count if count else 0.0,
             "timeout_rate": sum(cols["timeout"][lo:hi]) / count if count else 0.0,
         }

@@ -28,6 +28,9 @@ class WindowStats(BaseModel):
     schema_failures: int = Field(default=0, ge=0, description="answers that did not validate")
     schema_checked: int | None = Field(default=None, ge=0, description="answers checked; None = all counted")
     cost_per_request: float | None = None
+    retried: int | None = Field(
+        default=None, ge=0, description="requests that needed an upstream retry, when the source counts them"
+    )
     slow_requests: int | None = Field(
         default=None, description="requests slower than the latency threshold, when the source counts them"
     )

@@ -37,6 +37,7 @@ def to_window_stats(raw: dict[str, Any]) -> WindowStats:
         p50_ms=raw.get("p50_ms"), p95_ms=raw.get("p95_ms"), p99_ms=raw.get("p99_ms"),
         schema_failures=int(raw.get("schema_failures") or 0), schema_checked=raw.get("schema_checked"),
         cost_per_request=raw.get("cost_per_request"),
+        retried=None if raw.get("retried") is None else int(raw["retried"]),
     )
 
 

@@ -200,3 +200,28 @@ def test_false_rollbacks_at_the_threshold_stay_below_alpha_under_continuous_look
                 rolled += 1
                 break
     assert rolled / trials <= CFG.alpha + 0.03
+
+
+def test_retry_rate_over_the_slo_rolls_back_where_the_source_counts_retries() -> None:
+    assert JudgeConfig.from_config(Canary(), Rollback(retry_rate_threshold=5)).retry_rate == 0.05
+    # 30 of 300 canary requests needed an upstream retry (10%) against stable's 1%: above the 3% SLO.
+    j = CanaryJudge(CFG).judge(window(stats(300, retried=30), stats(2000, 10, retried=20)), at_s=60)
+    v = by_check(j.verdicts)["canary_retry_rate"]
+    assert j.action is Action.ROLLBACK and v.phase is Phase.FAILED and v.threshold == 0.03
+    assert v.reason.startswith("retry rate 10.0% > 3.0% over 300 canary requests") and j.reason == v.reason
+    assert j.detection is not None and j.detection.check == "canary_retry_rate"
+    # At 1% the check passes and the canary goes on.
+    ok = CanaryJudge(CFG).judge(window(stats(300, retried=3), stats(2000, 10, retried=20)), at_s=60)
+    assert ok.action is Action.CONTINUE and by_check(ok.verdicts)["canary_retry_rate"].phase is Phase.SUCCESSFUL
+
+
+def test_a_source_without_retry_counts_is_not_judged_on_retries() -> None:
+    verdicts = judge_window(window(stats(300)), CFG, final=False)
+    assert "canary_retry_rate" not in by_check(verdicts)
+
+
+def test_gateway_stats_carry_the_retry_count() -> None:
+    from launchgate.router.gateway import to_window_stats
+
+    assert to_window_stats({"count": 10, "retried": 2}).retried == 2
+    assert to_window_stats({"count": 10}).retried is None
