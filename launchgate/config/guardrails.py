@@ -145,5 +145,4 @@ class Guardrails(Strict):
     handoff: Handoff = Handoff()
     input_guard: InputGuard = InputGuard()
     output_filter: OutputFilter = OutputFilter()
-    retry_rate_slo: Percent = Field(default=3.0, description="retry rate per variant the canary accepts, %")
     drill: FallbackDrill = FallbackDrill()
