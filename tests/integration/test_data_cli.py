@@ -188,6 +188,18 @@ def test_bad_input_exits_2_naming_the_field(service: Path, tmp_path: Path) -> No
     assert done.returncode == 2 and "env:LG_TEST_SUBJECT_KEY" in done.stderr
 
 
+
+def _wait_listening(proc: subprocess.Popen[bytes], port: str) -> None:
+    """Until the gateway process accepts connections on ``port`` (30 s), or fail with its stderr."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", int(port))) == 0:
+                return
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+    raise AssertionError(f"the gateway did not listen on port {port} within 30 s")
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -215,13 +227,7 @@ def test_a_production_gateway_logging_raw_prompts_needs_a_recorded_override(
     assert done.returncode == 0, done.stderr
     proc = subprocess.Popen(gateway, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", int(port))) == 0:
-                    break
-            time.sleep(0.1)
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        _wait_listening(proc, port)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -314,13 +320,7 @@ def test_the_gateway_logs_the_subject_header_only_as_its_hmac_and_export_finds_i
         env = {**os.environ, "LG_TEST_SUBJECT_KEY": KEY, **gateway_env}
         proc = subprocess.Popen(gateway, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and proc.poll() is None:
-                with socket.socket() as s:
-                    if s.connect_ex(("127.0.0.1", int(port))) == 0:
-                        break
-                time.sleep(0.1)
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            _wait_listening(proc, port)
             body = {"model": "support-bot", "messages": [{"role": "user", "content": "Where is my order?"}]}
             url = f"http://127.0.0.1:{port}/v1/chat/completions"
             ids = [httpx.post(url, json=body, headers={"x-end-user-id": u}, timeout=10).headers["X-Request-ID"]
