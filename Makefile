@@ -39,7 +39,7 @@ demo: $(STAMP) $(AIPERF_STAMP)
 
 # Debian packages the tests run for real: prometheus (+ promtool) and chromium (the HTML report's browser).
 # Installed with apt-get when missing; that needs root (CI runs as root), otherwise it says what to run.
-SYSDEPS_BINS := prometheus promtool chromium
+SYSDEPS_BINS := prometheus promtool chromium haproxy
 sysdeps:
 	@missing=""; for b in $(SYSDEPS_BINS); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
 	if [ -n "$$missing" ]; then \
