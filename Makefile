@@ -37,7 +37,7 @@ aiperf: $(AIPERF_STAMP)
 demo: $(STAMP) $(AIPERF_STAMP)
 	$(PY) examples/support-bot/demo.py
 
-# Debian packages the tests run for real: prometheus (+ promtool) and chromium (the HTML report's browser).
+# Debian packages the tests run for real: prometheus (+ promtool), chromium (the HTML report's browser) and haproxy.
 # Installed with apt-get when missing; that needs root (CI runs as root), otherwise it says what to run.
 SYSDEPS_BINS := prometheus promtool chromium haproxy
 sysdeps:
