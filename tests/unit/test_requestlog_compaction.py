@@ -118,7 +118,7 @@ def test_a_part_written_before_a_crash_is_ignored_until_its_record_exists(tmp_pa
     store = LocalStore(tmp_path)
     write_request_lines(store, SERVICE, synth_requests(DAY, days=1 / 24, per_day=480, seed=1))
     with LogView.open(store, SERVICE, DAY, DAY + timedelta(hours=1)) as view:
-        table = view.con.execute("SELECT * EXCLUDE (date, hour) FROM requests").to_arrow_table()
+        table = view.con.sql("SELECT * EXCLUDE (date, hour) FROM requests").to_arrow_table()
     write_part(store, layout.requests_parquet_part(SERVICE, "2026-11-05", "00"), table)  # then "crash"
     assert len(ids(store, DAY, DAY + timedelta(hours=1))) == 20
     assert compact_hour(store, SERVICE, "2026-11-05", "00").status == "compacted"
