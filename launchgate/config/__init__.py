@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from launchgate.config.access import Access
 from launchgate.config.datapolicy import DataPolicy
 from launchgate.config.files import parse_yaml, read_yaml
 from launchgate.config.guardrails import Guardrails
@@ -335,6 +336,7 @@ class ReleaseConfig(Strict):
     guardrails: Guardrails | None = None  # the gateway's runtime controls (config/guardrails.py); None = none
     shadow: Shadow = Shadow()  # paired shadow evaluation, used by canary.strategy shadow* (config/shadow.py)
     quality: Quality = Quality()  # production sampling into the review queue (config/quality.py)
+    access: Access = Access()  # client API keys on /v1, admin token and upstream key rotation (config/access.py)
     # After rollback and canary: its validator checks the latency threshold against the histogram.
     observability: ObservabilitySection = Observability()
 

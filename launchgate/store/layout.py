@@ -196,6 +196,24 @@ def unsafe_logging_scan(service: str, at: datetime) -> str:
     return f"{service_prefix(service)}reviews/unsafe_logging/{at:%Y%m%dT%H%M%SZ}.json"
 
 
+# ------------------------------------------------------------------------------------------ access
+
+
+def api_keys(service: str) -> str:
+    """The client API key registry: ids, tenants, scopes, limits and sha256 hashes (never a key)."""
+    return state_prefix(service) + "api_keys.json"
+
+
+def api_keys_log(service: str) -> str:
+    """Every `launchgate keys` command, granted or refused: who, when, what, key id (append-only)."""
+    return state_prefix(service) + "api_keys_log.jsonl"
+
+
+def secret_rotations(service: str) -> str:
+    """When the gateway last saw each of its secrets (admin tokens, upstream keys) change: names only."""
+    return state_prefix(service) + "secret_rotations.json"
+
+
 # ---------------------------------------------------------------------------------- guardrails
 
 
