@@ -1,8 +1,11 @@
-"""Reading a secret named by a reference: ``env:NAME``, ``prefect:BLOCK-NAME`` or ``aws:SECRET-ID``.
+"""Reading a secret named by a reference: ``env:NAME``, ``file:PATH``, ``prefect:BLOCK-NAME`` or ``aws:SECRET-ID``.
 
 release.yaml never holds a secret, only where it is (``data.subject.hmac_secret`` and the like):
 
-- ``env:NAME``          the process environment;
+- ``env:NAME``          the process environment (fixed for the life of a process: secrets that rotate
+                        without a restart come from one of the others);
+- ``file:PATH``         a file's content, stripped (a mounted Kubernetes or Docker secret, which the
+                        orchestrator replaces in place on rotation);
 - ``prefect:BLOCK``     a Prefect Secret block. The core never imports Prefect, so the caller (a task
                         or the CLI) passes a resolver: ``{"prefect": lambda name: Secret.load(name).get()}``;
 - ``aws:ID[#FIELD]``    AWS Secrets Manager via boto3 (endpoint from the standard AWS settings, so
@@ -19,6 +22,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from launchgate.errors import SecretNotFound, SecretsUnavailable
@@ -38,7 +42,7 @@ def read_secret(ref: str, *, resolvers: Mapping[str, Resolver] | None = None,
     """The value behind ``ref``; raises SecretNotFound or SecretsUnavailable (never with the value)."""
     scheme, _, name = ref.partition(":")
     if not name:
-        raise SecretNotFound(f"secret reference {ref!r}: expected env:NAME, prefect:BLOCK or aws:SECRET-ID")
+        raise SecretNotFound(f"secret reference {ref!r}: expected env:NAME, file:PATH, prefect:BLOCK or aws:SECRET-ID")
     custom = (resolvers or {}).get(scheme)
     if custom is not None:
         return _checked(ref, _call(ref, custom, name))
@@ -47,12 +51,19 @@ def read_secret(ref: str, *, resolvers: Mapping[str, Resolver] | None = None,
         if not value:
             raise SecretNotFound(f"secret {ref}: environment variable {name} is not set (or empty)")
         return value
+    if scheme == "file":
+        try:
+            return _checked(ref, Path(name).read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise SecretNotFound(f"secret {ref}: cannot read the file ({exc.strerror or type(exc).__name__})") from exc
+        except UnicodeDecodeError as exc:
+            raise SecretNotFound(f"secret {ref}: the file is not UTF-8 text") from exc
     if scheme == "aws":
         return _checked(ref, _aws(ref, name, aws_client))
     if scheme == "prefect":
         raise SecretNotFound(f"secret {ref}: Prefect Secret blocks are read inside a flow or by the launchgate "
                              "command, which pass a resolver; this caller has none")
-    raise SecretNotFound(f"secret reference {ref!r}: unknown source {scheme!r} (env, prefect or aws)")
+    raise SecretNotFound(f"secret reference {ref!r}: unknown source {scheme!r} (env, file, prefect or aws)")
 
 
 def _checked(ref: str, value: str) -> str:
