@@ -16,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,25 @@ class Prometheus:
             time.sleep(0.2)
         raise AssertionError(f"prometheus never scraped job {job!r}; log tail:\n{self.log_tail()}")
 
+    def wait_two_scrapes_after(self, t: float, timeout_s: float = 20.0) -> None:
+        """Until every active target has been scraped twice since unix time ``t``.
+
+        A series that appeared with traffic at ``t`` needs two samples before rate() has a value;
+        a fixed sleep assumes Prometheus keeps its schedule, which it does not on a loaded machine
+        (nor right after a reload, when a new target starts at an offset within its interval).
+        """
+        deadline = time.monotonic() + timeout_s
+        targets: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            targets = httpx.get(f"{self.url}/api/v1/targets", params={"state": "active"},
+                                timeout=5).json()["data"]["activeTargets"]
+            if targets and all(
+                    tg["health"] == "up" and datetime.fromisoformat(tg["lastScrape"]).timestamp()
+                    >= t + _seconds(tg["scrapeInterval"]) for tg in targets):
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"targets not scraped twice since {t}: {targets}\n{self.log_tail()}")
+
     def rules(self) -> list[dict[str, Any]]:
         body = httpx.get(f"{self.url}/api/v1/rules", timeout=5).json()
         return [r for g in body["data"]["groups"] for r in g["rules"]]
@@ -65,6 +85,14 @@ class Prometheus:
 
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
+
+
+def _seconds(duration: str) -> float:
+    """A Prometheus duration as the targets API prints it ("1s", "500ms", "1m")."""
+    for unit, factor in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
+        if duration.endswith(unit) and duration[: -len(unit)].isdigit():
+            return int(duration[: -len(unit)]) * factor
+    raise AssertionError(f"unexpected scrape interval {duration!r}")
 
 
 @contextmanager
