@@ -22,7 +22,7 @@ from launchgate.canary.traffic import TrafficTally, send_requests
 from launchgate.config.context import ServiceContext
 from launchgate.errors import ExternalError, InputError
 from launchgate.notify.base import Notice
-from launchgate.router import make_router
+from launchgate.router import make_router, traffic_url
 from launchgate.store import layout
 from launchgate.store.bundle import JSON_TYPE, to_json_bytes
 from launchgate.verdicts import Phase
@@ -50,9 +50,10 @@ def rollback_drill(config: str, artifacts: str | None = None) -> dict[str, Any]:
     now = datetime.now(UTC)
     holder = f"scheduled-drill-{now:%Y%m%dT%H%M%SZ}"
     probe = None
-    if router.name == "gateway":
+    url = traffic_url(canary)  # the gateway, or HAProxy's frontend when configured
+    if url:
         def probe() -> TrafficTally:
-            return send_requests(f"{canary.gateway_url.rstrip('/')}/v1", cfg.stable.model, PROBE_MESSAGES,
+            return send_requests(f"{url.rstrip('/')}/v1", cfg.stable.model, PROBE_MESSAGES,
                                  canary.drill_requests, timeout_s=cfg.stable.timeout_s, max_tokens=16)
     try:
         router.heartbeat(holder, canary.lease_ttl_s)  # lease first: never replace a canary's candidate

@@ -20,7 +20,7 @@ from launchgate.canary.traffic import TrafficTally, golden_prompts, send_request
 from launchgate.errors import ExternalError
 from launchgate.release.preflight import ReleaseRun
 from launchgate.release.resume import holder_for, wait_out_other_attempts
-from launchgate.router import make_router
+from launchgate.router import make_router, traffic_url
 from launchgate.router.base import CANDIDATE, STABLE, MetricsSource, TrafficRouter
 from launchgate.verdicts import Phase, StepResult, Verdict
 
@@ -150,11 +150,12 @@ def drill_step(run: ReleaseRun) -> StepResult:
     canary = cfg.canary
     router, metrics = make_router(canary)  # a missing admin token is an InputError: exit 2
     probe = None
-    if router.name == "gateway":
+    url = traffic_url(canary)  # the gateway, or HAProxy's frontend when configured
+    if url:
         prompts = golden_prompts([c.input for c in run.cases])
 
         def probe() -> TrafficTally:
-            return send_requests(f"{canary.gateway_url.rstrip('/')}/v1", cfg.stable.model, prompts,
+            return send_requests(f"{url.rstrip('/')}/v1", cfg.stable.model, prompts,
                                  canary.drill_requests, timeout_s=cfg.stable.timeout_s,
                                  max_tokens=cfg.contracts.max_output_tokens)
     holder = holder_for(run.release_id, run.attempt, "drill")

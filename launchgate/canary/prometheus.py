@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from launchgate.config import ReleaseConfig
+from launchgate.config.haproxy import haproxy_queries
 from launchgate.config.observability import CanaryQueries, Observability, le_label
 from launchgate.errors import InputError, RouterError
 from launchgate.router.base import CANDIDATE, STABLE, MetricsSource, WindowStats
@@ -112,16 +113,23 @@ class PrometheusMetrics:
                             f"{STALE_SCRAPES} scrape intervals ({limit:g} s); is the gateway scraped?")
             raise RouterError(look["hold"])
         count = _count(v.get("requests"))
-        total = _count(v.get("latency_count"))
-        within = v.get("latency_within")
-        if within is None:  # `or vector(0)` is in the defaults; a custom query may return nothing
-            look["hold"] = f"no latency bucket le={self.le} for {variant}: is the threshold a bucket boundary?"
-            raise RouterError(look["hold"])
-        slow = min(max(0, total - _count(within)), count)
+        # A check whose template is null is one the source cannot measure (HAProxy: latency, schema).
+        unmeasured = [] if "cost_usd" in v and "priced_requests" in v else ["cost"]
+        slow = None
+        if "latency_count" in v and "latency_within" in v:
+            total = _count(v.get("latency_count"))
+            within = v.get("latency_within")
+            if within is None:  # `or vector(0)` is in the defaults; a custom query may return nothing
+                look["hold"] = f"no latency bucket le={self.le} for {variant}: is the threshold a bucket boundary?"
+                raise RouterError(look["hold"])
+            slow = min(max(0, total - _count(within)), count)
+        else:
+            unmeasured.append("latency")
+        if "schema_checked" not in v or "schema_failures" not in v:
+            unmeasured.append("schema")
         priced = _count(v.get("priced_requests"))
         cost = v.get("cost_usd")
         p95 = v.get("p95_seconds")
-        unmeasured = [] if "cost_usd" in v and "priced_requests" in v else ["cost"]
         return WindowStats(
             count=count, errors=min(_count(v.get("errors")), count), schema_failures=_count(v.get("schema_failures")),
             schema_checked=_count(v.get("schema_checked")), slow_requests=slow,
@@ -162,7 +170,16 @@ def metrics_for(cfg: ReleaseConfig, default: MetricsSource) -> MetricsSource:
     """The source the canary judge reads: the router's own stats, or Prometheus when configured."""
     if cfg.observability.canary_metrics != "prometheus":
         return default
-    return PrometheusMetrics(cfg.observability, cfg.service, cfg.rollback.latency_p95_threshold_ms)
+    obs = cfg.observability
+    hap = cfg.canary.haproxy if cfg.canary.router == "haproxy" else None
+    if hap is not None:  # unless the user wrote their own: HAProxy's exporter, variants = server names
+        update: dict[str, Any] = {}
+        if "queries" not in obs.model_fields_set:
+            update["queries"] = haproxy_queries(hap.backend)
+        if "variants" not in obs.model_fields_set:
+            update["variants"] = {STABLE: hap.stable_server, CANDIDATE: hap.candidate_server}
+        obs = obs.model_copy(update=update)
+    return PrometheusMetrics(obs, cfg.service, cfg.rollback.latency_p95_threshold_ms)
 
 
 def _without_userinfo(url: str) -> str:

@@ -26,7 +26,7 @@ from launchgate.observability.links import dashboard_link
 from launchgate.release.preflight import ReleaseRun
 from launchgate.release.promotion import find_promotion, record_promotion, write_last_known_good
 from launchgate.release.resume import holder_for, wait_out_other_attempts
-from launchgate.router import make_router
+from launchgate.router import make_router, traffic_url
 from launchgate.verdicts import StepResult, Verdict, by_severity
 
 log = logging.getLogger(__name__)
@@ -84,11 +84,12 @@ def watch(run: ReleaseRun, start: CanaryStart, on_tick: Callable[[Tick, float], 
     judge_cfg = JudgeConfig.from_config(cfg.canary, cfg.rollback)
     plan = CanaryPlan.from_config(cfg.canary, holder(run))
     traffic = None
-    if cfg.canary.demo_traffic_rps > 0:
+    url = traffic_url(cfg.canary)
+    if cfg.canary.demo_traffic_rps > 0 and url:
         prompts = golden_prompts([c.input for c in run.cases])
         with release_baggage(run.release_id):
             baggage = baggage_headers()  # the demo traffic says which release sent it
-        traffic = TrafficGenerator(f"{cfg.canary.gateway_url.rstrip('/')}/v1", cfg.stable.model, prompts,
+        traffic = TrafficGenerator(f"{url.rstrip('/')}/v1", cfg.stable.model, prompts,
                                    cfg.canary.demo_traffic_rps, timeout_s=cfg.stable.timeout_s,
                                    max_tokens=cfg.contracts.max_output_tokens, headers=baggage)
     with traffic or contextlib.nullcontext():

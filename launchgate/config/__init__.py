@@ -30,6 +30,7 @@ from launchgate.config.access import Access
 from launchgate.config.datapolicy import DataPolicy
 from launchgate.config.files import parse_yaml, read_yaml
 from launchgate.config.guardrails import Guardrails
+from launchgate.config.haproxy import HAProxyRouting, check_whole_percents
 from launchgate.config.observability import Observability, ObservabilitySection
 from launchgate.config.quality import Quality
 from launchgate.config.readiness import ReadinessConfig
@@ -206,11 +207,12 @@ class Canary(Strict):
     interval_s: float = Field(default=30.0, gt=0, le=3600)
     duration_s: float = Field(default=300.0, gt=0, le=7 * 86400)
     min_requests: int = Field(default=50, ge=1, le=10_000_000)
-    router: Literal["gateway", "sagemaker"] = "gateway"
+    router: Literal["gateway", "sagemaker", "haproxy"] = "gateway"
     gateway_url: str = "http://127.0.0.1:8080"
     gateway_token_env: str = Field(default="LAUNCHGATE_GATEWAY_ADMIN_TOKEN",
                                    description="name of the env var holding the gateway admin token")
     sagemaker: SageMakerRouting | None = None
+    haproxy: HAProxyRouting | None = None
     # The gateway's admin API refuses leases over an hour (gateway/admin.py LeaseBody).
     lease_ttl_s: float = Field(default=15.0, gt=0, le=3600,
                                description="the gateway reverts to stable if not renewed")
@@ -232,6 +234,10 @@ class Canary(Strict):
     def _router_settings(self) -> Canary:
         if self.router == "sagemaker" and self.sagemaker is None:
             raise ValueError("router 'sagemaker' needs a canary.sagemaker section (endpoint_name, variants)")
+        if self.router == "haproxy" and self.haproxy is None:
+            raise ValueError("router 'haproxy' needs a canary.haproxy section (admin_socket, backend, servers)")
+        if self.router == "haproxy" and (problem := check_whole_percents(self)):
+            raise ValueError(problem)
         if any(b < a for a, b in zip(self.steps, self.steps[1:], strict=False)):
             raise ValueError(f"steps must not decrease, got {self.steps}")
         return self

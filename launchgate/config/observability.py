@@ -50,11 +50,12 @@ class CanaryQueries(Strict):
 
     requests: str = Field(default=since_window(_REQ), description="requests answered (no series = HOLD)")
     errors: str = Field(default=since_window(_ERR, zero=True), description="failed requests (5xx, 429)")
-    schema_checked: str = Field(default=since_window(_OK, zero=True), description="answers schema-checked")
-    schema_failures: str = Field(default=since_window(_SCHEMA, zero=True), description="answers failing it")
-    latency_count: str = Field(default=since_window(_LAT_N, zero=True), description="requests with a latency")
-    latency_within: str = Field(default=since_window(_LAT_LE, zero=True),
-                                description="requests at or below the threshold: histogram bucket le={{le}}")
+    # null = the source cannot measure it (HAProxy's exporter: no schema, no histogram): not judged
+    schema_checked: str | None = Field(default=since_window(_OK, zero=True), description="answers schema-checked")
+    schema_failures: str | None = Field(default=since_window(_SCHEMA, zero=True), description="answers failing it")
+    latency_count: str | None = Field(default=since_window(_LAT_N, zero=True), description="requests with a latency")
+    latency_within: str | None = Field(default=since_window(_LAT_LE, zero=True),
+                                       description="requests at or below the threshold: histogram bucket le={{le}}")
     cost_usd: str | None = Field(default=since_window(_COST, zero=True), description="spend; null = not judged")
     priced_requests: str | None = Field(default=since_window(_OK, zero=True), description="requests billed")
     p95_seconds: str | None = Field(
@@ -128,6 +129,11 @@ def validate_against_release(obs: Observability, info: ValidationInfo) -> Observ
             raise ValueError(problem)
     if obs.canary_metrics == "prometheus" and obs.prometheus_url is None:
         raise ValueError("canary_metrics 'prometheus' needs observability.prometheus_url")
+    canary: Any = info.data.get("canary")
+    if canary is not None and canary.enabled and canary.router == "haproxy" and obs.canary_metrics != "prometheus":
+        # HAProxy's counters live in the process that shifted: a judge in another process cannot window them.
+        raise ValueError("canary.router 'haproxy' is judged from Prometheus (HAProxy's exporter): set "
+                         "observability.canary_metrics: prometheus and observability.prometheus_url")
     return obs
 
 

@@ -1,0 +1,165 @@
+"""`canary.router: haproxy` against a real HAProxy (Debian 2.6) on loopback in front of the example's
+simulated stable and candidate, with a real Prometheus scraping HAProxy's built-in exporter every 1 s.
+
+The router is built from release.yaml by ``make_router`` and the judge's source by ``metrics_for``,
+as the release does: weights move through the runtime API only (no reload), the split the clients
+see follows them (counted per server by HAProxy), the rollback drill proves stable serves all
+probes, a degrading candidate is rolled back to weight 0 by the judge reading HAProxy's metrics,
+and `launchgate rollback` works through it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from launchgate.canary.drill import run_drill
+from launchgate.canary.judge import CanaryJudge, JudgeConfig
+from launchgate.canary.prometheus import metrics_for
+from launchgate.canary.rollout import CanaryPlan, run_canary
+from launchgate.canary.traffic import TrafficGenerator, send_requests
+from launchgate.cli import main
+from launchgate.config import ReleaseConfig, load_config
+from launchgate.errors import RouterError
+from launchgate.router import make_router, traffic_url
+from launchgate.router.haproxy import HAProxyRouter
+from tests.conftest import EXAMPLE
+from tests.support.haproxy import HAProxy, running_haproxy
+from tests.support.prometheus import running_prometheus
+from tests.support.sim import EXAMPLE_VARIANTS, running_sim, set_sim_knobs
+
+SERVICE = "support-bot"
+PROMPTS = [[{"role": "user", "content": json.dumps({"subject": "refund", "body": "Where is my refund?"})}]]
+
+
+def _hostport(base_url: str) -> str:
+    return base_url.removeprefix("http://").removesuffix("/v1")
+
+
+def _overrides(hap: HAProxy, prom_url: str) -> dict[str, Any]:
+    return {
+        "canary.enabled": True, "canary.router": "haproxy", "canary.steps": [], "canary.traffic": 50,
+        "canary.haproxy": {"admin_socket": str(hap.socket_path), "backend": hap.backend,
+                           "stable_server": "stable", "candidate_server": "candidate", "frontend_url": hap.url},
+        "observability.prometheus_url": prom_url, "observability.canary_metrics": "prometheus",
+        "observability.scrape_interval_s": 1,
+    }
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("haproxy-router")
+    with running_sim(EXAMPLE_VARIANTS, "stable") as stable, running_sim(EXAMPLE_VARIANTS, "good-candidate") as cand, \
+            running_haproxy({"stable": _hostport(stable), "candidate": _hostport(cand)}, tmp / "haproxy",
+                            weights={"stable": 100, "candidate": 0}) as hap:
+        scrape = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                  "scrape_configs": [{"job_name": SERVICE, "static_configs": [{"targets": [hap.metrics_target]}]}]}
+        with running_prometheus(scrape, tmp / "prom") as prom:
+            prom.wait_scraped(SERVICE)
+            cfg = load_config(EXAMPLE / "release.yaml", _overrides(hap, prom.url), check_files=False)
+            yield {"hap": hap, "cand": cand, "cfg": cfg, "tmp": tmp}
+
+
+def test_weights_move_through_the_runtime_api_and_the_split_follows(stack: dict[str, Any]) -> None:
+    hap, cfg = stack["hap"], stack["cfg"]
+    router, own = make_router(cfg.canary)
+    assert isinstance(router, HAProxyRouter) and traffic_url(cfg.canary) == hap.url
+    router.attach_candidate("unused", "support-bot-good", "v2", "rel-split")
+    pid = hap.proc.pid
+    router.set_candidate_weight(10, "test: 10%")
+    assert hap.weights() == {"stable": 90, "candidate": 10}
+    assert router.weights() == {"stable": 90.0, "candidate": 10.0}
+    before, since = hap.served(), time.time()
+    tally = send_requests(f"{hap.url}/v1", "m", PROMPTS, 300, concurrency=8)
+    served = {k: v - before[k] for k, v in hap.served().items()}
+    assert tally.ok == 300 and sum(served.values()) == 300
+    # Weighted round robin is deterministic: 10% of 300 = 30, give or take the interleaving.
+    assert 27 <= served["candidate"] <= 33, served
+    own_counts = router.window(since)  # the router's own reading from `show stat`
+    assert (own_counts["stable"].count, own_counts["candidate"].count) == (served["stable"], served["candidate"])
+    router.set_candidate_weight(0, "test: back")
+    assert hap.weights() == {"stable": 100, "candidate": 0} and hap.proc.pid == pid  # no reload, same process
+
+
+def test_rollback_drill_proves_stable_serves_every_probe(stack: dict[str, Any]) -> None:
+    hap, cfg = stack["hap"], stack["cfg"]
+    router, own = make_router(cfg.canary)
+
+    def probe() -> Any:
+        return send_requests(f"{hap.url}/v1", "m", PROMPTS, 40)
+
+    record = run_drill(router, pct=1, holder="drill", ttl_s=5, probe=probe, metrics=own)
+    assert record.phase.value == "successful", record.reason
+    assert record.weights_during == {"stable": 99.0, "candidate": 1.0}
+    assert record.weights_after == {"stable": 100.0, "candidate": 0.0}
+    assert record.probe is not None and record.probe.stats_served == {"stable": 40, "candidate": 0}
+
+
+def test_degrading_candidate_rolled_back_by_the_judge_on_haproxy_metrics(stack: dict[str, Any]) -> None:
+    hap, cfg = stack["hap"], stack["cfg"]
+    router, own = make_router(cfg.canary)
+    metrics = metrics_for(cfg, own)  # HAProxy's exporter through the Prometheus provider
+    time.sleep(2.1)  # two scrapes: the earlier tests' requests are in the baseline, not in this window
+    judge_cfg = JudgeConfig(min_requests=30, looks=16)
+    plan = CanaryPlan(steps=[50], interval_s=1.0, duration_s=15, lease_ttl_s=5, holder="rel-bad")
+    onset: list[float] = []
+
+    def inject() -> None:
+        time.sleep(2.0)
+        set_sim_knobs(stack["cand"], error_rate=0.3)
+        onset.append(time.time())
+
+    try:
+        with TrafficGenerator(f"{hap.url}/v1", "m", PROMPTS, 60):
+            threading.Thread(target=inject, daemon=True).start()
+            out = run_canary(router, metrics, CanaryJudge(judge_cfg), plan)
+    finally:
+        set_sim_knobs(stack["cand"], error_rate=None)
+    assert out.result == "rolled_back" and out.judgement.phase.value == "failed", out.reason
+    assert "error rate" in out.reason
+    assert hap.weights()["candidate"] == 0
+    look = out.ticks[-1].source
+    assert look is not None and any("haproxy_server_http_responses_total" in q["query"] for q in look["queries"])
+    assert set(out.ticks[-1].stats["candidate"].unmeasured) >= {"latency", "schema"}  # type: ignore[index]
+    after = hap.served()["candidate"]
+    send_requests(f"{hap.url}/v1", "m", PROMPTS, 20)
+    assert hap.served()["candidate"] == after  # nothing reaches the candidate any more
+    zero = out.shifts[-1]
+    print(f"haproxy canary: rolled back {zero.ts + zero.took_s - onset[0]:.2f} s after the fault")
+
+
+def test_launchgate_rollback_cli_through_haproxy(stack: dict[str, Any], tmp_path: Path) -> None:
+    hap, cfg = stack["hap"], stack["cfg"]
+    hap.set_weight("stable", 75)
+    hap.set_weight("candidate", 25)
+    data = yaml.safe_load((EXAMPLE / "release.yaml").read_text())
+    merged: ReleaseConfig = cfg
+    data["canary"] = merged.canary.model_dump(mode="json", exclude_none=True)
+    data["observability"] = merged.observability.model_dump(mode="json", exclude_defaults=True)
+    path = tmp_path / "release.yaml"
+    path.write_text(yaml.safe_dump(data))
+    res = CliRunner().invoke(main, ["rollback", "--service", SERVICE, "--config", str(path),
+                                    "--artifacts", str(tmp_path / "store"), "--reason", "test"])
+    assert res.exit_code == 0, res.output
+    assert hap.weights() == {"stable": 100, "candidate": 0}
+    assert json.loads(res.stdout.strip().splitlines()[-1])["weights_after"] == {"stable": 100.0, "candidate": 0.0}
+
+
+def test_unknown_server_and_dead_socket_are_router_errors(stack: dict[str, Any], tmp_path: Path) -> None:
+    cfg = stack["cfg"]
+    wrong = cfg.canary.haproxy.model_copy(update={"candidate_server": "nope"})  # type: ignore[union-attr]
+    with pytest.raises(RouterError, match="no candidate server 'nope'"):
+        HAProxyRouter(wrong).attach_candidate("u", "m", "v", "r")
+    dead = cfg.canary.haproxy.model_copy(update={"admin_socket": str(tmp_path / "gone.sock"),  # type: ignore[union-attr]
+                                                 "retries": 1})
+    with pytest.raises(RouterError, match=r"after 2 attempt\(s\)") as info:
+        HAProxyRouter(dead).set_candidate_weight(0, "rollback")
+    assert isinstance(info.value.__cause__, OSError)
