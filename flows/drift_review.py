@@ -18,14 +18,16 @@ from prefect.artifacts import create_markdown_artifact
 from launchgate.config.context import ServiceContext
 from launchgate.errors import InputError
 from launchgate.notify.base import Notice
-from launchgate.reviews.charts import drift_png
+from launchgate.reviews.charts import drift_png, quality_png
 from launchgate.reviews.common import REPORT_JSON
 from launchgate.reviews.drift import compare_stats, drift_markdown, previous_week, report_from, week_bounds
+from launchgate.reviews.quality import QualityData, period, quality_features, quality_markdown, quality_summary
 from launchgate.store import layout
 from tasks.logqueries import drift_numbers
 from tasks.reviews import freeze_releases, notify_review, store_review
 
 CHART = "drift.png"
+QUALITY_CHART = "quality.png"
 
 
 @flow(name="drift-review", log_prints=True)
@@ -42,17 +44,25 @@ def drift_review(config: str, week: str | None = None, artifacts: str | None = N
     ref_start = start - timedelta(weeks=cfg.reference_weeks)
     data, quality, gx = drift_numbers(ctx, ref_start, start, end)
     features, notes = compare_stats(data.dists, data.ref_rates, data.cur_rates, data.n_reference, cfg)
+    qdata = data.quality or QualityData(origin=ref_start)
+    q_features, q_notes = quality_features(qdata, period(start, ref_start), cfg)
+    features, notes = features + q_features, notes + q_notes
     report = report_from(ctx.service, week, features, notes, cfg, reference_window=(ref_start, start),
                          current_window=(start, end), n_reference=data.n_reference, n_current=data.n_current)
     report.log_quality = quality
+    report.quality = quality_summary(qdata)
     if gx is not None:
         report.expectations = gx
     else:
         report.notes.append("No requests in the reviewed week: the log expectations were not run.")
     chart = drift_png(data.chart_ref, data.chart_cur, data.ref_rates, data.cur_rates,
                       f"{ctx.service} {week} vs the {cfg.reference_weeks} weeks before")
+    charts = {CHART: chart}
+    if report.quality["rows"]:
+        charts[QUALITY_CHART] = quality_png(report.quality, f"{ctx.service}: quality week over week")
     prefix = layout.drift_review(ctx.service, week)
-    keys = store_review(ctx, prefix, report, drift_markdown(report, [CHART]), {CHART: chart})
+    keys = store_review(ctx, prefix, report, drift_markdown(report, list(charts), quality_markdown(report.quality)),
+                        charts)
     where = ctx.store.location(keys[REPORT_JSON])
 
     frozen = False

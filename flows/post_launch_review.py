@@ -17,8 +17,11 @@ from prefect.cache_policies import NO_CACHE
 from launchgate.config.context import ServiceContext
 from launchgate.errors import ArtifactExistsError, InputError
 from launchgate.notify.base import Notice
+from launchgate.reviews.charts import quality_png
 from launchgate.reviews.postlaunch import REVIEW_JSON, REVIEW_MD, Promotion, due, promotions, review, review_markdown
 from launchgate.store.bundle import ReleaseBundle
+
+QUALITY_PNG = "post_launch/quality.png"
 
 
 @task(name="post-launch-review", cache_policy=NO_CACHE, timeout_seconds=900)
@@ -31,9 +34,13 @@ def review_one(ctx: ServiceContext, promotion: Promotion, days: int) -> dict[str
         get_run_logger().info("%s already has a post-launch review; kept it", promotion.release_id)
         return {"release_id": promotion.release_id, "status": "already_reviewed"}
     md = review_markdown(r)
+    if r.quality and r.quality["rows"]:
+        bundle.put_bytes(QUALITY_PNG, quality_png(r.quality, f"{promotion.release_id}: quality, week before and "
+                                                              f"week after promotion"), "image/png")
+        md += f"\n![quality week over week]({QUALITY_PNG.rsplit('/', 1)[-1]})\n"
     bundle.put_text(REVIEW_MD, md, "text/markdown")
     where = bundle.location(REVIEW_JSON)
-    bad = bool(r.incidents) or r.drift_significant
+    bad = bool(r.incidents) or r.drift_significant or r.quality_significant
     for role in ("engineering", "operations"):
         ctx.dispatcher.send(Notice(event="post_launch_review", role=role, service=ctx.service,
                                    release_id=promotion.release_id, status="alarm" if bad else "info",
@@ -41,7 +48,8 @@ def review_one(ctx: ServiceContext, promotion: Promotion, days: int) -> dict[str
                                    link_label="Open review"))
     create_markdown_artifact(key="post-launch-review", markdown=md, description=r.summary[:250])
     return {"release_id": promotion.release_id, "status": "reviewed", "incidents": len(r.incidents),
-            "drift_significant": r.drift_significant, "cost_per_request_change_pct": r.cost_per_request_change_pct,
+            "drift_significant": r.drift_significant, "quality_significant": r.quality_significant,
+            "cost_per_request_change_pct": r.cost_per_request_change_pct,
             "review": where}
 
 

@@ -20,6 +20,7 @@ from launchgate.reviews.athena import cost_inputs as athena_cost_inputs
 from launchgate.reviews.cost import CostInputs
 from launchgate.reviews.cost_sql import cost_inputs
 from launchgate.reviews.drift_sql import DriftData, drift_data, run_sampled_expectations
+from launchgate.reviews.quality_sql import quality_numbers
 
 
 @task(name="drift-numbers", cache_policy=NO_CACHE, timeout_seconds=1800)
@@ -30,6 +31,7 @@ def drift_numbers(ctx: ServiceContext, ref_start: datetime, start: datetime,
     with LogView.open(ctx.store, ctx.service, ref_start, end, on_progress=report) as view:
         report("queries", 0, 2)
         data = drift_data(view.con, start, cfg.drift_review)
+        data.quality = quality_numbers(view, ref_start, end)
         report("queries", 1, 2)
         quality = {"current": view.quality(start, end, data.n_current),
                    "reference": view.quality(ref_start, start, data.n_reference)}

@@ -85,16 +85,25 @@ def paired_bootstrap(
     n = int(d.size)
     if n == 0:
         return BootstrapCI(0, 0.0, 0.0, 0.0, 0.0, confidence, 0)
-    rng = np.random.default_rng(seed)
     values, counts = np.unique(d, return_counts=True)
-    if values.size == 1:  # every pair has the same delta: the bootstrap distribution is a point
+    low, high, lower = _bootstrap_bounds(values, counts, confidence, resamples, seed)
+    return BootstrapCI(n=n, delta=float(d.mean()), low=low, high=high,
+                       lower_one_sided=lower, confidence=confidence, resamples=resamples)
+
+
+def _bootstrap_bounds(values: np.ndarray, counts: np.ndarray, confidence: float, resamples: int,
+                      seed: int) -> tuple[float, float, float]:
+    """(two-sided low, high, one-sided lower) of the resampled mean of a sample given as distinct
+    values and how often each occurs (the multinomial draw of the module docstring)."""
+    n = int(counts.sum())
+    rng = np.random.default_rng(seed)
+    if values.size == 1:  # every case has the same value: the bootstrap distribution is a point
         means = np.full(resamples, float(values[0]))
     else:
         means = rng.multinomial(n, counts / n, size=resamples) @ values / n
     alpha = 1 - confidence
     low, high, lower = np.quantile(means, [alpha / 2, 1 - alpha / 2, alpha])
-    return BootstrapCI(n=n, delta=float(d.mean()), low=float(low), high=float(high),
-                       lower_one_sided=float(lower), confidence=confidence, resamples=resamples)
+    return float(low), float(high), float(lower)
 
 
 def mcnemar_exact(candidate_pass: Sequence[bool], baseline_pass: Sequence[bool]) -> McNemar:
@@ -136,3 +145,17 @@ def mean_ci(values: Sequence[float], *, confidence: float = 0.95, resamples: int
     """(mean, low, high): bootstrap CI of one sample's mean, e.g. a variant's score on one tag."""
     ci = paired_bootstrap(values, [0.0] * len(values), confidence=confidence, resamples=resamples, seed=seed)
     return ci.delta, ci.low, ci.high
+
+
+def rate_ci(events: int, n: int, *, confidence: float = 0.95, resamples: int = DEFAULT_RESAMPLES,
+            seed: int = DEFAULT_SEED) -> tuple[float | None, float | None, float | None]:
+    """(rate, low, high): ``mean_ci`` of n pass/fail outcomes with ``events`` passes, from the counts
+    alone (a week's labels or feedback need no list of 0/1 values); (None, None, None) when n is 0."""
+    if n <= 0:
+        return None, None, None
+    if not 0 <= events <= n:
+        raise ValueError(f"events must be in [0, {n}], got {events}")
+    pairs = [(v, c) for v, c in ((0.0, n - events), (1.0, events)) if c]
+    low, high, _ = _bootstrap_bounds(np.array([v for v, _ in pairs]), np.array([c for _, c in pairs], dtype=float),
+                                     confidence, resamples, seed)
+    return events / n, low, high

@@ -83,3 +83,34 @@ def cost_png(days: Sequence[str], spend: Sequence[float], *, cap_usd: float, ale
     ax.set_title(title)
     ax.legend(fontsize=8)
     return _png(fig)
+
+
+def quality_png(summary: Mapping[str, object], title: str) -> bytes:
+    """Quality rate and bad-feedback rate week over week, one line per release/variant, with 95% CIs
+    (reviews/quality.quality_summary's rows)."""
+    from matplotlib.figure import Figure
+
+    rows = list(summary.get("rows", []))  # type: ignore[call-overload]
+    weeks = sorted({r["week_of"] for r in rows})
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, key, name in ((axes[0], "quality", "Quality rate (labelled good)"),
+                          (axes[1], "bad_feedback", "Bad user feedback rate")):
+        for series in sorted({(r["release_id"] or "-", r["variant"] or "-") for r in rows}):
+            pts = [(weeks.index(r["week_of"]), r[key]) for r in rows
+                   if (r["release_id"] or "-", r["variant"] or "-") == series and r[key]["rate"] is not None]
+            if not pts:
+                continue
+            x = np.array([p[0] for p in pts], dtype=float)
+            y = np.array([p[1]["rate"] for p in pts]) * 100
+            err = np.array([[max(0.0, p[1]["rate"] - p[1]["low"]) for p in pts],
+                            [max(0.0, p[1]["high"] - p[1]["rate"]) for p in pts]]) * 100
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=f"{series[0]} ({series[1]})")
+        ax.set_xticks(range(len(weeks)), weeks, fontsize=8, rotation=15)
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("%")
+        ax.set_title(name, fontsize=10)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.suptitle(title)
+    return _png(fig)

@@ -28,6 +28,14 @@ class DriftReviewConfig(_Strict):
                                                  "are significant on big logs but not worth a freeze)")
     min_requests: int = Field(default=200, ge=10, le=100_000_000,
                               description="per window; fewer makes a feature inconclusive")
+    quality_min_labels: int = Field(default=30, ge=1, le=10_000_000,
+                                    description="labelled review-queue items per window for a quality-rate verdict")
+    quality_drop_pp: float = Field(default=5.0, ge=0, le=100,
+                                   description="points the quality rate (labelled good) must fall to count")
+    feedback_min: int = Field(default=30, ge=1, le=100_000_000,
+                              description="feedback records per window for a bad-feedback verdict")
+    bad_feedback_rise_pp: float = Field(default=5.0, ge=0, le=100,
+                                        description="points the bad-feedback rate must rise to count")
     freeze_on_drift: bool = Field(default=True, description="significant drift sets the release freeze")
 
 

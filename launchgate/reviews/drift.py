@@ -107,6 +107,8 @@ class DriftReport(BaseModel):
     notes: list[str] = Field(default_factory=list)
     expectations: dict[str, Any] | None = Field(default=None, description="Great Expectations suite summary")
     log_quality: dict[str, Any] = Field(default_factory=dict)
+    quality: dict[str, Any] | None = Field(default=None, description="labels and user feedback per week, release "
+                                                                      "and variant (reviews/quality.py)")
     thresholds: DriftReviewConfig
     generated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
@@ -237,6 +239,15 @@ def distribution_verdict(name: str, s: DistStats, cfg: DriftReviewConfig) -> Fea
                         psi=round(value, 4), ks_statistic=round(ks_stat, 4), ks_pvalue=ks_p)
 
 
+def two_proportion_rise(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]:
+    """(z, one-sided p) of the pooled two-proportion test that k2/n2 is above k1/n1: only a rise is
+    drift worth acting on."""
+    pooled = (k1 + k2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    z = (k2 / n2 - k1 / n1) / se if se > 0 else 0.0
+    return z, float(stats.norm.sf(z))
+
+
 def rate_drift(name: str, ref: tuple[int, int], cur: tuple[int, int], cfg: DriftReviewConfig) -> FeatureDrift:
     title = RATES[name][0]
     (k1, n1), (k2, n2) = ref, cur
@@ -247,10 +258,7 @@ def rate_drift(name: str, ref: tuple[int, int], cur: tuple[int, int], cfg: Drift
         return FeatureDrift(**base, phase=Phase.INCONCLUSIVE,
                             reason=f"{title}: {n1} reference and {n2} current requests, need at least "
                                    f"{cfg.min_requests} each.")
-    pooled = (k1 + k2) / (n1 + n2)
-    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    z = (p2 - p1) / se if se > 0 else 0.0
-    p_value = float(stats.norm.sf(z))  # one-sided: only a rise is drift worth acting on
+    z, p_value = two_proportion_rise(k1, n1, k2, n2)
     rise_pp = (p2 - p1) * 100
     moved = f"{p1 * 100:.2f}% -> {p2 * 100:.2f}% ({k2}/{n2})"
     significant = p_value < cfg.rate_alpha and rise_pp >= cfg.min_rate_increase
@@ -383,7 +391,8 @@ def _fmt(v: float | None, rate: bool = False) -> str:
     return f"{v * 100:.2f}%" if rate else f"{v:g}"
 
 
-def drift_markdown(report: DriftReport, charts: Sequence[str] = ()) -> str:
+def drift_markdown(report: DriftReport, charts: Sequence[str] = (), sections: Sequence[str] = ()) -> str:
+    """``sections``: more Markdown lines (the quality section, reviews/quality.py) before the notes."""
     head = "**Significant drift**: releases are frozen until someone lifts it." if report.significant else \
         "No significant drift."
     lines = [
@@ -417,6 +426,8 @@ def drift_markdown(report: DriftReport, charts: Sequence[str] = ()) -> str:
         lines += ["", "## Log quality", ""]
         lines += [f"- {name}: {v.get('records', 0)} records from {v.get('files', 0)} files, {v.get('bad_lines', 0)} "
                   f"bad lines" for name, v in q.items() if isinstance(v, dict)]
+    if sections:
+        lines += ["", *sections]
     if report.notes:
         lines += ["", "## Notes", "", *(f"- {n}" for n in report.notes)]
     if charts:

@@ -43,6 +43,7 @@ from launchgate.reviews.drift import (
     psi,
     psi_edges,
 )
+from launchgate.reviews.quality import QualityData
 
 EXACT_MAX_N = 10_000
 CHART_SAMPLE = 20_000
@@ -72,6 +73,7 @@ class DriftData:
     n_current: int
     chart_ref: dict[str, np.ndarray] = field(default_factory=dict)
     chart_cur: dict[str, np.ndarray] = field(default_factory=dict)
+    quality: QualityData | None = None  # labels and feedback (reviews/quality_sql.py), filled by the caller
 
 
 def _r3(v: float | None) -> float | None:

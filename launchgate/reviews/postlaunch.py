@@ -5,7 +5,9 @@ For a promoted release it gathers, over ``[promoted_at, promoted_at + days)``:
 * incidents: releases rolled back during the canary, manual rollbacks (``state/rollbacks/``),
   budget alerts and stops (``state/budget/<day>.json``), freezes set (``state/freeze_log.jsonl``);
 * the cost change: cost per request and spend per day, the week after vs the week before;
-* drift: the week after vs the week before, with the weekly review's statistics (launchgate/reviews/drift.py).
+* drift: the week after vs the week before, with the weekly review's statistics (launchgate/reviews/drift.py);
+* quality: labelled review-queue items and user feedback (joined to the request log by request id)
+  per release and variant, the week before vs the week after (launchgate/reviews/quality.py).
 
 Both windows are read as DuckDB queries (reviews/drift_sql.py), never as lists of lines.
 
@@ -29,6 +31,8 @@ from launchgate.requestlog.view import LogView
 from launchgate.reviews.config import DriftReviewConfig
 from launchgate.reviews.drift import FeatureDrift, compare_stats
 from launchgate.reviews.drift_sql import drift_data, ts_sql
+from launchgate.reviews.quality import QualityData, quality_features, quality_markdown, quality_summary
+from launchgate.reviews.quality_sql import quality_numbers
 from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
 from launchgate.store.jsonio import get_object
@@ -70,6 +74,10 @@ class PostLaunchReview(BaseModel):
     drift_significant: bool
     drift: list[dict[str, Any]]
     notes: list[str] = Field(default_factory=list)
+    quality: dict[str, Any] | None = Field(default=None, description="labels and feedback, week before and after, "
+                                                                      "per release and variant (reviews/quality.py)")
+    quality_significant: bool = False
+    quality_verdicts: list[dict[str, Any]] = Field(default_factory=list)
     summary: str
     reviewed_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
@@ -155,16 +163,27 @@ def cost_totals(requests: int, usd: float, days: int) -> CostWindow:
                       cost_per_request=round(usd / requests, 8) if requests else None)
 
 
-def _window_numbers(store: ArtifactStore, service: str, start: datetime, days: int,
-                    cfg: DriftReviewConfig) -> tuple[CostWindow, CostWindow, list[FeatureDrift], list[str]]:
-    """Cost and drift of the week before vs the week after ``start``, in SQL (reviews/drift_sql.py)."""
-    with LogView.open(store, service, start - timedelta(days=days), start + timedelta(days=days)) as view:
+def _window_numbers(store: ArtifactStore, service: str, start: datetime, days: int, cfg: DriftReviewConfig
+                    ) -> tuple[CostWindow, CostWindow, list[FeatureDrift], list[str], QualityData]:
+    """Cost, drift, labels and feedback of the week before vs the week after ``start``, in SQL
+    (reviews/drift_sql.py, reviews/quality_sql.py)."""
+    origin = start - timedelta(days=days)
+    with LogView.open(store, service, origin, start + timedelta(days=days)) as view:
         rows = view.con.execute(f"SELECT ts >= {ts_sql(start)} AS after, count(*), fsum(coalesce(cost_usd, 0.0)) "
                                 f"FROM requests GROUP BY after").fetchall()
         by = {bool(a): (int(n), float(usd or 0.0)) for a, n, usd in rows}
         data = drift_data(view.con, start, cfg, charts=False)
+        quality = quality_numbers(view, origin, start + timedelta(days=days)) if days == 7 else None
     features, notes = compare_stats(data.dists, data.ref_rates, data.cur_rates, data.n_reference, cfg)
-    return cost_totals(*by.get(False, (0, 0.0)), days), cost_totals(*by.get(True, (0, 0.0)), days), features, notes
+    if quality is None:  # periods are weeks: a window of another length is not split into before/after by them
+        quality = QualityData(origin=origin)
+        notes.append(f"Labels and feedback are compared week against week; a {days}-day window is not.")
+    return (cost_totals(*by.get(False, (0, 0.0)), days), cost_totals(*by.get(True, (0, 0.0)), days), features,
+            notes, quality)
+
+
+def _share(k: int, n: int) -> str:
+    return f"{k / n * 100:.1f}%" if n else "-"
 
 
 def _change(before: float | None, after: float | None) -> float | None:
@@ -177,18 +196,29 @@ def review(store: ArtifactStore, service: str, promotion: Promotion, cfg: DriftR
            days: int = 7) -> PostLaunchReview:
     start = promotion.promoted_at
     end = start + timedelta(days=days)
-    cb, ca, features, notes = _window_numbers(store, service, start, days, cfg)
+    cb, ca, features, notes, qdata = _window_numbers(store, service, start, days, cfg)
+    q_features, q_notes = quality_features(qdata, 1, cfg)
+    notes += q_notes
     drifted = [f for f in features if f.significant]
+    q_worse = [f for f in q_features if f.significant]
     found = incidents(store, service, start, end)
     cpr = _change(cb.cost_per_request, ca.cost_per_request)
     parts = [f"{len(found)} incident(s)" + (f" ({', '.join(sorted({i.kind for i in found}))})" if found else "")]
     parts.append(f"cost per request {cpr:+.1f}%" if cpr is not None else "cost per request not comparable")
     parts.append(f"drift in {', '.join(f.title.lower() for f in drifted)}" if drifted else "no significant drift")
+    after = qdata.totals(1)
+    if q_worse:
+        parts.append("; ".join(f.reason.rstrip(".") for f in q_worse))
+    elif after.labelled or after.feedback:
+        parts.append(f"quality rate {_share(after.good, after.labelled)} of {after.labelled} labelled, bad feedback "
+                     f"{_share(after.bad_feedback, after.feedback)} of {after.feedback}")
     return PostLaunchReview(
         service=service, release_id=promotion.release_id, promoted_at=start, window_start=start, window_end=end,
         incidents=found, cost_before=cb, cost_after=ca, cost_per_request_change_pct=cpr,
         spend_per_day_change_pct=_change(cb.usd_per_day, ca.usd_per_day), drift_significant=bool(drifted),
         drift=[{"name": f.name, "phase": f.phase.value, "reason": f.reason} for f in features], notes=notes,
+        quality=quality_summary(qdata), quality_significant=bool(q_worse),
+        quality_verdicts=[{"name": f.name, "phase": f.phase.value, "reason": f.reason} for f in q_features],
         summary=f"Post-launch review of {promotion.release_id}, {days} days after promotion: " + "; ".join(parts) + ".",
     )
 
@@ -210,6 +240,9 @@ def review_markdown(r: PostLaunchReview) -> str:
               f"| cost/request | {cpr_b} | {cpr_a} | {pct(r.cost_per_request_change_pct)} |",
               "", "## Drift (week after vs week before)", ""]
     lines += [f"- {d['phase']}: {d['reason']}" for d in r.drift]
+    if r.quality is not None:
+        lines += ["", *quality_markdown(r.quality, "Quality: labels and user feedback (week before, week after)")]
+        lines += [f"- {d['phase']}: {d['reason']}" for d in r.quality_verdicts]
     if r.notes:
         lines += ["", "## Notes", "", *(f"- {n}" for n in r.notes)]
     return "\n".join(lines) + "\n"

@@ -1,0 +1,117 @@
+"""reviews/quality.py's numbers as DuckDB queries, beside the ``requests`` view of the review's window.
+
+The review-queue items and the feedback records are read by DuckDB itself (``read_json`` over the
+day folders of the window: a local store's files in place, others copied into the view's
+temporary folder one file at a time), so no week of records becomes Python objects. Labels are one
+small object per labelled item: only those of items in the window are read. Feedback is joined to
+the request log by request id (the first line of a duplicated id, as the in-memory engine does),
+after a semi-join on the feedback's ids, so the join never builds a table of the whole week's ids.
+Periods, counts and sums are integers on both engines: the two give equal ``QualityData``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from launchgate.requestlog.view import LogView
+from launchgate.reviews.drift_sql import ts_sql
+from launchgate.reviews.quality import BAD_SCORE_MAX, WEEK, QualityData, QualityRow, _days, assemble
+from launchgate.store import layout
+from launchgate.store.base import ArtifactStore
+from launchgate.store.local import LocalStore
+
+ITEM_COLUMNS = {"id": "VARCHAR", "ts": "VARCHAR", "release_id": "VARCHAR", "variant": "VARCHAR"}
+FEEDBACK_COLUMNS = {"ts": "VARCHAR", "request_id": "VARCHAR", "thumbs": "VARCHAR", "score": "BIGINT"}
+LABEL_COLUMNS = {"item_id": "VARCHAR", "verdict": "VARCHAR"}
+WEEK_US = int(WEEK.total_seconds()) * 1_000_000
+
+
+def _files(store: ArtifactStore, keys: list[str], tmp: Path, kind: str) -> list[str]:
+    if isinstance(store, LocalStore):
+        return [store.location(k) for k in keys]
+    folder = tmp / f"quality-{kind}"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for n, key in enumerate(keys):
+        path = folder / f"{n:07d}.json"
+        path.write_bytes(store.get(key))
+        out.append(str(path))
+    return out
+
+
+def _sql_list(paths: list[str]) -> str:
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+
+
+def _table(con: duckdb.DuckDBPyConnection, name: str, paths: list[str], columns: dict[str, str], fmt: str) -> None:
+    if paths:
+        spec = "{" + ", ".join(f"{c}: '{t}'" for c, t in columns.items()) + "}"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM read_json({_sql_list(paths)}, "
+                    f"format = '{fmt}', columns = {spec}, ignore_errors = true)")
+    else:
+        cols = ", ".join(f"NULL::{t} AS {c}" for c, t in columns.items())
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {cols} WHERE false")
+
+
+def load_quality(con: duckdb.DuckDBPyConnection, store: ArtifactStore, service: str, start: datetime,
+                 end: datetime, tmp: Path) -> None:
+    """Tables q_items, q_labels, q_feedback for [start, end) (the day folders; ts filtered in the queries)."""
+    days = _days(start, end)
+    items = [k for d in days for k in sorted(store.list(layout.review_queue_day(service, d)))]
+    feedback = [k for d in days for k in sorted(store.list(layout.feedback_day(service, d)))]
+    _table(con, "q_items", _files(store, items, tmp, "items"), ITEM_COLUMNS, "newline_delimited")
+    _table(con, "q_feedback", _files(store, feedback, tmp, "feedback"), FEEDBACK_COLUMNS, "newline_delimited")
+    prefix = layout.review_label(service, "x").rsplit("/", 1)[0] + "/"
+    ids = {r[0] for r in con.execute("SELECT DISTINCT id FROM q_items WHERE id IS NOT NULL").fetchall()}
+    labelled = [k for k in store.list(prefix) if k[len(prefix):].removesuffix(".json") in ids]
+    _table(con, "q_labels", _files(store, labelled, tmp, "labels"), LABEL_COLUMNS, "auto")
+
+
+def _period(col: str, origin: datetime) -> str:
+    return f"(epoch_us({col}) - epoch_us({ts_sql(origin)})) // {WEEK_US}"
+
+
+def quality_data(con: duckdb.DuckDBPyConnection, origin: datetime, end: datetime) -> QualityData:
+    """Per period, release and variant: items and labels, feedback joined to ``requests``; unknown feedback."""
+    window = f"t >= {ts_sql(origin)} AND t < {ts_sql(end)}"
+    rows: dict[tuple[int, Any, Any], QualityRow] = {}
+
+    def row(p: int, release: Any, variant: Any) -> QualityRow:
+        return rows.setdefault((int(p), release, variant), QualityRow(period=int(p), week_of="", release_id=release,
+                                                                      variant=variant))
+
+    for p, release, variant, sampled, labelled, good in con.execute(f"""
+            SELECT {_period('t', origin)} AS p, release_id, variant, count(*),
+                   count_if(l.verdict IN ('good', 'bad')), count_if(l.verdict = 'good')
+            FROM (SELECT *, TRY_CAST(replace(ts, 'Z', '') AS TIMESTAMP) AS t FROM q_items) i
+            LEFT JOIN q_labels l ON l.item_id = i.id
+            WHERE {window} GROUP BY ALL""").fetchall():
+        r = row(p, release, variant)
+        r.sampled, r.labelled, r.good = int(sampled), int(labelled), int(good)
+    unknown: dict[int, int] = {}
+    for p, known, release, variant, n, thumbs, up, scores, score_sum, bad in con.execute(f"""
+            WITH f AS (SELECT *, TRY_CAST(replace(ts, 'Z', '') AS TIMESTAMP) AS t FROM q_feedback),
+                 req AS (SELECT request_id, arg_min({{'r': release_id, 'v': variant}}, ts) AS rv FROM requests
+                         WHERE request_id IN (SELECT request_id FROM f) GROUP BY request_id)
+            SELECT {_period('t', origin)} AS p, req.request_id IS NOT NULL AS known, rv.r, rv.v, count(*),
+                   count_if(thumbs IN ('up', 'down')), count_if(thumbs = 'up'), count(score),
+                   coalesce(sum(score), 0), count_if(thumbs = 'down' OR score <= {BAD_SCORE_MAX})
+            FROM f LEFT JOIN req USING (request_id)
+            WHERE {window} GROUP BY ALL""").fetchall():
+        if not known:
+            unknown[int(p)] = unknown.get(int(p), 0) + int(n)
+            continue
+        r = row(p, release, variant)
+        r.feedback, r.thumbs, r.thumbs_up = int(n), int(thumbs), int(up)
+        r.scores, r.score_sum, r.bad_feedback = int(scores), int(score_sum), int(bad)
+    return assemble(origin, rows.values(), unknown)
+
+
+def quality_numbers(view: LogView, origin: datetime, end: datetime) -> QualityData:
+    """Load the window's queue items, labels and feedback beside ``view``'s requests and count them."""
+    load_quality(view.con, view.store, view.service, origin, end, view.tmp)
+    return quality_data(view.con, origin, end)
