@@ -248,12 +248,16 @@ def gateway(config_path: Path, host: str | None, port: int | None, overrides: tu
     from launchgate.cli.data import RESOLVERS
     from launchgate.config import load_config, parse_overrides
     from launchgate.gateway.config import from_release_config
+    from launchgate.gateway.secretset import GatewaySecrets
     from launchgate.privacy.gatewaystart import start_gateway_data_policy
 
     try:
         release_config = load_config(config_path, parse_overrides(overrides))
         cfg = from_release_config(release_config, host=host, port=port)
-        token = cfg.admin_token()
+        if not cfg.access.admin_tokens:
+            cfg.admin_token()  # the env var's own message when it is the only source
+        token = GatewaySecrets.from_config(cfg, RESOLVERS)  # admin tokens and upstream keys, again on SIGHUP
+        token.load()
         cfg.load_output_schema()  # fail before binding, not on the first request
         start_gateway_data_policy(release_config, config_path, cfg.log_store_uri, RESOLVERS)  # see docs/data.md
     except InputError as exc:

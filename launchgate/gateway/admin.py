@@ -17,7 +17,6 @@ Errors use the OpenAI error shape: 400 ``invalid_request``, 401 ``unauthorized``
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -31,6 +30,7 @@ from launchgate.gateway.config import Upstream
 from launchgate.gateway.fallback import add_fallback
 from launchgate.gateway.proxy import error_body
 from launchgate.gateway.routing import CANDIDATE, STABLE
+from launchgate.gateway.secretset import GatewaySecrets
 from launchgate.gateway.state import GatewayState, StateConflict
 from launchgate.gateway.window import StatsWindow
 
@@ -69,15 +69,16 @@ def _fail(status: int, code: str, message: str) -> web.Response:
     return web.json_response(error_body(status, code, message), status=status)
 
 
-def token_guard(token: str) -> Callable[[Handler], Handler]:
+def token_guard(token: str | GatewaySecrets) -> Callable[[Handler], Handler]:
     """Wraps each admin handler in the token check. Not a middleware: any middleware in the app
-    tree makes aiohttp run its middleware chain on every proxied request too."""
-    expected = f"Bearer {token}".encode()
+    tree makes aiohttp run its middleware chain on every proxied request too. ``token`` is the
+    gateway's secrets provider (secretset.py: every currently valid token, compared in constant
+    time, re-read on SIGHUP), or one fixed token."""
+    secrets = GatewaySecrets.static(token) if isinstance(token, str) else token
 
     def guard(handler: Handler) -> Handler:
         async def check(request: web.Request) -> web.StreamResponse:
-            given = request.headers.get("Authorization", "").encode()
-            if not hmac.compare_digest(given, expected):
+            if not secrets.allows(request.headers.get("Authorization", "").encode()):
                 resp = _fail(401, "unauthorized", "the admin API needs 'Authorization: Bearer <token>'")
                 resp.headers["WWW-Authenticate"] = 'Bearer realm="launchgate-admin"'
                 return resp
@@ -111,7 +112,7 @@ class AdminAPI:
         self.drain = drain  # records the requests answered so far (recorder.py) before stats are read
         self.guard = guard  # launchgate.gateway.guard.Guard when the config has guardrails
 
-    def app(self, token: str) -> web.Application:
+    def app(self, token: str | GatewaySecrets) -> web.Application:
         """The admin API as a sub-application for ``/admin``: the token check guards exactly these
         routes, and the proxy's routes never pay for it."""
         guard = token_guard(token)

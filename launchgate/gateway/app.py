@@ -27,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from launchgate.gateway.access_control import install_access
 from launchgate.gateway.admin import AdminAPI
 from launchgate.gateway.budget import gateway_guard
 from launchgate.gateway.config import GatewayConfig
@@ -41,6 +42,7 @@ from launchgate.gateway.readiness import Readiness
 from launchgate.gateway.recorder import Recorder
 from launchgate.gateway.review import install_review
 from launchgate.gateway.schemacheck import SchemaChecker
+from launchgate.gateway.secretset import GatewaySecrets
 from launchgate.gateway.shadow import install_shadow
 from launchgate.gateway.state import GatewayState
 from launchgate.gateway.tracing import install_tracing
@@ -55,10 +57,10 @@ GATEWAY_KEY: web.AppKey[Gateway] = web.AppKey("gateway")
 class Gateway:
     """Everything one gateway process holds; ``app`` is what aiohttp serves."""
 
-    def __init__(self, cfg: GatewayConfig, admin_token: str, *, store: ArtifactStore | None = None,
+    def __init__(self, cfg: GatewayConfig, admin_token: str | GatewaySecrets, *, store: ArtifactStore | None = None,
                  rng: random.Random | None = None, notify_handoffs: bool = True) -> None:
-        if len(admin_token) < 16:
-            raise ValueError("the admin token must be at least 16 characters")
+        # The admin tokens valid now (secretset.py: re-read on SIGHUP), or one fixed token (16+ characters).
+        self.secrets = GatewaySecrets.static(admin_token) if isinstance(admin_token, str) else admin_token
         self.cfg = cfg
         self.writer = RequestLogWriter(store or open_store(cfg.log_store_uri), cfg.service, cfg.writer_name(),
                                        max_buffered_lines=cfg.log_max_buffered_lines)
@@ -77,7 +79,7 @@ class Gateway:
         self.handoff: HandoffQueue | None = None
         if cfg.guardrails is not None:
             self._guardrails(cfg, notify_handoffs)
-        self.app = self._build(admin_token)
+        self.app = self._build(self.secrets)
 
     def _guardrails(self, cfg: GatewayConfig, notify_handoffs: bool) -> None:
         rails = cfg.guardrails
@@ -100,7 +102,7 @@ class Gateway:
                 dispatcher=_dispatcher(cfg) if notify_handoffs else None)
         self.metrics.attach_guard(guard)
 
-    def _build(self, admin_token: str) -> web.Application:
+    def _build(self, admin_token: GatewaySecrets) -> web.Application:
         app = web.Application(client_max_size=self.cfg.max_body_bytes)
         # traceparent in and out; spans when OTLP is configured, then also one per guard phase
         if install_tracing(app, self.cfg.service) and self.proxy.guarded is not None:
@@ -117,6 +119,7 @@ class Gateway:
         ])
         install_shadow(self, app, admin_token)  # /admin/shadow*: registered before the /admin sub-app
         install_review(self, app, admin_token)  # /admin/review-queue, likewise
+        self.access = install_access(self, app)  # API keys on /v1 when required; SIGHUP re-reads keys and secrets
         app.add_subapp("/admin", AdminAPI(self.state, self.stats, self.recorder.drain, self.guard).app(admin_token))
         add_fallback(app)  # last: JSON 404/405 for anything no route above takes
         app.cleanup_ctx.append(self._lifecycle)
@@ -209,7 +212,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(cfg: GatewayConfig, admin_token: str) -> None:
+def serve(cfg: GatewayConfig, admin_token: str | GatewaySecrets) -> None:
     """Run the gateway until SIGINT/SIGTERM (blocking); the request log is flushed on the way out."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from launchgate.config import Budget, HttpUrl, Owners, Pricing, ReleaseConfig
+from launchgate.config.access import Access
 from launchgate.config.files import read_json
 from launchgate.config.guardrails import Guardrails
 from launchgate.errors import ConfigError, DataFileError, InputError
@@ -25,6 +26,19 @@ from launchgate.eval.golden import load_prompt
 
 DEFAULT_ADMIN_TOKEN_ENV = "LAUNCHGATE_GATEWAY_ADMIN_TOKEN"
 VARIANTS = ("stable", "candidate")
+# Upstream keys read from access.upstream_keys' secret refs (gateway/secretset.py, again on SIGHUP), by the
+# env var name they stand in for: a process's environment cannot change, a mounted file or AWS can.
+_REREAD_KEYS: dict[str, str] = {}
+
+
+def set_upstream_keys(keys: dict[str, str]) -> None:
+    global _REREAD_KEYS
+    _REREAD_KEYS = dict(keys)  # replaced whole: a request never sees half of a reload
+
+
+def upstream_key(env_name: str) -> str | None:
+    """The upstream API key for ``env_name``: the re-read secret when configured, else the environment."""
+    return _REREAD_KEYS.get(env_name) or os.environ.get(env_name)
 
 
 class Upstream(BaseModel):
@@ -39,7 +53,7 @@ class Upstream(BaseModel):
     )
 
     def api_key(self) -> str | None:
-        return os.environ.get(self.api_key_env) if self.api_key_env else None
+        return upstream_key(self.api_key_env) if self.api_key_env else None
 
 
 class GatewayConfig(BaseModel):
@@ -89,6 +103,8 @@ class GatewayConfig(BaseModel):
     # POST /admin/review-queue changes it at run time.
     review_sample: float = Field(default=0.0, ge=0, le=1)
     review_answer_chars: int = Field(default=2000, ge=0, le=100_000)
+    # access: client API keys on /v1 (required beyond loopback unless set), admin token and upstream key refs.
+    access: Access = Access()
 
     def writer_name(self) -> str:
         name = self.log_writer or f"{socket.gethostname()}-{os.getpid()}"
@@ -153,6 +169,7 @@ def from_release_config(cfg: ReleaseConfig, *, host: str | None = None, port: in
             subject_field=cfg.data.subject.field if cfg.data.subject else None,
             review_sample=cfg.quality.sample,
             review_answer_chars=cfg.quality.answer_chars,
+            access=cfg.access,
         )
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise ConfigError("gateway", [str(exc)]) from None

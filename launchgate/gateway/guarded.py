@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from launchgate.gateway import jsoncodec
+from launchgate.gateway.config import upstream_key
 from launchgate.gateway.guard import (
     CLAMPED_HEADER,
     DEGRADED_HEADER,
@@ -66,7 +67,8 @@ class GuardedCall:
 
     async def run(self) -> web.StreamResponse:
         g, chat, outcome = self.g, self.chat, self.outcome
-        outcome.tenant = tenant = g.tenant(self.request.headers)
+        # An authenticated API key's tenant (clientauth.py) is the identity; the header only without keys.
+        outcome.tenant = tenant = outcome.tenant or g.tenant(self.request.headers)
         try:
             await self._rate_limit(tenant)
             clamped = self._input_contract()
@@ -289,7 +291,7 @@ class GuardedCall:
         assert ep is not None and client is not None
         headers = {"Content-Type": "application/json", "Accept": "application/json", "Accept-Encoding": "identity",
                    REQUEST_ID_HEADER: self.request_id}
-        key = os.environ.get(ep.api_key_env) if ep.api_key_env else None
+        key = upstream_key(ep.api_key_env) if ep.api_key_env else None  # re-read on SIGHUP when configured
         if key:
             headers["Authorization"] = f"Bearer {key}"
         stream, self.chat.stream = self.chat.stream, False

@@ -42,6 +42,8 @@ FIELDS = (
     # the guardrails' fields (null without guardrails): tenant, ["control:outcome", ...], the fallback's
     # reason, the handoff item, and the status the caller got when the fallback replaced a failure
     "tenant", "guard", "fallback", "handoff_id", "client_status",
+    # the client API key's public id when /v1 needs keys (gateway/clientauth.py), never the key
+    "key_id",
 )
 JSONL_TYPE = "application/x-ndjson"
 _ENCODE_ASCII = json.JSONEncoder(separators=(",", ":")).encode

@@ -102,6 +102,7 @@ class Proxy:
         self.client: UpstreamClient | None = None
         self.shadow: Any = None  # set by Gateway: mirrors a sample of stable's requests (shadow.py)
         self.review: Any = None  # set by Gateway: samples served answers for human review (review.py)
+        self.access: Any = None  # set by Gateway when /v1 needs API keys: the key's scopes and limits (clientauth.py)
         self._subject_header = cfg.subject_header
         self._subject_field = cfg.subject_field
 
@@ -171,7 +172,11 @@ class Proxy:
             chat = parse_chat_request(raw)
             if self._subject_header is not None or self._subject_field is not None:
                 outcome.subject = self._subject(request, chat)
-            if self.guarded is not None:
+            refused = None if self.access is None else await self.access.admit(request, chat, outcome, request_id,
+                                                                               self.recorder)
+            if refused is not None:  # the key may not call this model, or its own limit or budget is spent
+                response = refused
+            elif self.guarded is not None:
                 response = await self.guarded(self, self.guard, request, chat, variant, upstream, request_id,
                                               outcome, t0, started).run()
             elif self.budget is not None and not self._budget_allows(started):  # the day's budget is spent

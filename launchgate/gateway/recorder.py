@@ -38,7 +38,9 @@ GATEWAY_CODES = frozenset({"invalid_request", "request_too_large", "no_upstream"
                            # the guardrails' codes (guard.py, guarded.py; docs/gateway.md)
                            "context_too_long", "max_tokens_too_large", "input_invalid", "input_blocked",
                            "rate_limited", "overloaded", "tenant_budget_exceeded", "breaker_open",
-                           "output_invalid", "output_blocked", "fallback_unavailable"})
+                           "output_invalid", "output_blocked", "fallback_unavailable",
+                           # client API keys (clientauth.py; docs/access.md)
+                           "model_not_allowed", "key_budget_exceeded"})
 BATCH_S = 0.005  # how long a finished request may wait for its record; a batch costs one timer
 # Records per turn of the event loop when the timer drains: after a burst, requests waiting on
 # the loop get their turn between slices instead of behind one long drain (~100 us per record).
@@ -66,6 +68,7 @@ class Outcome:
     timed_out: bool = False
     first_invalid: bool = False  # an attempt failed the output contract (a retry may have fixed it)
     subject: str | None = None  # the end user's id (data.subject): the log writer writes only its HMAC
+    key_id: str | None = None  # the client API key's public id (clientauth.py), never the key
 
 
 class Finished(NamedTuple):
@@ -112,6 +115,7 @@ class Recorder:
         self.budget: BudgetGuard | None = None
         self.guard: Any = None  # launchgate.gateway.guard.Guard, when the config has guardrails
         self.handoff: HandoffQueue | None = None
+        self.key_spend: Any = None  # clientauth.ClientAuth.spend when /v1 needs API keys: per key, per day
         self.batch_s = batch_s
         self._pending: list[Finished] = []
         self.failures = 0
@@ -200,6 +204,10 @@ class Recorder:
         }
         if o.subject is not None:
             line["subject"] = o.subject  # hashed by the installed data policy; never among the written fields
+        if o.key_id is not None:  # the authenticated key: its id and tenant, and its day's spend
+            line["key_id"], line["tenant"] = o.key_id, o.tenant
+            if cost and self.key_spend is not None:
+                self.key_spend.add(o.key_id, cost, f.started)
         if o.guard is not None:
             self._guarded(f, line, prompt, cost)
         if code != BUDGET_EXCEEDED and not o.no_evidence:  # a refusal before any model: no evidence about either
