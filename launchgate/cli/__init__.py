@@ -583,3 +583,6 @@ from launchgate.cli.quality import review_queue as _review_queue  # noqa: E402
 main.add_command(_review_queue)
 main.add_command(_golden)
 main.add_command(_replay)
+from launchgate.cli.keys import keys as _keys  # noqa: E402 - its own module; registered here
+
+main.add_command(_keys)
