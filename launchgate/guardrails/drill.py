@@ -139,6 +139,8 @@ def run_fallback_drill(cfg: ReleaseConfig, user_text: str,
                 "initial_candidate_pct": 100.0, "log_store_uri": tmp, "upstream_timeout_s": timeout,
                 "connect_timeout_s": min(2.0, base.connect_timeout_s), "upstream_retries": 0,
                 "budget": None, "guardrails": drill_rails, "log_writer": "fallback-drill",
+                # a private loopback gateway whose only caller is this drill: no client API keys
+                "access": base.access.model_copy(update={"required": False}),
             })
             # The drill's handoffs are evidence, not work for a person: nobody is notified.
             gateway = Gateway(gcfg, secrets.token_urlsafe(24), store=store, notify_handoffs=False)

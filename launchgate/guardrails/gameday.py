@@ -136,7 +136,7 @@ def run_gameday(cfg: ReleaseConfig, variants_file: Path, *, store: ArtifactStore
                 "guardrails": rails})
             gcfg = from_release_config(game_cfg, host="127.0.0.1", port=0).model_copy(update={
                 "initial_candidate_pct": 50.0, "log_store_uri": tmp, "budget": None, "log_writer": "gameday",
-                "upstream_timeout_s": 2.0})
+                "upstream_timeout_s": 2.0, "access": game_cfg.access.model_copy(update={"required": False})})
             from launchgate.store import LocalStore
 
             gateway = Gateway(gcfg, token, store=LocalStore(tmp))
