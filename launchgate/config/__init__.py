@@ -34,6 +34,7 @@ from launchgate.config.haproxy import HAProxyRouting, check_whole_percents
 from launchgate.config.observability import Observability, ObservabilitySection
 from launchgate.config.quality import Quality
 from launchgate.config.readiness import ReadinessConfig
+from launchgate.config.replicas import Replicas
 from launchgate.config.shadow import Shadow
 from launchgate.errors import ConfigError, DataFileError
 from launchgate.reviews.config import CostReviewConfig, DriftReviewConfig, ReviewEngineConfig
@@ -316,6 +317,7 @@ class GatewaySection(Strict):
     log_flush_s: float = Field(default=2.0, gt=0, le=300, description="request log flush interval")
     upstream_timeout_s: float | None = Field(default=None, gt=0, le=600,
                                              description="per upstream call; default: the variants' timeout_s")
+    replicas: Replicas = Field(default_factory=Replicas, description="several replicas sharing state via the store")
 
 
 class ReleaseConfig(Strict):

@@ -40,10 +40,12 @@ from launchgate.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from launchgate.gateway.proxy import Proxy
 from launchgate.gateway.readiness import Readiness
 from launchgate.gateway.recorder import Recorder
+from launchgate.gateway.replicas import SharedState, start_replica
 from launchgate.gateway.review import install_review
 from launchgate.gateway.schemacheck import SchemaChecker
 from launchgate.gateway.secretset import GatewaySecrets
 from launchgate.gateway.shadow import install_shadow
+from launchgate.gateway.sharedadmin import SharedAdminAPI
 from launchgate.gateway.state import GatewayState
 from launchgate.gateway.tracing import install_tracing
 from launchgate.gateway.window import StatsWindow
@@ -74,11 +76,16 @@ class Gateway:
                                    cfg.connect_timeout_s)
         if cfg.budget is not None:  # alert at alert_usd, 429 budget_exceeded at daily_usd
             self.proxy.budget = self.recorder.budget = gateway_guard(self.writer.store, cfg.service, cfg.budget,
-                                                                     cfg.owners, cfg.notifier)
+                                                                     cfg.owners, cfg.notifier,
+                                                                     shared=cfg.replicas.shared_state)
         self.guard: Guard | None = None
         self.handoff: HandoffQueue | None = None
         if cfg.guardrails is not None:
             self._guardrails(cfg, notify_handoffs)
+        self.shared: SharedState | None = None  # gateway.replicas: routing state, stats and budget shared
+        if cfg.replicas.shared_state:
+            self.shared = SharedState(self.writer.store, cfg.service, cfg.replicas, cfg.replicas.name or
+                                      cfg.writer_name(), self.state, guard=self.guard, lease_check_s=cfg.lease_check_s)
         self.app = self._build(self.secrets)
 
     def _guardrails(self, cfg: GatewayConfig, notify_handoffs: bool) -> None:
@@ -120,7 +127,9 @@ class Gateway:
         install_shadow(self, app, admin_token)  # /admin/shadow*: registered before the /admin sub-app
         install_review(self, app, admin_token)  # /admin/review-queue, likewise
         self.access = install_access(self, app)  # API keys on /v1 when required; SIGHUP re-reads keys and secrets
-        app.add_subapp("/admin", AdminAPI(self.state, self.stats, self.recorder.drain, self.guard).app(admin_token))
+        admin = (AdminAPI(self.state, self.stats, self.recorder.drain, self.guard) if self.shared is None
+                 else SharedAdminAPI(self.shared, self.state, self.stats, self.recorder.drain, self.guard))
+        app.add_subapp("/admin", admin.app(admin_token))
         add_fallback(app)  # last: JSON 404/405 for anything no route above takes
         app.cleanup_ctx.append(self._lifecycle)
         return app
@@ -152,6 +161,8 @@ class Gateway:
                  asyncio.create_task(self.readiness.run(), name="readiness-probe")]
         if self.handoff is not None:
             tasks.append(asyncio.create_task(self._handoff_flusher(), name="handoff-flusher"))
+        if self.shared is not None:  # before serving: route by the shared document, or stable if unreadable
+            tasks += await start_replica(self.shared, self.stats, self.recorder.drain, self.proxy.budget)
         self.state.record("started", f"gateway for {self.cfg.service} up; candidate "
                                      f"{self.state.weights.candidate:g}%")
         try:
@@ -164,6 +175,8 @@ class Gateway:
                     await task
             await self.proxy.close()
             self.recorder.drain()  # the requests answered last, before the budget's and the log's last writes
+            if self.shared is not None:  # the last totals, marked stopped: the judge counts them, not misses them
+                await self.shared.publish_once(self.stats, self.recorder.drain, stopped=True)
             if self.proxy.budget is not None:  # persist the day's spend for the next start
                 await asyncio.to_thread(self.proxy.budget.close)
             await asyncio.to_thread(self.writer.flush)  # the last lines, after the last request

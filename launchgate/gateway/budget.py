@@ -96,15 +96,20 @@ class BudgetGuard:
     """Per-service daily spend of one gateway process; see the module docstring for the hook.
 
     On start it takes the larger of the state file's total and the request log's (a restart loses
-    nothing the log or the last persist had). One gateway process per service is the design; when a
-    service runs several, set ``refresh_s``: every ``refresh_s`` the guard re-reads the day's log
-    (every writer's flushed lines) in the background and keeps the larger total. Off by default,
-    since each refresh re-reads the whole day.
+    nothing the log or the last persist had). ``refresh_s``: every ``refresh_s`` the guard re-reads
+    the day's log (every writer's flushed lines) in the background and keeps the larger total.
+
+    ``shared``: replicas of one service (gateway.replicas.shared_state). Each adds its own spend
+    since its last flush to the day ledger (``sync``, every ``budget_sync_s`` from the gateway's
+    loop, and at once on a crossing) and takes the service's total back from the same conditional
+    write, so the alert and the stop apply to the total. A replica sees another's spend within
+    that replica's sync interval plus its own: the bound is 2 x ``budget_sync_s`` plus two store
+    writes. Crossing notices are claimed on the ledger first, so one replica announces each.
     """
 
     def __init__(self, store: ArtifactStore, service: str, budget: Budget, *, dispatcher: _Dispatcher | None = None,
                  persist_s: float = 5.0, refresh_s: float | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, shared: bool = False) -> None:
         self.store = store
         self.service = service
         self.budget = budget
@@ -124,6 +129,9 @@ class BudgetGuard:
         self._last_persist = 0.0
         self._last_refresh = 0.0
         self.errors = 0
+        self.shared = shared
+        self._unflushed = 0.0  # shared: this replica's spend not yet on the ledger
+        self._unflushed_requests = 0
 
     # ---------------------------------------------------------------------------- the hook
 
@@ -140,8 +148,9 @@ class BudgetGuard:
         with self._lock:
             self._set_day(day)
             ledger = state.gateway if state else GatewayLedger()
-            self.spend = max(ledger.spend_usd, logged)
-            self.requests = max(ledger.requests, count)
+            # Shared: the ledger is the service's total (the log's total would be booked twice).
+            self.spend = ledger.spend_usd if self.shared else max(ledger.spend_usd, logged)
+            self.requests = ledger.requests if self.shared else max(ledger.requests, count)
             self.alerted = ledger.alerted_at is not None  # once per day, across restarts
             # Stopped is recomputed, not remembered: a raised daily_usd takes effect on restart.
             self.stopped = self.spend >= self.budget.daily_usd
@@ -166,8 +175,10 @@ class BudgetGuard:
         with self._lock:
             self._roll(now)
             self.requests += 1
+            self._unflushed_requests += 1
             if cost_usd:
                 self.spend += cost_usd
+                self._unflushed += cost_usd
             lvl = level(self.spend, self.budget)
             if lvl is not Level.OK and not self.alerted:
                 self.alerted = True
@@ -175,7 +186,7 @@ class BudgetGuard:
             if lvl is Level.STOP and not self.stopped:
                 self.stopped = True
                 crossed.append(Level.STOP)
-            persist = bool(crossed) or now - self._last_persist >= self.persist_s
+            persist = bool(crossed) or (not self.shared and now - self._last_persist >= self.persist_s)
             refresh = self.refresh_s is not None and now - self._last_refresh >= self.refresh_s
             if persist:
                 self._last_persist = now
@@ -198,10 +209,13 @@ class BudgetGuard:
         """
         if self.day is not None and now < self._day_span[1]:
             return
-        if self.day is not None:
+        if self.day is not None and self.shared:
+            self._submit(self._flush, self.day, self._unflushed, self._unflushed_requests, now)
+        elif self.day is not None:
             self._submit(self._persist, self.day, self.spend, self.requests, now)
         self._set_day(utc_day(now))
         self.spend, self.requests = 0.0, 0
+        self._unflushed, self._unflushed_requests = 0.0, 0
         self.alerted = self.stopped = False
 
     def _submit(self, fn: Callable[..., Any], *args: Any) -> None:
@@ -235,7 +249,81 @@ class BudgetGuard:
                 if self.spend >= self.budget.daily_usd:
                     self.stopped = True
 
+    def sync(self, now: float | None = None) -> None:
+        """Shared: add this replica's spend to the ledger (or read it when there is none) and take
+        the service's total back; blocking, called from a worker thread every ``budget_sync_s``."""
+        now = self.clock() if now is None else now
+        with self._lock:
+            self._roll(now)
+            day, delta, requests = self.day, self._unflushed, self._unflushed_requests
+            self._unflushed, self._unflushed_requests = 0.0, 0
+        if day is not None:
+            self._flush(day, delta, requests, now)
+
+    def _flush(self, day: date, delta: float, requests: int, now: float) -> None:
+        at = datetime.fromtimestamp(now, UTC)
+
+        def add(state: BudgetState) -> None:
+            g = state.gateway
+            g.spend_usd = round(g.spend_usd + delta, 8)
+            g.requests += requests
+            g.updated_at = at
+
+        try:
+            state = (update_state(self.store, self.service, day, self.budget, add) if delta or requests
+                     else read_state(self.store, self.service, day))
+        except (StoreError, OSError) as exc:
+            self.errors += 1
+            log.warning("budget guard: cannot sync %s's spend with the ledger: %s", day, exc)
+            with self._lock:  # booked on the next sync
+                if self.day == day:
+                    self._unflushed += delta
+                    self._unflushed_requests += requests
+            return
+        crossed: list[Level] = []
+        with self._lock:
+            if self.day != day:
+                return
+            total = state.gateway if state is not None else GatewayLedger()
+            self.spend = total.spend_usd + self._unflushed
+            self.requests = total.requests + self._unflushed_requests
+            lvl = level(self.spend, self.budget)
+            if lvl is not Level.OK and not self.alerted:
+                self.alerted = True
+                crossed.append(Level.ALERT)
+            if lvl is Level.STOP and not self.stopped:
+                self.stopped = True
+                crossed.append(Level.STOP)
+            spend = self.spend
+        for lvl in crossed:
+            self._announce(lvl, day, spend, now)
+
+    def _claim(self, lvl: Level, day: date, now: float) -> bool:
+        """Shared: mark the crossing on the ledger; True for the one replica that marked it first."""
+        at = datetime.fromtimestamp(now, UTC)
+        won: list[bool] = []
+
+        def change(state: BudgetState) -> None:
+            won.clear()
+            g = state.gateway
+            if lvl is Level.ALERT and g.alerted_at is None:
+                g.alerted_at = at
+                won.append(True)
+            if lvl is Level.STOP and g.stopped_at is None:
+                g.stopped_at = at
+                won.append(True)
+
+        try:
+            update_state(self.store, self.service, day, self.budget, change)
+        except (StoreError, OSError) as exc:  # announce anyway: a doubled notice beats a lost one
+            log.warning("budget guard: cannot claim the %s notice: %s", lvl.value, exc)
+            return True
+        return bool(won)
+
     def _persist(self, day: date, spend: float, requests: int, now: float) -> None:
+        if self.shared:
+            self.sync(now)
+            return
         at = datetime.fromtimestamp(now, UTC)
 
         def change(state: BudgetState) -> None:
@@ -251,6 +339,8 @@ class BudgetGuard:
             log.warning("budget guard: cannot persist %s's state: %s", day, exc)
 
     def _announce(self, lvl: Level, day: date, spend: float, now: float) -> None:
+        if self.shared and not self._claim(lvl, day, now):
+            return  # another replica crossed first and tells the owners
         at = datetime.fromtimestamp(now, UTC)
         b = self.budget
         if lvl is Level.ALERT:
@@ -306,11 +396,12 @@ class BudgetGuard:
         self._worker.shutdown(wait=True)
 
 
-def gateway_guard(store: ArtifactStore, service: str, budget: Budget, owners: Any, notifier: str) -> BudgetGuard:
+def gateway_guard(store: ArtifactStore, service: str, budget: Budget, owners: Any, notifier: str, *,
+                  shared: bool = False) -> BudgetGuard:
     """The guard a gateway process runs: notices go to the budget owner and on-call via the configured notifier."""
     from launchgate.notify import Dispatcher, make_notifier
     from launchgate.settings import Settings
 
     settings = Settings()
     dispatcher = Dispatcher(make_notifier(settings.notifier or notifier, settings), owners)
-    return BudgetGuard(store, service, budget, dispatcher=dispatcher).load()
+    return BudgetGuard(store, service, budget, dispatcher=dispatcher, shared=shared).load()

@@ -21,6 +21,7 @@ from launchgate.config import Budget, HttpUrl, Owners, Pricing, ReleaseConfig
 from launchgate.config.access import Access
 from launchgate.config.files import read_json
 from launchgate.config.guardrails import Guardrails
+from launchgate.config.replicas import Replicas
 from launchgate.errors import ConfigError, DataFileError, InputError
 from launchgate.eval.golden import load_prompt
 
@@ -105,6 +106,8 @@ class GatewayConfig(BaseModel):
     review_answer_chars: int = Field(default=2000, ge=0, le=100_000)
     # access: client API keys on /v1 (required beyond loopback unless set), admin token and upstream key refs.
     access: Access = Access()
+    # gateway.replicas: off = this process's routing state lives in its memory only (replicas.py).
+    replicas: Replicas = Replicas()
 
     def writer_name(self) -> str:
         name = self.log_writer or f"{socket.gethostname()}-{os.getpid()}"
@@ -170,6 +173,7 @@ def from_release_config(cfg: ReleaseConfig, *, host: str | None = None, port: in
             review_sample=cfg.quality.sample,
             review_answer_chars=cfg.quality.answer_chars,
             access=cfg.access,
+            replicas=section.replicas,
         )
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise ConfigError("gateway", [str(exc)]) from None

@@ -23,6 +23,7 @@ from bisect import bisect_left
 from typing import Any, NamedTuple
 
 from launchgate.metrics.percentiles import percentile as _percentile
+from launchgate.metrics.percentiles import percentile_counts
 
 CLIENT_CLOSED = 499
 
@@ -185,3 +186,124 @@ class StatsWindow:
     def query(self, since: float, variants: list[str]) -> dict[str, dict[str, Any]]:
         empty = _VariantStats(1)
         return {v: self._variants.get(v, empty).summary(since) for v in variants}
+
+
+# --------------------------------------------------------------------- windows summed over replicas
+#
+# With gateway.replicas.shared_state each replica publishes, per window a canary judge asked for,
+# the totals below; the judge's stats are their sum. Counts and sums add exactly. Latencies are
+# kept as counts per value rounded to 3 significant digits (a histogram whose bins are at most
+# 0.5% wide): merged histograms give the nearest-rank percentile of all replicas' requests to
+# within that rounding, where an average of per-replica p95s can be off by any amount.
+
+_SUMS = ("error", "checked", "failed", "priced", "cost", "tin", "tout", "retried", "timeout")
+
+
+def quantize(ms: float) -> float:
+    """A latency rounded to 3 significant digits: the histogram bin it is counted in."""
+    return float(f"{ms:.3g}")
+
+
+class Tally:
+    """One variant's totals over a window; ``merge`` adds another replica's."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.closed = 0
+        self.sums: dict[str, float] = dict.fromkeys(_SUMS, 0)
+        self.latency: dict[float, int] = {}
+        self.ttft: dict[float, int] = {}
+
+    def merge(self, other: Tally) -> None:
+        self.count += other.count
+        self.closed += other.closed
+        for name in _SUMS:
+            self.sums[name] += other.sums[name]
+        for mine, theirs in ((self.latency, other.latency), (self.ttft, other.ttft)):
+            for value, n in theirs.items():
+                mine[value] = mine.get(value, 0) + n
+
+    def as_json(self) -> dict[str, Any]:
+        return {"count": self.count, "closed": self.closed, "sums": self.sums,
+                "latency": [[v, n] for v, n in sorted(self.latency.items())],
+                "ttft": [[v, n] for v, n in sorted(self.ttft.items())]}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Tally:
+        t = cls()
+        t.count, t.closed = int(raw.get("count", 0)), int(raw.get("closed", 0))
+        for name in _SUMS:
+            t.sums[name] = raw.get("sums", {}).get(name, 0)
+        t.latency = {float(v): int(n) for v, n in raw.get("latency", [])}
+        t.ttft = {float(v): int(n) for v, n in raw.get("ttft", [])}
+        return t
+
+    def summary(self) -> dict[str, Any]:
+        """The same object as GET /admin/stats gives for one replica (percentiles from the histogram)."""
+        s, count = self.sums, self.count
+        checked, priced = s["checked"], s["priced"]
+        return {
+            "count": count, "errors": int(s["error"]), "error_rate": s["error"] / count if count else 0.0,
+            "p50_ms": _round(percentile_counts(self.latency, 50)),
+            "p95_ms": _round(percentile_counts(self.latency, 95)),
+            "p99_ms": _round(percentile_counts(self.latency, 99)),
+            "ttft_p95_ms": _round(percentile_counts(self.ttft, 95)),
+            "schema_checked": int(checked), "schema_failures": int(s["failed"]),
+            "schema_failure_rate": s["failed"] / checked if checked else 0.0,
+            "cost_usd": round(s["cost"], 8), "cost_per_request": s["cost"] / priced if priced else None,
+            "input_tokens": int(s["tin"]), "output_tokens": int(s["tout"]), "client_closed": self.closed,
+            "retried": int(s["retried"]), "retry_rate": s["retried"] / count if count else 0.0,
+            "timeout_rate": s["timeout"] / count if count else 0.0,
+        }
+
+
+class WindowTally:
+    """Running totals of the window [since, ...] of one process's StatsWindow.
+
+    ``advance`` reads only the rows added since its last call (a few per request, on the event
+    loop), so publishing a long canary's window every second costs what the last second cost.
+    """
+
+    def __init__(self, since: float) -> None:
+        self.since = since
+        self.variants: dict[str, Tally] = {}
+        self._pos: dict[tuple[str, str], int] = {}  # (variant, series) -> rows consumed, counted since start
+        self.complete = True
+
+    def advance(self, window: StatsWindow) -> None:
+        for name, stats in window._variants.items():
+            tally = self.variants.setdefault(name, Tally())
+            lo, hi = self._rows(name, "requests", stats.requests)
+            cols = stats.requests.cols
+            tally.count += hi - lo
+            for col in _SUMS:
+                tally.sums[col] += sum(cols[col][lo:hi])
+            _count_into(tally.latency, cols["latency"][lo:hi])
+            t_lo, t_hi = self._rows(name, "ttft", stats.ttft)
+            _count_into(tally.ttft, stats.ttft.cols["ttft"][t_lo:t_hi])
+            c_lo, c_hi = self._rows(name, "closed", stats.closed)
+            tally.closed += c_hi - c_lo
+
+    def _rows(self, variant: str, series: str, s: _Series) -> tuple[int, int]:
+        """Physical [lo, hi) of the rows not yet consumed; notes rows the ring forgot first."""
+        key = (variant, series)
+        done = self._pos.get(key)
+        if done is None:
+            lo = s.window(self.since)[0]
+        else:
+            lo = done - s.dropped + s.start
+            if lo < s.start:
+                self.complete = False
+                lo = s.start
+        hi = len(s.ts)
+        self._pos[key] = s.dropped + (hi - s.start)
+        return lo, hi
+
+    def as_json(self) -> dict[str, Any]:
+        return {name: t.as_json() for name, t in self.variants.items()}
+
+
+def _count_into(counts: dict[float, int], values: list[float]) -> None:
+    for v in map(quantize, values):
+        counts[v] = counts.get(v, 0) + 1
+

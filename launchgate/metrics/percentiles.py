@@ -13,7 +13,7 @@ q is in 0..100; an empty input gives None.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 Method = Literal["nearest_rank", "linear"]
@@ -32,3 +32,17 @@ def percentile(values: Sequence[float], q: float, *, method: Method = "nearest_r
     lo = math.floor(pos)
     hi = min(lo + 1, len(xs) - 1)
     return float(xs[lo] + (xs[hi] - xs[lo]) * (pos - lo))
+
+
+def percentile_counts(counts: Mapping[float, int], q: float) -> float | None:
+    """Nearest-rank percentile of values given as ``{value: how many times}`` (a merged histogram)."""
+    total = sum(counts.values())
+    if not total:
+        return None
+    rank = max(1, min(total, math.ceil(q / 100.0 * total)))
+    seen = 0
+    for value in sorted(counts):
+        seen += counts[value]
+        if seen >= rank:
+            return float(value)
+    return None

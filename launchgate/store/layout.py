@@ -217,6 +217,25 @@ def secret_rotations(service: str) -> str:
 # ---------------------------------------------------------------------------------- guardrails
 
 
+def routing_state(service: str) -> str:
+    """The shared routing-state document every gateway replica reconciles to (gateway.replicas)."""
+    return state_prefix(service) + "routing.json"
+
+
+def replicas_prefix(service: str) -> str:
+    return state_prefix(service) + "replicas/"
+
+
+def replica(service: str, name: str) -> str:
+    """One gateway replica's heartbeat and published window counters."""
+    return replicas_prefix(service) + f"{check_key(name)}.json"
+
+
+def stats_windows(service: str) -> str:
+    """The stats windows a canary judge asked for; every replica publishes its counters for each."""
+    return state_prefix(service) + "stats_windows.json"
+
+
 def degradation(service: str) -> str:
     """The gateway's operator-set degradation level and its audited changes (who, when, why)."""
     return state_prefix(service) + "degradation.json"
