@@ -10,8 +10,9 @@ import getpass
 import time
 from typing import Any
 
+from launchgate.access.rotations import rotation_summary
 from launchgate.config.context import ServiceContext
-from launchgate.errors import ExternalError
+from launchgate.errors import ExternalError, LaunchgateError
 from launchgate.release.promotion import record_rollback
 from launchgate.release.resume import unfinished_releases
 from launchgate.router import make_router
@@ -53,7 +54,15 @@ def service_status(ctx: ServiceContext) -> dict[str, Any]:
                 out["guardrails"] = full["guard"]
     except ExternalError as exc:
         out["router_error"] = str(exc)
+    if cfg.gateway.replicas.shared_state:  # gateway replicas: the document's version, each one's last-seen
+        from launchgate.gateway.replicas import replicas_status
+
+        out["replicas"] = replicas_status(store, cfg.service)
     out["last_known_good"] = find_object(store, layout.last_known_good(cfg.service))
+    try:  # API keys' ages and the gateway secrets' last rotations: names and times, never a secret
+        out["access"] = rotation_summary(store, cfg.service)
+    except LaunchgateError as exc:  # an unreadable registry must not hide the weights above
+        out["access"] = {"error": str(exc)[:300]}
     # Started but never decided: crashed (resume with `launchgate release --resume ID`) or still running.
     out["undecided_releases"] = unfinished_releases(store, cfg.service)
     return out
