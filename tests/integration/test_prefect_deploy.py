@@ -25,6 +25,7 @@ EXPECTED = {  # deployment -> (flow name, cron or None)
     "readiness-review": ("readiness-review", "0 8 * * 1"),
     "extended-eval": ("extended-eval", "0 7 1 * *"),
     "compact-logs": ("compact-logs", "20 * * * *"),
+    "rollback": ("rollback", None),
 }
 
 
