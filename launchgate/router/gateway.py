@@ -53,6 +53,7 @@ class GatewayRouter:
         self.base_url = base_url.rstrip("/")
         self.release_id: str | None = None
         self._candidate: tuple[str, str, str, str | None] | None = None
+        self.last_look: dict[str, Any] | None = None  # the replicas behind the last window, when shared
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         with _admin_call(what):
@@ -101,4 +102,12 @@ class GatewayRouter:
         raw = self._call("stats", lambda: self.admin.stats(since))
         with _admin_call("stats"):
             variants = raw["variants"]
+            if raw.get("replicas") is not None:  # replicas sharing state: the sum, and who is in it
+                self.last_look = {"replicas": raw["replicas"], "missing_replicas": raw.get("missing_replicas")}
+            missing = raw.get("missing_replicas") or []
+            if missing:  # never judge a sum that lacks a replica's requests: the look holds
+                rows = {r.get("replica"): r for r in raw["replicas"]}
+                seen = ", ".join(f"{m} (last seen {rows.get(m, {}).get('age_s', '?')}s ago)" for m in missing)
+                raise RouterError(f"replica(s) {seen} stopped publishing their window counters: their requests "
+                                  f"would be missing from the sum, so this look holds; restart or remove them")
             return {name: to_window_stats(v) for name, v in variants.items() if isinstance(v, dict)}
