@@ -90,12 +90,15 @@ def role_upstream() -> None:
     _serve_announced(app)
 
 
-def role_gateway(upstream: str, store: str, guarded: bool = False) -> None:
+def role_gateway(upstream: str, store: str, guarded: bool = False, shared_state: bool = False) -> None:
     from launchgate.config import Pricing, load_config
+    from launchgate.config.replicas import Replicas
     from launchgate.gateway.app import serve
     from launchgate.gateway.config import GatewayConfig, Upstream
 
     extra: dict[str, Any] = {}
+    if shared_state:  # a replica: reads the routing state every 0.25 s, publishes its heartbeat every 1 s
+        extra["replicas"] = Replicas(shared_state=True, name="bench")
     if guarded:
         # Every guard on, as the example configures them, with limits far above the benchmark's load so
         # each request pays for every check and none is refused: the rate limiter (requests and tokens
@@ -295,11 +298,13 @@ def main() -> None:
     parser.add_argument("--compare-clients", action="store_true", help="also measure aiohttp vs httpx relays")
     parser.add_argument("--guarded", action="store_true", help="(gateway role) run with every guardrail on")
     parser.add_argument("--no-guarded", action="store_true", help="skip the guarded gateway's 500 req/s run")
+    parser.add_argument("--shared-state", action="store_true",
+                        help="gateways run as replicas sharing state (gateway.replicas: reconcile, publish)")
     args = parser.parse_args()
     if args.role == "upstream":
         return role_upstream()
     if args.role == "gateway":
-        return role_gateway(args.url, args.store, args.guarded)
+        return role_gateway(args.url, args.store, args.guarded, args.shared_state)
     if args.role == "relay":
         return role_relay(args.url, args.client)
     if args.role == "load":
@@ -312,12 +317,13 @@ def main() -> None:
         upstream, up_url = _start(["--role", "upstream"])
         procs.append(upstream)
         env = {**os.environ, "BENCH_TOKEN": secrets.token_urlsafe(24)}
-        gateway, gw_url = _start(["--role", "gateway", "--url", up_url, "--store", store], env)
+        shared = ["--shared-state"] if args.shared_state else []
+        gateway, gw_url = _start(["--role", "gateway", "--url", up_url, "--store", store, *shared], env)
         procs.append(gateway)
         guarded_url = None
         if not args.no_guarded:
             guarded, guarded_url = _start(["--role", "gateway", "--guarded", "--url", up_url, "--store",
-                                           store + "-guarded"], env)
+                                           store + "-guarded", *shared], env)
             procs.append(guarded)
             _load(guarded_url, 100, 1, 0)
         _load(gw_url, 100, 1, 0)  # warm both paths (connections, imports, first log flush)
@@ -379,6 +385,7 @@ def main() -> None:
         result["max_rps"], result["max_rps_tool"] = round(best_rps[0], 1), best_rps[1]
         result["direct_max_rps"] = round(_max_rps(up_url, min(args.duration, 5))[0], 1)
         result["repeats"] = args.repeats
+        result["shared_state"] = args.shared_state
         result["load_avg_1m"] = os.getloadavg()[0]  # other work on the machine while this ran
         gateway.terminate()  # SIGTERM: the gateway flushes its request log on the way out
         gateway.wait(timeout=15)
