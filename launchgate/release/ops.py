@@ -57,7 +57,10 @@ def service_status(ctx: ServiceContext) -> dict[str, Any]:
     if cfg.gateway.replicas.shared_state:  # gateway replicas: the document's version, each one's last-seen
         from launchgate.gateway.replicas import replicas_status
 
-        out["replicas"] = replicas_status(store, cfg.service)
+        try:
+            out["replicas"] = replicas_status(store, cfg.service)
+        except LaunchgateError as exc:  # the store is down: say so beside the weights
+            out["replicas"] = {"error": str(exc)[:300]}
     out["last_known_good"] = find_object(store, layout.last_known_good(cfg.service))
     try:  # API keys' ages and the gateway secrets' last rotations: names and times, never a secret
         out["access"] = rotation_summary(store, cfg.service)
