@@ -231,6 +231,7 @@ class SharedState:
     async def publish_once(self, window: StatsWindow, drain: Callable[[], object], *, stopped: bool = False) -> None:
         try:
             asked = await asyncio.to_thread(self.asked_windows)
+            self.asked = {k: v for k, v in self.asked.items() if k in asked}  # forget windows nobody asks about
         except StoreError as exc:
             asked = dict(self.asked)
             log.debug("shared state: cannot read the asked windows: %s", exc)

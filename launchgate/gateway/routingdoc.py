@@ -93,9 +93,9 @@ def edit(current: RoutingDoc, op: Operation, by: str, clock: Callable[[], float]
     if _same(new, current):
         return current
     new.version = current.version + 1
-    if scratch.events:
-        last = scratch.events[-1]
-        new.change = ChangeDoc(kind=str(last["kind"]), reason=str(last["reason"]), by=by, at=clock())
+    if scratch.events:  # the first says what moved traffic (an expiry before a renewal), all say why
+        new.change = ChangeDoc(kind=str(scratch.events[0]["kind"]),
+                               reason="; ".join(str(e["reason"]) for e in scratch.events), by=by, at=clock())
     elif doc.change is not None and doc.change != current.change:  # the op described itself (degradation)
         new.change = doc.change.model_copy(update={"by": by, "at": clock()})
     else:
