@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from launchgate.config.observability import CanaryQueries, since_window
 
@@ -31,9 +31,10 @@ class Strict(BaseModel):
 class HAProxyRouting(Strict):
     """One HAProxy backend with a stable and a candidate server; launchgate moves weight between them."""
 
-    admin_socket: str = Field(
-        min_length=1, description="the runtime API: a unix socket path (`stats socket PATH level admin`) or "
-                                  "host:port (`stats socket ipv4@HOST:PORT level admin`)")
+    admin_socket: str | list[str] = Field(
+        description="the runtime API: a unix socket path (`stats socket PATH level admin`) or host:port "
+                    "(`stats socket ipv4@HOST:PORT level admin`); a list for several HAProxy instances "
+                    "(an active/active or keepalived pair): each gets the same weights")
     backend: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$", description="the backend's name")
     stable_server: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
     candidate_server: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
@@ -43,6 +44,18 @@ class HAProxyRouting(Strict):
                     "probes through it and demo traffic goes there; unset = no probe")
     timeout_s: float = Field(default=2.0, gt=0, le=60, description="per runtime API command")
     retries: int = Field(default=2, ge=0, le=10, description="extra attempts when the socket is unreachable")
+
+    @property
+    def sockets(self) -> list[str]:
+        return [self.admin_socket] if isinstance(self.admin_socket, str) else list(self.admin_socket)
+
+    @field_validator("admin_socket")
+    @classmethod
+    def _some_socket(cls, v: str | list[str]) -> str | list[str]:
+        items = [v] if isinstance(v, str) else v
+        if not items or any(not s.strip() for s in items) or len(set(items)) != len(items):
+            raise ValueError("admin_socket: one socket path or host:port, or a list of distinct ones")
+        return v
 
 
 def check_whole_percents(canary: Any) -> str | None:

@@ -6,7 +6,9 @@ candidate server (``canary.haproxy``); the router moves weight between them with
 percent: stable ``100 - pct``, candidate ``pct`` (whole numbers, checked by the config). The
 change that lowers the candidate's share is always made first, so a rollback is at 0% after its
 first command, and a failure between the two commands never leaves more on the candidate than
-either end state.
+either end state. Several HAProxy instances (a pair behind a VIP) each get the same weights; a
+rollback tries every instance even when one fails, and ``weights`` reports the instance giving
+the candidate most, so a drill or a canary never reads "stable" while one instance is not.
 
 No lease: HAProxy keeps the last weights when the controller dies. What protects users then is a
 Prefect automation that runs the ``rollback`` deployment when a release run crashes or fails
@@ -37,10 +39,10 @@ _RESPONSES = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_
 class HAProxyRouter:
     name = "haproxy"
 
-    def __init__(self, cfg: HAProxyRouting, api: RuntimeAPI | None = None, *,
+    def __init__(self, cfg: HAProxyRouting, apis: list[RuntimeAPI] | None = None, *,
                  clock: Callable[[], float] = time.time) -> None:
         self.cfg = cfg
-        self.api = api or RuntimeAPI(cfg.admin_socket, timeout_s=cfg.timeout_s, retries=cfg.retries)
+        self.apis = apis or [RuntimeAPI(a, timeout_s=cfg.timeout_s, retries=cfg.retries) for a in cfg.sockets]
         self.clock = clock
         self.servers = {STABLE: cfg.stable_server, CANDIDATE: cfg.candidate_server}
         self._readings: list[tuple[float, dict[str, tuple[int, int]]]] = []
@@ -51,29 +53,42 @@ class HAProxyRouter:
     def attach_candidate(self, url: str, model: str, prompt_version: str, release_id: str,
                          system_prompt: str | None = None) -> None:
         """Nothing to point: the candidate server already serves the candidate. Check both servers exist."""
-        for variant in (STABLE, CANDIDATE):
-            try:
-                self.api.get_weight(self.cfg.backend, self.servers[variant])
-            except RouterError as exc:
-                raise RouterError(f"HAProxy backend {self.cfg.backend} has no {variant} server "
-                                  f"{self.servers[variant]!r} ({exc}): add it to the backend, or fix "
-                                  f"canary.haproxy.{variant}_server") from exc
+        for api in self.apis:
+            for variant in (STABLE, CANDIDATE):
+                try:
+                    api.get_weight(self.cfg.backend, self.servers[variant])
+                except RouterError as exc:
+                    raise RouterError(f"HAProxy backend {self.cfg.backend} has no {variant} server "
+                                      f"{self.servers[variant]!r} ({exc}): add it to the backend, or fix "
+                                      f"canary.haproxy.{variant}_server") from exc
 
     def set_candidate_weight(self, pct: float, reason: str) -> None:
+        """The same weights on every HAProxy instance; every instance is tried even when one fails."""
         if pct != int(pct) or not 0 <= pct <= 100:
             raise RouterError(f"HAProxy weights are whole percents 0..100, got {pct:g} ({reason})")
         want = {STABLE: 100 - int(pct), CANDIDATE: int(pct)}
-        # Lower the candidate's share first; a rollback needs no read before its first command.
-        up = pct > 0 and pct > self.weights().get(CANDIDATE, 0.0)
-        order = (STABLE, CANDIDATE) if up else (CANDIDATE, STABLE)
-        for variant in order:
-            self.api.set(f"set weight {self._path(variant)} {want[variant]}")
+        failed: list[RouterError] = []
+        for api in self.apis:
+            try:
+                # Lower the candidate's share first; a rollback needs no read before its first command.
+                up = pct > 0 and pct > _percent(self._raw(api)).get(CANDIDATE, 0.0)
+                for variant in (STABLE, CANDIDATE) if up else (CANDIDATE, STABLE):
+                    api.set(f"set weight {self._path(variant)} {want[variant]}")
+            except RouterError as exc:
+                failed.append(exc)
         self._take_reading()
+        if failed and len(self.apis) == 1:
+            raise failed[0]
+        if failed:
+            raise RouterError(f"{len(failed)} of {len(self.apis)} HAProxy instance(s) did not take candidate "
+                              f"{pct:g}% ({reason}): {failed[0]}") from failed[0]
 
     def weights(self) -> dict[str, float]:
-        raw = {v: self.api.get_weight(self.cfg.backend, self.servers[v]) for v in (STABLE, CANDIDATE)}
-        total = sum(raw.values())
-        return {v: (100.0 * w / total if total else 0.0) for v, w in raw.items()}
+        """Percent of the two servers' weights; with several instances, the one giving the candidate most."""
+        return max((_percent(self._raw(api)) for api in self.apis), key=lambda w: w[CANDIDATE])
+
+    def _raw(self, api: RuntimeAPI) -> dict[str, int]:
+        return {v: api.get_weight(self.cfg.backend, self.servers[v]) for v in (STABLE, CANDIDATE)}
 
     def heartbeat(self, holder: str, ttl_s: float) -> None:
         return None  # no lease in HAProxy (see the module docstring)
@@ -84,18 +99,22 @@ class HAProxyRouter:
     # -- the router's own metrics: show stat, windowed against this router's readings ----------------
 
     def counters(self) -> dict[str, tuple[int, int]]:
-        """(HTTP responses, 5xx responses) per variant since HAProxy started, from ``show stat``."""
-        text = self.api.command("show stat").lstrip("# ")
-        rows = {r.get("svname"): r for r in csv.DictReader(io.StringIO(text)) if r.get("pxname") == self.cfg.backend}
-        out = {}
-        for variant, server in self.servers.items():
-            row = rows.get(server)
-            if row is None:
-                raise RouterError(f"HAProxy's `show stat` has no server {self.cfg.backend}/{server}")
-            try:
-                out[variant] = (sum(int(row.get(c) or 0) for c in _RESPONSES), int(row.get("hrsp_5xx") or 0))
-            except ValueError as exc:
-                raise RouterError(f"HAProxy's `show stat` row for {server} is not numeric: {exc}") from exc
+        """(HTTP responses, 5xx responses) per variant since HAProxy started, from ``show stat``, summed."""
+        out = {v: (0, 0) for v in self.servers}
+        for api in self.apis:  # several instances: their counts add up
+            text = api.command("show stat").lstrip("# ")
+            rows = {r.get("svname"): r for r in csv.DictReader(io.StringIO(text))
+                    if r.get("pxname") == self.cfg.backend}
+            for variant, server in self.servers.items():
+                row = rows.get(server)
+                if row is None:
+                    raise RouterError(f"HAProxy's `show stat` at {api.address} has no server "
+                                      f"{self.cfg.backend}/{server}")
+                try:
+                    n, err = sum(int(row.get(c) or 0) for c in _RESPONSES), int(row.get("hrsp_5xx") or 0)
+                except ValueError as exc:
+                    raise RouterError(f"HAProxy's `show stat` row for {server} is not numeric: {exc}") from exc
+                out[variant] = (out[variant][0] + n, out[variant][1] + err)
         return out
 
     def _take_reading(self) -> None:
@@ -111,3 +130,8 @@ class HAProxyRouter:
         now = self.counters()
         return {v: WindowStats(count=max(0, now[v][0] - base[v][0]), errors=max(0, now[v][1] - base[v][1]),
                                unmeasured=["latency", "schema", "cost"]) for v in (STABLE, CANDIDATE)}
+
+
+def _percent(raw: dict[str, int]) -> dict[str, float]:
+    total = sum(raw.values())
+    return {v: (100.0 * w / total if total else 0.0) for v, w in raw.items()}

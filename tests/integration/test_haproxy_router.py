@@ -163,3 +163,20 @@ def test_unknown_server_and_dead_socket_are_router_errors(stack: dict[str, Any],
     with pytest.raises(RouterError, match=r"after 2 attempt\(s\)") as info:
         HAProxyRouter(dead).set_candidate_weight(0, "rollback")
     assert isinstance(info.value.__cause__, OSError)
+
+
+def test_a_pair_of_haproxies_gets_the_same_weights_and_a_dead_one_does_not_stop_the_rollback(
+        stack: dict[str, Any], tmp_path: Path) -> None:
+    hap, cfg = stack["hap"], stack["cfg"]
+    with running_haproxy(hap.servers, tmp_path / "second", weights={"stable": 100, "candidate": 0}) as second:
+        pair = cfg.canary.haproxy.model_copy(  # type: ignore[union-attr]
+            update={"admin_socket": [str(hap.socket_path), str(second.socket_path)], "retries": 1})
+        router = HAProxyRouter(pair)
+        router.set_candidate_weight(10, "test: pair")
+        assert hap.weights() == second.weights() == {"stable": 90, "candidate": 10}
+        second.set_weight("candidate", 30)  # drifted by hand: the router reports the larger share
+        assert router.weights() == {"stable": 75.0, "candidate": 25.0}
+        second.kill()
+        with pytest.raises(RouterError, match="1 of 2 HAProxy instance"):
+            router.set_candidate_weight(0, "rollback")
+        assert hap.weights() == {"stable": 100, "candidate": 0}  # the live one was rolled back all the same
