@@ -20,6 +20,7 @@ import contextlib
 import gc
 import logging
 import random
+import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -229,6 +230,8 @@ def serve(cfg: GatewayConfig, admin_token: str | GatewaySecrets) -> None:
     """Run the gateway until SIGINT/SIGTERM (blocking); the request log is flushed on the way out."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
+    # SIGHUP re-reads keys and secrets once the app runs (access_control.py); until then it must not stop us.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     gateway = Gateway(cfg, admin_token)
     sock = bind_socket(cfg.host, cfg.port)
     host, port = sock.getsockname()[:2]

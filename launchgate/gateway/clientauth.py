@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("launchgate.gateway.access")
 
-CLIENT_KEY = "launchgate.client_key"  # where the middleware leaves the authenticated key on the request
 INVALID_API_KEY = "invalid_api_key"
 LOAD_TIMEOUT_S = 30.0
 _HINT = "send 'Authorization: Bearer lg_...' (keys come from `launchgate keys create`)"
@@ -65,6 +64,9 @@ class ClientKey:
     requests_per_minute: int | None
     tokens_per_minute: int | None
     daily_usd: float | None
+
+
+CLIENT_KEY = web.RequestKey("client_key", ClientKey)  # where the middleware leaves the authenticated key
 
 
 def index(registry: KeyRegistry) -> dict[str, ClientKey]:
