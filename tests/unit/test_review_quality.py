@@ -4,10 +4,7 @@ is a drift verdict with its reason."""
 
 from __future__ import annotations
 
-import json
-import random
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -23,42 +20,15 @@ from launchgate.reviews.quality import (
     read_quality_records,
 )
 from launchgate.reviews.quality_sql import quality_numbers
-from launchgate.store import LocalStore, layout
+from launchgate.store import LocalStore
 from launchgate.verdicts import Phase
+from tests.support.quality import write_quality
 from tests.support.requestlog import synth_requests
 
 SERVICE = "support-bot"
 REF = datetime(2026, 9, 28, tzinfo=UTC)  # a Monday: two reference weeks, then the reviewed week
 CUR = REF + timedelta(weeks=2)
 END = CUR + timedelta(weeks=1)
-
-
-def write_quality(store: LocalStore, lines: list[dict[str, Any]], *, bad_share: float, down_share: float,
-                  seed: int, unknown: int = 0) -> None:
-    """Every 5th request sampled into the queue, 80% of those labelled; feedback on every 7th request."""
-    rng = random.Random(seed)
-    items, feedback = [], []
-    for i, r in enumerate(lines):
-        if i % 5 == 0:
-            item = {"id": f"{seed}-{i:06d}", "ts": r["ts"], "service": SERVICE, "request_id": r["request_id"],
-                    "release_id": r["release_id"], "variant": r["variant"], "answer": {"category": "billing"}}
-            items.append(item)
-            if rng.random() < 0.8:
-                store.put(layout.review_label(SERVICE, item["id"]), json.dumps(
-                    {"item_id": item["id"], "verdict": "bad" if rng.random() < bad_share else "good",
-                     "by": "alice", "at": r["ts"], "history": [{"verdict": "good"}]}).encode())
-        if i % 7 == 0:
-            rating: dict[str, Any] = ({"thumbs": "down" if rng.random() < down_share else "up"} if i % 2 else
-                                      {"score": 1 if rng.random() < down_share else rng.choice([3, 4, 5])})
-            feedback.append({"ts": r["ts"], "service": SERVICE, "request_id": r["request_id"], **rating})
-    feedback += [{"ts": lines[-1]["ts"], "request_id": f"nowhere-{k}", "thumbs": "down"} for k in range(unknown)]
-    for kind, recs in (("queue", items), ("feedback", feedback)):
-        by_day: dict[str, list[bytes]] = {}
-        for rec in recs:
-            by_day.setdefault(rec["ts"][:10], []).append(json.dumps(rec).encode())
-        for day, batch in by_day.items():
-            key = (layout.review_queue_batch if kind == "queue" else layout.feedback_batch)(SERVICE, day, f"gw{seed}", 1)
-            store.put(key, b"\n".join([*batch, b"{not json"]) + b"\n")
 
 
 @pytest.fixture(scope="module")
