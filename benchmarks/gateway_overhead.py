@@ -27,6 +27,10 @@ far above the load, so each request pays for every check and none is refused), m
 500 req/s right after the same direct run: ``added_p50_ms_500_guarded``, ``added_p99_ms_500_guarded``
 (targets 1.5 ms and 6 ms). ``--no-guarded`` skips it.
 
+``--auth``: both gateways require client API keys (access.required; a registry with one key in their
+store) and every load sends that key, so the figures include the key check (run with and without
+to see its cost; ``auth`` in the JSON line says which).
+
 Prints one JSON line: added_p50_ms_200, added_p99_ms_200, added_p50_ms_500, added_p99_ms_500,
 added_p50_ms_500_guarded, added_p99_ms_500_guarded, max_rps, plus the direct and through-gateway
 percentiles, error counts and gateway CPU use.
@@ -97,6 +101,10 @@ def role_gateway(upstream: str, store: str, guarded: bool = False, shared_state:
     from launchgate.gateway.config import GatewayConfig, Upstream
 
     extra: dict[str, Any] = {}
+    if os.environ.get(API_KEY_ENV):  # --auth: /v1 needs the key _write_key put in this store's registry
+        from launchgate.config.access import Access
+
+        extra["access"] = Access(required=True)
     if shared_state:  # a replica: reads the routing state every 0.25 s, publishes its heartbeat every 1 s
         extra["replicas"] = Replicas(shared_state=True, name="bench")
     if guarded:
@@ -112,7 +120,7 @@ def role_gateway(upstream: str, store: str, guarded: bool = False, shared_state:
                                                               "tokens_per_minute": 1_000_000_000}),
             "tenant_budgets": rails.tenant_budgets.model_copy(update={"default_daily_usd": 1_000_000}),
             "backpressure": rails.backpressure.model_copy(update={"max_in_flight": 1024, "queue": 1024})})
-        extra = {"guardrails": rails, "input_schema": EXAMPLE / "schemas" / "input.schema.json",
+        extra |= {"guardrails": rails, "input_schema": EXAMPLE / "schemas" / "input.schema.json",
                  "input_schema_enforced": True, "output_schema_enforced": True, "max_context_chars": 12000,
                  "max_output_tokens": 400}
     cfg = GatewayConfig(
@@ -122,6 +130,31 @@ def role_gateway(upstream: str, store: str, guarded: bool = False, shared_state:
         **extra,
     )
     serve(cfg, os.environ["BENCH_TOKEN"])
+
+
+API_KEY_ENV = "BENCH_API_KEY"
+
+
+def _api_key() -> str:
+    """The client API key the load sends (a real one under --auth; a gateway without keys ignores it)."""
+    return os.environ.get(API_KEY_ENV, "bench-key")
+
+
+def _write_key(*stores: str) -> str:
+    """A key registry with one key in each store (as `launchgate keys create` writes it); returns the key."""
+    from datetime import UTC, datetime
+
+    from launchgate.access.registry import ApiKey, KeyRegistry
+    from launchgate.access.tokens import new_token, token_hash
+    from launchgate.store import LocalStore, layout
+    from launchgate.store.bundle import to_json_bytes
+
+    key_id, token = new_token()
+    registry = KeyRegistry(version=1, keys=[ApiKey(id=key_id, tenant="acme", sha256=token_hash(token),
+                                                   created_at=datetime.now(UTC), created_by="benchmark")])
+    for store in stores:
+        LocalStore(store).put(layout.api_keys("bench"), to_json_bytes(registry), "application/json")
+    return token
 
 
 def role_relay(upstream: str, client: str) -> None:
@@ -177,7 +210,7 @@ async def open_loop(url: str, rate: float, duration: float, warmup: float) -> di
     body = request_body()
     # The tenant header and API key cost the plain gateway and the upstream nothing; the guarded
     # gateway spends them on its rate limiter and tenant budget.
-    headers = {"Content-Type": "application/json", "X-LG-Tenant": "acme", "Authorization": "Bearer bench-key"}
+    headers = {"Content-Type": "application/json", "X-LG-Tenant": "acme", "Authorization": f"Bearer {_api_key()}"}
     latencies: list[float] = []
     lags: list[float] = []
     errors = 0
@@ -232,7 +265,8 @@ async def closed_loop(url: str, concurrency: int, duration: float) -> float:
             nonlocal done
             while time.perf_counter() < deadline:
                 async with session.post(f"{url}/chat/completions", data=body,
-                                        headers={"Content-Type": "application/json"}) as resp:
+                                        headers={"Content-Type": "application/json",
+                                                 "Authorization": f"Bearer {_api_key()}"}) as resp:
                     await resp.read()
                     done += resp.status == 200
         t0 = time.perf_counter()
@@ -272,7 +306,8 @@ def _max_rps(url: str, duration: float) -> tuple[float, str]:
     if wrk:
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
             fh.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(request_body().decode())}\n'
-                     'wrk.headers["Content-Type"] = "application/json"\n')
+                     'wrk.headers["Content-Type"] = "application/json"\n'
+                     f'wrk.headers["Authorization"] = "Bearer {_api_key()}"\n')
         try:
             out = subprocess.run([wrk, "-t1", "-c32", f"-d{int(duration)}s", "-s", fh.name,
                                   f"{url}/chat/completions"], capture_output=True, text=True, timeout=duration + 60)
@@ -298,6 +333,7 @@ def main() -> None:
     parser.add_argument("--compare-clients", action="store_true", help="also measure aiohttp vs httpx relays")
     parser.add_argument("--guarded", action="store_true", help="(gateway role) run with every guardrail on")
     parser.add_argument("--no-guarded", action="store_true", help="skip the guarded gateway's 500 req/s run")
+    parser.add_argument("--auth", action="store_true", help="the gateways require client API keys; the load sends one")
     parser.add_argument("--shared-state", action="store_true",
                         help="gateways run as replicas sharing state (gateway.replicas: reconcile, publish)")
     args = parser.parse_args()
@@ -316,6 +352,8 @@ def main() -> None:
     try:
         upstream, up_url = _start(["--role", "upstream"])
         procs.append(upstream)
+        if args.auth:  # one key in each gateway's registry; gateways and load processes find it in the environment
+            os.environ[API_KEY_ENV] = _write_key(store, store + "-guarded")
         env = {**os.environ, "BENCH_TOKEN": secrets.token_urlsafe(24)}
         shared = ["--shared-state"] if args.shared_state else []
         gateway, gw_url = _start(["--role", "gateway", "--url", up_url, "--store", store, *shared], env)
@@ -386,6 +424,7 @@ def main() -> None:
         result["direct_max_rps"] = round(_max_rps(up_url, min(args.duration, 5))[0], 1)
         result["repeats"] = args.repeats
         result["shared_state"] = args.shared_state
+        result["auth"] = args.auth
         result["load_avg_1m"] = os.getloadavg()[0]  # other work on the machine while this ran
         gateway.terminate()  # SIGTERM: the gateway flushes its request log on the way out
         gateway.wait(timeout=15)
