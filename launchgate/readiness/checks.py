@@ -25,7 +25,7 @@ CHECKS: dict[str, Check] = {
         run.cost_tracking, run.runtime_rates, run.pii_redaction, run.no_secrets, run.secrets_by_reference,
         run.golden_representative, run.artifacts_retained, run.last_known_good, run.s3_encryption,
         run.s3_public_block, run.s3_versioning, run.s3_lifecycle, run.log_retention, run.unsafe_logging_scan,
-        run.admin_token, run.metrics_endpoint,
+        run.admin_token, run.model_keys, run.metrics_endpoint,
         run.drift_review, run.cost_review, run.extended_eval, run.post_launch_review, run.quality_monitoring,
     )
 }

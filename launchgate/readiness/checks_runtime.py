@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import numpy as np
 
+from launchgate.config.access import is_loopback
 from launchgate.privacy.redact import redact
 from launchgate.readiness.evidence import Evidence
 from launchgate.readiness.models import CheckResult, Status, failed, missing, verified
@@ -318,6 +319,32 @@ def admin_token(ev: Evidence) -> CheckResult:
     if p.admin_status != 401:
         return failed(f"GET {p.url}/admin/state without a token answered {p.admin_status}, not 401", p.url)
     return verified(f"GET {p.url}/admin/state without a token answered 401", p.url)
+
+
+def model_keys(ev: Evidence) -> CheckResult:
+    """Client API keys: required where the gateway listens beyond loopback, some active, none overdue."""
+    access, listen = ev.config.access, ev.config.gateway.listen
+    if not access.keys_required(listen):
+        if access.required is False and not is_loopback(listen):
+            return failed(f"access.required is false while the gateway listens on {listen}: anyone who can reach "
+                          "it can call the model; remove it (keys are then required)", "access.required")
+        return missing(f"the gateway listens on {listen} (loopback) and takes no client API keys; production "
+                       "gateways listening beyond loopback require them (access.required)", "access.required")
+    if ev.api_keys is None:
+        return missing("the API key registry could not be read", "api_keys.json")
+    active = [k for k in ev.api_keys if k.state(ev.now) == "active"]
+    if not active:
+        return failed("/v1 requires API keys but none is active: every caller gets 401 "
+                      "(launchgate keys create)", "api_keys.json")
+    days = access.max_key_age_days
+    overdue = sorted((k for k in active if ev.now - k.created_at > timedelta(days=days)), key=lambda k: k.created_at)
+    if overdue:
+        ids = ", ".join(f"{k.id} ({(ev.now - k.created_at).days} d, {k.tenant})" for k in overdue[:5])
+        return failed(f"{len(overdue)} active API keys are older than access.max_key_age_days={days}: {ids}; "
+                      "rotate them (launchgate keys create --rotate ID)", "api_keys.json")
+    oldest = max((ev.now - k.created_at).days for k in active)
+    return verified(f"/v1 requires API keys: {len(active)} active, stored as hashes, the oldest {oldest} days "
+                    f"(max {days})", "api_keys.json")
 
 
 def metrics_endpoint(ev: Evidence) -> CheckResult:

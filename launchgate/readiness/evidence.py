@@ -87,6 +87,7 @@ class Evidence:
     unsafe_scan: dict[str, Any] | None = None  # the newest unsafe-logging scan report (reviews/unsafe_logging/)
     unsafe_scan_key: str = ""
     last_known_good: dict[str, Any] | None = None
+    api_keys: list[Any] | None = None  # the client API key registry's keys (access/registry.py ApiKey)
     problems: list[str] = field(default_factory=list)  # what could not be read, for the report
 
     def key(self, name: str) -> str:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from launchgate.access.registry import read_registry
 from launchgate.config import ReleaseConfig
 from launchgate.errors import InputError, StoreError
 from launchgate.eval.golden import GoldenCase, load_golden_set
@@ -216,6 +217,7 @@ def gather(store: ArtifactStore, config: ReleaseConfig, *, now: datetime, settin
     if sample is not None:
         ev.requests, ev.request_log_note = sample
     ev.last_known_good = _safe(ev, "last_known_good", find_object, store, layout.last_known_good(service))
+    ev.api_keys = _safe(ev, "API key registry", lambda: read_registry(store, service).keys)
     ev.reviews = _safe(ev, "reviews", _reviews, store, service) or {}
     ev.retention_run_at = _safe(ev, "retention records", _newest_retention, store, service)
     scan = _safe(ev, "unsafe-logging scans", _newest_scan, store, service, now)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from launchgate.access.registry import ApiKey
 from launchgate.config import ReleaseConfig, load_config
 from launchgate.readiness.checks import CHECKS
 from launchgate.readiness.evidence import BucketFacts, DrillFact, Evidence, ProbeFacts
@@ -77,7 +78,9 @@ GOOD = ev(manifest=MANIFEST, eval_report=EVAL, load_report=LOAD, canary_summary=
 SCAN = {"at": (NOW - timedelta(hours=5)).isoformat(), "lines_scanned": {"requests": 400}, "findings_total": 0}
 GOOD.unsafe_scan, GOOD.unsafe_scan_key = SCAN, "svc/reviews/unsafe_logging/x.json"
 GOOD.config = cfg(**{"notifications.notifier": "slack", "readiness.dashboard_url": "https://grafana/d/sb",
-                     "readiness.alert_rules": "alerts.yaml"})
+                     "readiness.alert_rules": "alerts.yaml", "access.required": True})
+GOOD.api_keys = [ApiKey(id="0123456789ab", tenant="acme", sha256=SHA, created_at=NOW - timedelta(days=10),
+                        created_by="alice")]
 OLD = NOW - timedelta(days=90)
 Change = Callable[[Evidence], Evidence]
 
@@ -149,6 +152,8 @@ FAIL: dict[str, Change] = {
     "log_retention": lambda e: replace(e, bucket=replace(e.bucket, lifecycle=[]), retention_run_at=OLD),  # type: ignore[arg-type]
     "unsafe_logging_scan": lambda e: replace(e, unsafe_scan={**SCAN, "findings_total": 2}),
     "admin_token": lambda e: replace(e, probe=replace(e.probe, admin_status=200)),  # type: ignore[arg-type]
+    "model_keys": lambda e: replace(e, api_keys=[k.model_copy(update={"created_at": NOW - timedelta(days=91)})
+                                                 for k in e.api_keys or []]),
     "metrics_endpoint": lambda e: replace(e, probe=replace(e.probe, metrics_status=404)),  # type: ignore[arg-type]
     "drift_review": lambda e: replace(e, reviews={**e.reviews, "drift": OLD}),
     "cost_review": lambda e: replace(e, reviews={**e.reviews, "cost": OLD}),
