@@ -272,14 +272,17 @@ class SharedState:
         drain()
         mine = self.tallies.setdefault(key, WindowTally(since))
         mine.advance(window)
-        deadline = time.monotonic() + (2 * self.cfg.publish_s + ANSWER_WAIT_S if first else 0.0)
+        # A first look waits for the replicas' answers, but never long enough to starve the caller's
+        # lease renewals (the canary renews from the same loop that looks).
+        lease = self.doc.lease if self.doc is not None else None
+        wait = min(2 * self.cfg.publish_s + ANSWER_WAIT_S, lease.ttl_s / 4 if lease else ANSWER_WAIT_S * 3)
+        deadline = time.monotonic() + (wait if first else 0.0)
         while True:
             docs = await asyncio.to_thread(self.replica_docs)
             merged = merge_windows(docs, key, since, time.time(), self.cfg.missing_after, self.replica, mine)
             if not merged["pending"] or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(min(0.2, self.cfg.publish_s / 2))
-        merged["missing"] = merged["missing"] + merged.pop("pending")
         merged["variants"] = {v: merged["tallies"].get(v, Tally()).summary() for v in variants}
         del merged["tallies"]
         return merged

@@ -145,4 +145,4 @@ class SharedAdminAPI(AdminAPI):
             return _fail(503, "state_unavailable", f"the replicas' stats cannot be read: {str(exc)[:300]}")
         return web.json_response({"since": since, "now": time.time(), "variants": merged["variants"],
                                   "window_complete": merged["window_complete"], "replicas": merged["replicas"],
-                                  "missing_replicas": merged["missing"]})
+                                  "missing_replicas": merged["missing"], "pending_replicas": merged["pending"]})

@@ -103,11 +103,15 @@ class GatewayRouter:
         with _admin_call("stats"):
             variants = raw["variants"]
             if raw.get("replicas") is not None:  # replicas sharing state: the sum, and who is in it
-                self.last_look = {"replicas": raw["replicas"], "missing_replicas": raw.get("missing_replicas")}
-            missing = raw.get("missing_replicas") or []
-            if missing:  # never judge a sum that lacks a replica's requests: the look holds
+                self.last_look = {k: raw.get(k) for k in ("replicas", "missing_replicas", "pending_replicas")}
+            # Never judge a sum that lacks a replica's requests: the look holds (the judge says why).
+            missing, pending = raw.get("missing_replicas") or [], raw.get("pending_replicas") or []
+            if missing:
                 rows = {r.get("replica"): r for r in raw["replicas"]}
                 seen = ", ".join(f"{m} (last seen {rows.get(m, {}).get('age_s', '?')}s ago)" for m in missing)
                 raise RouterError(f"replica(s) {seen} stopped publishing their window counters: their requests "
                                   f"would be missing from the sum, so this look holds; restart or remove them")
+            if pending:
+                raise RouterError(f"replica(s) {', '.join(pending)} have not published this window's counters "
+                                  f"yet (they do every publish interval): this look holds")
             return {name: to_window_stats(v) for name, v in variants.items() if isinstance(v, dict)}
