@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from launchgate.readiness import checks_quality as qual
 from launchgate.readiness import checks_release as rel
 from launchgate.readiness import checks_runtime as run
 from launchgate.readiness.evidence import Evidence
@@ -27,6 +28,7 @@ CHECKS: dict[str, Check] = {
         run.s3_public_block, run.s3_versioning, run.s3_lifecycle, run.log_retention, run.unsafe_logging_scan,
         run.admin_token, run.model_keys, run.metrics_endpoint,
         run.drift_review, run.cost_review, run.extended_eval, run.post_launch_review, run.quality_monitoring,
+        qual.user_feedback, qual.review_queue,
     )
 }
 # Judged last, from the other items' statuses (review.py), not from evidence.

@@ -39,7 +39,23 @@ class ProbeFacts:
     metrics_text: str = ""
     context_status: int | None = None  # a request over max_context_chars (None: no context guard to probe)
     request_id_returned: bool | None = None  # the over-cap answer carried X-Request-ID (None: not probed)
+    feedback_status: int | None = None  # POST /v1/feedback with no rating (400: served; 404: not there)
     error: str | None = None
+
+
+@dataclass
+class QualityFacts:
+    """What the gateway stored under quality/ in the evidence window (file listings, a few item ids)."""
+
+    window_days: int
+    feedback_batches: int = 0
+    feedback_days: int = 0
+    queue_batches: int = 0
+    queue_days: int = 0
+    items_checked: int = 0  # sampled items read from the newest queue batches
+    items_labelled: int = 0  # of those, how many carry a label
+    newest_feedback: str = ""  # store key of the newest feedback batch
+    newest_queue: str = ""
 
 
 @dataclass
@@ -88,6 +104,7 @@ class Evidence:
     unsafe_scan_key: str = ""
     last_known_good: dict[str, Any] | None = None
     api_keys: list[Any] | None = None  # the client API key registry's keys (access/registry.py ApiKey)
+    quality: QualityFacts | None = None  # review queue, labels and feedback (gather.py: _quality_facts)
     problems: list[str] = field(default_factory=list)  # what could not be read, for the report
 
     def key(self, name: str) -> str:

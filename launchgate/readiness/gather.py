@@ -20,7 +20,7 @@ from launchgate.config import ReleaseConfig
 from launchgate.errors import InputError, StoreError
 from launchgate.eval.golden import GoldenCase, load_golden_set
 from launchgate.readiness.bucket import bucket_facts
-from launchgate.readiness.evidence import DrillFact, Evidence
+from launchgate.readiness.evidence import DrillFact, Evidence, QualityFacts
 from launchgate.readiness.probe import probe_gateway, probe_prometheus
 from launchgate.requestlog.reader import LogRead, log_keys, parse_lines, parse_ts
 from launchgate.settings import Settings
@@ -137,6 +137,43 @@ def _newest_scan(store: ArtifactStore, service: str, now: datetime) -> tuple[str
     return (keys[-1], report) if report is not None else None
 
 
+QUALITY_ITEMS_CHECKED = 200  # newest sampled items whose labels are looked up: a bounded read
+
+
+def _quality_facts(store: ArtifactStore, service: str, now: datetime) -> QualityFacts:
+    """Feedback and review-queue batches of the evidence window (listings), and how many of the newest
+    sampled items carry a label (at most ``QUALITY_ITEMS_CHECKED`` ids from the newest batches)."""
+    days = [(now - timedelta(days=back)).strftime("%Y-%m-%d") for back in range(LOG_WINDOW.days)]
+    facts = QualityFacts(window_days=LOG_WINDOW.days)
+    queue: list[str] = []
+    for day in days:
+        fb = store.list(layout.feedback_day(service, day))
+        qu = store.list(layout.review_queue_day(service, day))
+        facts.feedback_batches += len(fb)
+        facts.feedback_days += bool(fb)
+        facts.queue_batches += len(qu)
+        facts.queue_days += bool(qu)
+        facts.newest_feedback = facts.newest_feedback or (sorted(fb)[-1] if fb else "")
+        queue += sorted(qu, reverse=True)
+    facts.newest_queue = queue[0] if queue else ""
+    ids: list[str] = []
+    for key in queue:  # newest day first
+        if len(ids) >= QUALITY_ITEMS_CHECKED:
+            break
+        for line in reversed(store.get(key).decode("utf-8", "replace").splitlines()):
+            try:
+                item_id = json.loads(line).get("id")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(item_id, str) and len(ids) < QUALITY_ITEMS_CHECKED:
+                ids.append(item_id)
+    if ids:
+        labelled = set(store.list(layout.review_label(service, "x").rsplit("/", 1)[0] + "/"))
+        facts.items_checked = len(ids)
+        facts.items_labelled = sum(layout.review_label(service, i) in labelled for i in ids)
+    return facts
+
+
 def _label_end(label: str) -> datetime | None:
     from launchgate.reviews.drift import week_bounds  # here: the reviews import scipy (seconds)
 
@@ -217,6 +254,7 @@ def gather(store: ArtifactStore, config: ReleaseConfig, *, now: datetime, settin
     if sample is not None:
         ev.requests, ev.request_log_note = sample
     ev.last_known_good = _safe(ev, "last_known_good", find_object, store, layout.last_known_good(service))
+    ev.quality = _safe(ev, "review queue and feedback", _quality_facts, store, service, now)
     ev.api_keys = _safe(ev, "API key registry", lambda: read_registry(store, service).keys)
     ev.reviews = _safe(ev, "reviews", _reviews, store, service) or {}
     ev.retention_run_at = _safe(ev, "retention records", _newest_retention, store, service)

@@ -1,6 +1,7 @@
 """The readiness probe of the release gateway: loopback only, no token, short timeouts.
 
-Asks the admin API without a token (it must answer 401), reads /metrics and, when the gateway guards
+Asks the admin API without a token (it must answer 401), reads /metrics, posts a feedback body without
+a rating to ``/v1/feedback`` (a gateway that serves it refuses the body; nothing is stored) and, when the gateway guards
 the input contract, sends one request a character over ``max_context_chars``: the guard must refuse
 it (413 context_too_long) before any model is called. A gateway that is
 not on loopback is not probed: a readiness review never reaches across the network. The standard
@@ -51,6 +52,8 @@ def probe_gateway(url: str, context_chars: int | None = None) -> ProbeFacts:
             answer: dict[str, str] = {}
             facts.context_status, _ = _call(parts.hostname, port, "/v1/chat/completions", body, answer)
             facts.request_id_returned = bool(answer.get("x-request-id"))
+        # No rating: a gateway serving feedback refuses it (400, or 401 behind API keys) and stores nothing.
+        facts.feedback_status, _ = _call(parts.hostname, port, "/v1/feedback", b'{"request_id": "readiness-probe"}')
     except (OSError, http.client.HTTPException) as exc:
         facts.error = f"gateway {url} not reachable ({type(exc).__name__})"
     return facts

@@ -12,7 +12,7 @@ import pytest
 from launchgate.access.registry import ApiKey
 from launchgate.config import ReleaseConfig, load_config
 from launchgate.readiness.checks import CHECKS
-from launchgate.readiness.evidence import BucketFacts, DrillFact, Evidence, ProbeFacts
+from launchgate.readiness.evidence import BucketFacts, DrillFact, Evidence, ProbeFacts, QualityFacts
 from launchgate.readiness.models import Status
 from launchgate.verdicts import Phase, Verdict
 from tests.conftest import EXAMPLE
@@ -69,7 +69,9 @@ GOOD = ev(manifest=MANIFEST, eval_report=EVAL, load_report=LOAD, canary_summary=
                                          "Expiration": {"Days": 400}}]),
           probe=ProbeFacts(url="http://127.0.0.1:8300", admin_status=401, metrics_status=200,
                            metrics_text="# TYPE launchgate_latency_seconds histogram\n", context_status=413,
-                           request_id_returned=True),
+                           request_id_returned=True, feedback_status=400),
+          quality=QualityFacts(window_days=28, feedback_batches=4, feedback_days=3, queue_batches=5, queue_days=3,
+                               items_checked=40, items_labelled=12, newest_feedback="f.jsonl", newest_queue="q.jsonl"),
           drills=[DrillFact(at=NOW - timedelta(days=2), phase="successful", rollback_s=0.4, key="drill.json")],
           runbook_path="runbook.md", runbook_sha256=SHA, alert_rules_text="- alert: ErrorRate\n  expr: error\n"
           "- alert: LatencyP95\n  expr: latency\n",
@@ -160,6 +162,9 @@ FAIL: dict[str, Change] = {
     "extended_eval": lambda e: replace(e, reviews={**e.reviews, "extended-eval": OLD}),
     "post_launch_review": lambda e: replace(e, reviews={**e.reviews, "post-launch": OLD}),
     "quality_monitoring": lambda e: replace(e, reviews={"drift": OLD, "extended-eval": OLD}),
+    "user_feedback": lambda e: replace(e, quality=QualityFacts(window_days=28),
+                                       probe=replace(e.probe, feedback_status=404)),  # type: ignore[arg-type]
+    "review_queue": lambda e: replace(e, quality=replace(e.quality, items_labelled=0)),  # type: ignore[arg-type]
 }
 
 
