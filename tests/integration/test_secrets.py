@@ -71,3 +71,34 @@ def test_env_and_a_passed_resolver(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SecretNotFound) as no_resolver:  # the core never imports Prefect itself
         read_secret("prefect:subject-key")
     assert "resolver" in str(no_resolver.value)
+
+
+def test_gateway_admin_tokens_and_upstream_keys_rotate_from_secrets_manager(aws: str) -> None:
+    from launchgate.gateway.config import set_upstream_keys, upstream_key
+    from launchgate.gateway.secretset import GatewaySecrets
+
+    sm = boto3.client("secretsmanager")
+    admin, upstream = f"lg/{uuid.uuid4().hex}", f"lg/{uuid.uuid4().hex}"
+    old, new = "o" * 32, "n" * 32
+    sm.create_secret(Name=admin, SecretString=json.dumps({"current": old}))
+    sm.create_secret(Name=upstream, SecretString="sk-upstream-one")
+    secrets = GatewaySecrets([f"aws:{admin}#current", f"aws:{admin}#next"], {"LG_TEST_UPSTREAM_KEY": f"aws:{upstream}"})
+    try:
+        assert [(e.name, e.change) for e in secrets.load()] == [(f"aws:{admin}#current", "first_seen"),
+                                                                ("LG_TEST_UPSTREAM_KEY", "first_seen")]
+        assert secrets.allows(f"Bearer {old}".encode()) and not secrets.allows(f"Bearer {new}".encode())
+        assert upstream_key("LG_TEST_UPSTREAM_KEY") == "sk-upstream-one"
+
+        sm.put_secret_value(SecretId=admin, SecretString=json.dumps({"current": old, "next": new}))  # window opens
+        sm.put_secret_value(SecretId=upstream, SecretString="sk-upstream-two")
+        assert sorted((e.name, e.change) for e in secrets.load()) == [
+            ("LG_TEST_UPSTREAM_KEY", "rotated"), (f"aws:{admin}#next", "appeared")]
+        assert secrets.allows(f"Bearer {old}".encode()) and secrets.allows(f"Bearer {new}".encode())
+        assert upstream_key("LG_TEST_UPSTREAM_KEY") == "sk-upstream-two"
+
+        sm.put_secret_value(SecretId=admin, SecretString=json.dumps({"current": new}))  # window closes
+        assert sorted((e.name, e.change) for e in secrets.load()) == [
+            (f"aws:{admin}#current", "rotated"), (f"aws:{admin}#next", "cleared")]
+        assert not secrets.allows(f"Bearer {old}".encode()) and secrets.allows(f"Bearer {new}".encode())
+    finally:
+        set_upstream_keys({})
