@@ -13,9 +13,11 @@ deployment (run it when a run of ``release`` crashes or fails). This measures th
   the run Crashed, the server's trigger fires, the rollback run starts in a new process and sets
   the candidate weight to 0 through the runtime API.
 
-``crash_to_stable_s`` = SIGKILL -> HAProxy reports candidate weight 0 (polled every 20 ms); the
-line also splits it into crash reported, rollback run created, rollback run started. Prints one
-JSON line. ~40 s including the Prefect server's start.
+``crash_to_stable_s`` = SIGKILL -> HAProxy reports candidate weight 0 (polled every 20 ms), the
+median of ``RUNS`` crashes on one server; the line also splits the median run into crash
+reported, rollback run created, rollback run started, and gives the load average (2 shared
+cores: the rollback's new Python process is what contention slows). Prints one JSON line.
+~80 s including the Prefect server's start.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.haproxy import running_haproxy  # noqa: E402
 
-TIMEOUT_S = 120.0
+TIMEOUT_S = 300.0
+RUNS = 3
 
 
 def rollback_triggers() -> list[dict[str, Any]]:
@@ -122,31 +125,49 @@ def _measure(client: Any, hap: Any, worker: subprocess.Popen[bytes], tmp: Path) 
         automations = client.read_automations_by_name("launchgate-rollback-on-release-crash")
         assert automations, "prefect.yaml's trigger created no automation"
         time.sleep(2.0)  # the trigger service loads new automations periodically
-        run = client.create_flow_run_from_deployment(release.id)
-        pid = None
-        while pid is None:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the release run never started:\n{_tail(tmp / 'serve.log')}")
-            pid = flow_run_pid(str(run.id))
-            time.sleep(0.02)
-        assert hap.weights()["candidate"] == 10
-        os.kill(pid, signal.SIGKILL)  # the controller dies mid-release
-        t_kill = time.time()
-        while hap.weights()["candidate"] != 0:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"candidate weight never reached 0:\n{_tail(tmp / 'serve.log')}")
-            time.sleep(0.02)
-        t_stable = time.time()
-        crashed = client.read_flow_run(run.id).state
-        runs = client.read_flow_runs()
-        rb = next((r for r in runs if r.deployment_id == rollback.id), None)
+        runs = [_one_crash(client, hap, release.id, rollback.id, deadline, tmp) for _ in range(RUNS)]
+    key = sorted(runs, key=lambda r: r["crash_to_stable_s"])[len(runs) // 2]  # the median run
+    return {
+        "crash_to_stable_s": key["crash_to_stable_s"],
+        "crash_to_stable_runs_s": [r["crash_to_stable_s"] for r in runs],
+        **{k: v for k, v in key.items() if k != "crash_to_stable_s"},
+        "runner_poll_s": 1, "load_avg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
+    }
+
+
+def _one_crash(client: Any, hap: Any, release_id: Any, rollback_id: Any, deadline: float,
+               tmp: Path) -> dict[str, Any]:
+    hap.set_weight("stable", 90)
+    hap.set_weight("candidate", 10)  # a canary in flight
+    before = {r.id for r in client.read_flow_runs()}
+    run = client.create_flow_run_from_deployment(release_id)
+    pid = None
+    while pid is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the release run never started:\n{_tail(tmp / 'serve.log')}")
+        pid = flow_run_pid(str(run.id))
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)  # the controller dies mid-release
+    t_kill = time.time()
+    while hap.weights()["candidate"] != 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"candidate weight never reached 0:\n{_tail(tmp / 'serve.log')}")
+        time.sleep(0.02)
+    t_stable = time.time()
+    crashed = client.read_flow_run(run.id).state
+    rb = next((r for r in client.read_flow_runs() if r.deployment_id == rollback_id and r.id not in before), None)
+    while rb is not None and not (rb.state and rb.state.is_final()):  # let it finish before the next crash
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+        rb = client.read_flow_run(rb.id)
     return {
         "crash_to_stable_s": round(t_stable - t_kill, 2),
         "crash_state": crashed.type.value if crashed else None,
         "crash_reported_s": round(crashed.timestamp.timestamp() - t_kill, 2) if crashed else None,
         "rollback_run_created_s": round(rb.created.timestamp() - t_kill, 2) if rb and rb.created else None,
         "rollback_run_started_s": round(rb.start_time.timestamp() - t_kill, 2) if rb and rb.start_time else None,
-        "runner_poll_s": 1, "weights_after": hap.weights(),
+        "rollback_run_state": rb.state.type.value if rb and rb.state else None,
     }
 
 
