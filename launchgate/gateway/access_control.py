@@ -8,7 +8,9 @@
   re-reads the admin tokens and upstream keys (secretset.py) and the key registry, in a worker
   thread, without touching a connection: requests in flight finish on the values they started with;
 - records each secret that changed (names only) in ``layout.secret_rotations`` and as a gateway
-  event; a store that cannot take the record is logged, the new values hold anyway.
+  event; a store that cannot take the record is logged, the new values hold anyway;
+- serves ``GET /admin/access`` (admin token): the registry as last read (version, keys, active, the
+  last error) and the last secrets reload (when, ok, errors, how many admin tokens are valid).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from aiohttp import web
 
 from launchgate.access.rotations import RotationEvent, record_changes
 from launchgate.errors import LaunchgateError
+from launchgate.gateway.admin import token_guard
 from launchgate.gateway.clientauth import ClientAuth
 
 if TYPE_CHECKING:
@@ -96,11 +99,19 @@ class AccessControl:
             log.error("secret rotations not recorded (%s); the new values hold", exc)
 
 
+    async def get_access(self, request: web.Request) -> web.StreamResponse:
+        """``GET /admin/access``: whether /v1 needs keys, the registry as last read, the last secrets reload."""
+        keys = self.auth.status() if self.auth is not None else {"required": False}
+        return web.json_response({"keys": keys, "secrets": self.gw.secrets.last_reload, "sighup_reloads": self.reloads})
+
+
 def install_access(gateway: Gateway, app: web.Application) -> AccessControl:
+    """Called before the /admin sub-app is added, so /admin/access is matched first (like /admin/shadow)."""
     access = AccessControl(gateway)
     if access.auth is not None:
         app.middlewares.append(access.auth.middleware)
         gateway.proxy.access = access.auth
         gateway.recorder.key_spend = access.auth.spend
+    app.add_routes([web.get("/admin/access", token_guard(gateway.secrets)(access.get_access))])
     app.cleanup_ctx.append(access.lifecycle)
     return access

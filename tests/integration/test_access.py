@@ -58,6 +58,7 @@ def test_keys_on_v1_401_403_and_a_keys_own_rate_limit(service: Path, tmp_path: P
     revoke_key(store, config, revoked_token[3:15], by="bob")
     _, expired_token = create_key(store, config, by="alice", tenant="acme", models=[], expires_in_days=1,
                                   now=now - timedelta(days=2))
+    _, frugal_token = create_key(store, config, by="alice", tenant="initech", models=[], daily_usd=1e-9)
     with running_sim(EXAMPLE_VARIANTS, "stable") as stable, \
             running_gateway(stable, None, str(tmp_path / "store"), access=Access(required=True)) as (url, admin):
         chat = f"{url}/v1/chat/completions"
@@ -88,15 +89,22 @@ def test_keys_on_v1_401_403_and_a_keys_own_rate_limit(service: Path, tmp_path: P
             assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limited", limited.text
             assert scoped.id in limited.json()["error"]["message"] and int(limited.headers["Retry-After"]) >= 1
             ids = {ok.headers["X-Request-ID"]}
+            # a key's daily budget: the first answer spends more than $1e-9, the next is refused until 00:00 UTC
+            assert c.post(chat, json=BODY, headers=_bearer(frugal_token)).status_code == 200
+            spent = c.post(chat, json=BODY, headers=_bearer(frugal_token))
+            assert spent.status_code == 429 and spent.json()["error"]["code"] == "key_budget_exceeded", spent.text
+            keys = c.get(f"{url}/admin/access", headers=_bearer(admin)).json()["keys"]
+            assert (keys["keys"], keys["active"], keys["last_error"]) == (4, 2, None)
+            assert c.get(f"{url}/admin/access").status_code == 401
     written = b"".join(store.get(k) for k in store.list(f"{SVC}/"))
-    for token in (scoped_token, revoked_token, expired_token):
+    for token in (scoped_token, revoked_token, expired_token, frugal_token):
         assert token.encode() not in written and token[15:].encode() not in written  # never a key in the store
     lines = [json.loads(x) for k in store.list(layout.requests_prefix(SVC)) for x in store.get(k).splitlines()]
     served = [ln for ln in lines if ln["request_id"] in ids]
     # the key's tenant, not the header's: the identity of the per-tenant limits and of the log
     assert [(ln["key_id"], ln["tenant"], ln["status"]) for ln in served] == [(scoped.id, "acme", 200)]
     assert {(ln["status"], ln["error_code"]) for ln in lines} == {(200, None), (403, "model_not_allowed"),
-                                                                  (429, "rate_limited")}
+                                                                  (429, "rate_limited"), (429, "key_budget_exceeded")}
 
 
 def test_no_keys_on_loopback_unless_configured(tmp_path: Path) -> None:
