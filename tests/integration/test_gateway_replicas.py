@@ -22,12 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 import pytest
+import yaml
+from click.testing import CliRunner
 
 from launchgate.canary.judge import Action, CanaryJudge, JudgeConfig
 from launchgate.canary.rollout import CanaryPlan, run_canary
 from launchgate.canary.traffic import TrafficGenerator, send_requests
-from launchgate.config import Canary, Rollback
+from launchgate.cli import main
+from launchgate.config import Canary, Rollback, load_config
 from launchgate.config.replicas import Replicas
 from launchgate.errors import RouterError
 from launchgate.gateway.client import GatewayAdmin
@@ -256,3 +260,48 @@ def kill_controller_revert(gw: tuple[str, str], admins: list[GatewayAdmin]) -> f
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_runbook_commands_through_one_replica_reach_the_other(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`traffic degrade`, `launchgate rollback` and `launchgate status` against replica 0 (the only
+    one the config names) change and show both replicas; the local store is enough here."""
+    rails = load_config(ROOT / "examples" / "support-bot" / "release.yaml").guardrails
+    store = tmp_path / "store"
+    runner = CliRunner()
+    with ExitStack() as stack:
+        stable = stack.enter_context(running_sim(EXAMPLE_VARIANTS, "stable", **FAST))
+        cand = stack.enter_context(running_sim(EXAMPLE_VARIANTS, "good-candidate", **FAST))
+        gws = [stack.enter_context(running_gateway(stable, cand, str(store), guardrails=rails, log_writer=f"r{i}",
+                                                   replicas=Replicas(shared_state=True, name=f"r{i}")))
+               for i in range(2)]
+        admins = [GatewayAdmin(base, token) for base, token in gws]
+        data = yaml.safe_load((ROOT / "examples" / "support-bot" / "release.yaml").read_text())
+        data["canary"].update(gateway_url=gws[0][0], gateway_token_env="LG_TEST_GATEWAY_TOKEN")
+        data["artifacts"]["uri"] = str(store)
+        data.setdefault("gateway", {})["replicas"] = {"shared_state": True}
+        config = tmp_path / "release.yaml"
+        config.write_text(yaml.safe_dump(data))
+        monkeypatch.setenv("LG_TEST_GATEWAY_TOKEN", gws[0][1])
+
+        degraded = runner.invoke(main, ["traffic", "degrade", "--config", str(config), "--level", "reduced",
+                                        "--reason", "INC-7 model overloaded", "--as", "alice"])
+        assert degraded.exit_code == 0, degraded.output
+        wait_until(lambda: admins[1].guard()["level"] == "reduced", 1.0, "replica 1 degraded")
+        answer = httpx.post(f"{gws[1][0]}/v1/chat/completions", json={"model": SERVICE, "messages": PROMPTS[0]},
+                            timeout=10)
+        assert answer.headers.get("X-LG-Degraded") == "reduced"
+
+        admins[1].set_weights(30, "canary through replica 1")
+        wait_until(lambda: candidate_pcts(admins) == [30.0, 30.0], 1.0, "both at 30%")
+        rolled = runner.invoke(main, ["rollback", "--service", SERVICE, "--config", str(config),
+                                      "--reason", "INC-7"])
+        assert rolled.exit_code == 0, rolled.output
+        wait_until(lambda: candidate_pcts(admins) == [0.0, 0.0], 1.0, "both rolled back")
+
+        status = runner.invoke(main, ["status", "--service", SERVICE, "--config", str(config)])
+        assert status.exit_code == 0, status.output
+        table = json.loads(status.stdout)["replicas"]
+        assert table["document"]["candidate_pct"] == 0 and table["document"]["degradation"]["level"] == "reduced"
+        assert sorted(r["replica"] for r in table["replicas"]) == ["r0", "r1"]
+        assert all(r["state"] == "live" and r["last_seen_s_ago"] < 3 for r in table["replicas"]), table
