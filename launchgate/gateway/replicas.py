@@ -82,12 +82,18 @@ class SharedState:
         self.started_at = time.time()
         self.tallies: dict[str, WindowTally] = {}
         self.asked: dict[str, float] = {}  # windows asked for: key -> since
+        self._last_bytes: tuple[bytes, RoutingDoc] | None = None
 
     # ------------------------------------------------------------------ desired state (blocking parts)
 
     def read(self) -> RoutingDoc | None:
         try:
-            return routingdoc.parse(self.store.get(self.key), self.store.location(self.key))
+            data = self.store.get(self.key)
+            if self._last_bytes is not None and data == self._last_bytes[0]:  # unchanged: no parse
+                return self._last_bytes[1]
+            doc = routingdoc.parse(data, self.store.location(self.key))
+            self._last_bytes = (data, doc)
+            return doc
         except StoreUnavailable:
             raise
         except StoreError:
