@@ -5,6 +5,10 @@ about cases whose structured fields already passed, and only about the fields na
 ``judge.fields`` (default ``reply``), which the field rules then ignore. The judge answers
 ``{"score": 0..1, "reason": "..."}``; anything else is a judge error, which scores the case 0
 and is counted, so a broken judge can never make a candidate look better.
+
+The paired shadow judge asks the same endpoint, through the same client, which of two answers it
+prefers (``prefer``: stable, candidate or tie); there too an unreadable reply is an error, never a
+preference for the candidate.
 """
 
 from __future__ import annotations
@@ -22,6 +26,11 @@ SYSTEM = (
     "You grade answers of a customer-support assistant. Compare the ANSWER with the REFERENCE for the "
     "given TICKET. Judge meaning, correctness and tone; ignore wording differences. Reply with only a JSON "
     'object: {"score": <number from 0 to 1>, "reason": "<one sentence>"}.'
+)
+PAIR_SYSTEM = (
+    "You compare two answers, A and B, of a customer-support assistant to the same TICKET. Judge meaning, "
+    "correctness, helpfulness and tone; ignore wording differences and which answer comes first. Reply with "
+    'only a JSON object: {"preference": "A" | "B" | "tie", "reason": "<one sentence>"}.'
 )
 _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
@@ -53,6 +62,33 @@ def parse_grade(content: str) -> Grade:
     return Grade(float(score), str(data.get("reason", ""))[:300])
 
 
+@dataclass(frozen=True)
+class Preference:
+    """Which answer of a pair the judge prefers: ``stable``, ``candidate`` or ``tie``; None with ``error``."""
+
+    preference: str | None
+    reason: str
+    error: str | None = None
+
+
+def pair_messages(ticket: Any, first: dict[str, Any], second: dict[str, Any]) -> list[dict[str, str]]:
+    body = json.dumps({"TICKET": ticket, "A": first, "B": second}, ensure_ascii=False, sort_keys=True)
+    return [{"role": "system", "content": PAIR_SYSTEM}, {"role": "user", "content": body}]
+
+
+def parse_preference(content: str) -> tuple[str, str]:
+    """``("A" | "B" | "tie", reason)`` from the judge's reply (prose or code fences around the JSON tolerated)."""
+    match = _JSON_OBJECT.search(content or "")
+    if match is None:
+        raise ValueError(f"judge reply has no JSON object: {content[:80]!r}")
+    data = json.loads(match.group(0))
+    pref = data.get("preference") if isinstance(data, dict) else None
+    if not isinstance(pref, str) or pref.strip().lower() not in ("a", "b", "tie"):
+        raise ValueError(f"judge preference must be A, B or tie, got {pref!r}")
+    p = pref.strip().lower()
+    return ("tie" if p == "tie" else p.upper()), str(data.get("reason", ""))[:300]
+
+
 class LLMJudge:
     """One judge endpoint; use as an async context manager to share its connection pool."""
 
@@ -82,3 +118,19 @@ class LLMJudge:
             return parse_grade(comp.content)
         except (ModelEndpointError, ValueError) as exc:
             return Grade(0.0, "", error=f"judge: {type(exc).__name__}: {str(exc)[:160]}")
+
+    async def prefer(self, ticket: Any, stable: dict[str, Any], candidate: dict[str, Any], *,
+                     candidate_first: bool) -> Preference:
+        """Stable's and the candidate's ``fields``, shown as A and B in the order given (the caller
+        alternates it against position bias); the judge's A/B answer mapped back to the two versions."""
+        fields = self.cfg.fields
+        s_view, c_view = ({k: stable.get(k) for k in fields}, {k: candidate.get(k) for k in fields})
+        first, second = (c_view, s_view) if candidate_first else (s_view, c_view)
+        try:
+            comp = await self._client.chat(pair_messages(ticket, first, second), max_tokens=self.cfg.max_output_tokens)
+            pref, reason = parse_preference(comp.content)
+        except (ModelEndpointError, ValueError) as exc:
+            return Preference(None, "", error=f"judge: {type(exc).__name__}: {str(exc)[:160]}")
+        if pref == "tie":
+            return Preference("tie", reason)
+        return Preference("candidate" if (pref == "A") == candidate_first else "stable", reason)

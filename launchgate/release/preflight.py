@@ -130,6 +130,8 @@ def load_inputs(config: ReleaseConfig, config_path: Path) -> ReleaseInputs:
     }
     out_path = config.contracts.output_schema
     validator = make_validator(read_json_file(out_path, "output schema (contracts.output_schema)"), str(out_path))
+    if config.canary.strategy != "canary":
+        config.shadow.check_fields(validator.schema)  # the fields the shadow compares exist in the answer
     in_path = config.contracts.input_schema
     make_validator(read_json_file(in_path, "input schema (contracts.input_schema)"), str(in_path))
     cases = load_golden_set(config.evaluation.golden_set, "golden set (evaluation.golden_set)")

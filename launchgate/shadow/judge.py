@@ -5,8 +5,9 @@ Per pair, with stable's answer as the reference (as the golden answer is in the 
 * each answer passes when it was served (HTTP 200) and is valid under the output schema;
 * the candidate also has to agree with stable on the named structured fields (the eval gate's
   ``field_matches`` with its default ``normalised`` rule) whenever stable's answer is valid;
-* an optional preference (the LLM judge for free text: ``stable``, ``candidate`` or ``tie``)
-  overrides the field comparison for the pair when it names a winner.
+* an optional preference (the LLM judge for free text: ``stable``, ``candidate`` or ``tie``,
+  shadow/llm.py) overrides the field comparison for the pair when it names a winner; a failed
+  judgement (``judge_failed``) is never a pass for the candidate.
 
 Only the discordant pairs (exactly one answer passes) carry information, as in the eval gate's
 McNemar test. Among them let q = P(stable-only). An equal candidate has q = 0.5; a candidate
@@ -81,6 +82,8 @@ def score_pair(stable: Mapping[str, Any] | None, candidate: Mapping[str, Any] | 
     rules = rules or {}
     wrong = tuple(f for f in fields if not (isinstance(s_out, dict) and isinstance(c_out, dict)
                                            and field_matches(rules.get(f, DEFAULT_RULE), c_out.get(f), s_out.get(f))))
+    if preference == "judge_failed":  # the LLM judge could not say: never a pass for the candidate
+        return PairScore(True, False, wrong, "the judge failed on this pair")
     if preference == "candidate":
         return PairScore(False, True, wrong, "the judge preferred the candidate")
     if preference == "stable":
@@ -204,14 +207,23 @@ def ratios(pairs: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
             "cost_p50": _ratio(pairs, "cost_usd")}
 
 
-def verdict(state: SequentialState, cfg: SequentialConfig, *, dropped: int = 0, capped: bool = False) -> Verdict:
-    """One sentence: what the shadow showed and what to do."""
+def verdict(state: SequentialState, cfg: SequentialConfig, *, dropped: int = 0, capped: bool = False,
+            judge: Mapping[str, Any] | None = None) -> Verdict:
+    """One sentence: what the shadow showed and what to do. ``judge``: the LLM judge's tally
+    (asked, failed, broken) when one was configured."""
     n, b, c = state.pairs, state.stable_only, state.candidate_only
     seen = (f"over {n} shadow pairs stable alone passed {b} ({pct(b / n) if n else '0.0%'}) and the candidate "
             f"alone {c}")
-    common = {"check": "shadow_quality", "value": state.as_dict(),
+    if judge and judge.get("failed"):
+        seen += f" ({judge['failed']} of {judge['asked']} LLM judgements failed and counted against the candidate)"
+    common = {"check": "shadow_quality", "value": {**state.as_dict(), **({"judge": dict(judge)} if judge else {})},
               "threshold": {"margin": cfg.margin, "alpha": cfg.alpha, "beta": cfg.beta, "q1": round(cfg.q1, 4)},
               "evidence": EVIDENCE}
+    if judge and judge.get("broken"):
+        return Verdict(**common, phase=Phase.ERROR,
+                       reason=f"The LLM judge failed on {judge['failed']} of {judge['asked']} pairs, so the shadow "
+                              f"stopped before judging the candidate ({seen}): fix shadow.llm_judge (endpoint, model, "
+                              f"timeout) and rerun the release.")
     if state.decision is Decision.WORSE:
         return Verdict(**common, phase=Phase.FAILED,
                        reason=f"The candidate answers worse than stable: {seen}. Do not shift traffic; read "

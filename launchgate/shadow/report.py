@@ -21,6 +21,14 @@ def summary_markdown(s: dict[str, Any]) -> str:
              "", "## Ratios (candidate / stable, medians over served pairs)", "",
              "| latency | output tokens | cost |", "|---|---|---|",
              "| " + " | ".join(f"{v:.2f}" if v is not None else "n/a" for v in s["ratios"].values()) + " |", ""]
+    j = s.get("llm_judge")
+    if j:
+        pref = j.get("preferred", {})
+        lines += ["## LLM judge (free text)", "",
+                  "| asked | preferred stable | preferred candidate | tie | failed |", "|---|---|---|---|---|",
+                  f"| {j['asked']} | {pref.get('stable', 0)} | {pref.get('candidate', 0)} | {pref.get('tie', 0)} | "
+                  f"{j['failed']} |", ""]
+        lines += [f"- {e}" for e in j.get("errors", [])] + ([""] if j.get("errors") else [])
     if s["disagreements"]:
         lines += ["## Disagreements by field (pairs judged)", "", "| field | pairs |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in s["disagreements"].items()]

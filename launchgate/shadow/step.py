@@ -1,8 +1,9 @@
 """The shadow step: the candidate answers a sample of live traffic beside stable; the judge decides.
 
 Through the release gateway (canary.router: gateway): attach the candidate with no weight, turn
-shadow mode on (the ``shadow:`` section), read the pairs every ``interval_s`` and feed them to the
-paired shadow judge until it decides or ``duration_s`` is over, then turn shadow mode off. No
+shadow mode on (the ``shadow:`` section), read the pairs every ``interval_s`` (with
+``shadow.llm_judge``, ask the judge model about each pair's free text first: shadow/llm.py) and feed
+them to the paired shadow judge until it decides or ``duration_s`` is over, then turn shadow mode off. No
 traffic is shifted. Evidence: shadow/pairs.jsonl, shadow_summary.json/.md and shadow.png.
 """
 
@@ -30,6 +31,7 @@ from launchgate.shadow.judge import (
     ratios,
     verdict,
 )
+from launchgate.shadow.llm import JudgeTally, judge_look
 from launchgate.shadow.report import chart_png, summary_markdown
 from launchgate.verdicts import StepResult
 
@@ -45,7 +47,9 @@ def shadow_step(run: ReleaseRun, on_progress: Callable[[int, int, str], None] | 
         raise InputError(f"canary.strategy {cfg.canary.strategy} needs canary.router: gateway (shadow mode lives "
                          f"in the release gateway), got {cfg.canary.router}")
     sh = cfg.shadow
+    sh.check_fields(run.inputs.validator.schema)  # as preflight does: a run built by other callers too
     test_cfg = SequentialConfig.from_config(sh)
+    tally = JudgeTally()
     admin = ShadowAdmin(cfg.canary.gateway_url, gateway_token(cfg.canary))
     traffic = None
     if cfg.canary.demo_traffic_rps > 0:
@@ -72,6 +76,10 @@ def shadow_step(run: ReleaseRun, on_progress: Callable[[int, int, str], None] | 
                 got = admin.pairs(after=after)
                 after, status = got["last_seq"], got
                 mine = [p for p in got["pairs"] if p.get("release_id") == run.release_id]
+                if sh.llm_judge is not None:  # only pairs the test can still read cost a judgement
+                    judge_look(sh.llm_judge, mine[: max(0, test_cfg.max_pairs - test.state.pairs)], tally)
+                    if tally.broken(sh.llm_judge):
+                        break  # the judge, not the candidate, failed: these pairs are not scored
                 pairs += mine
                 scores += judge_pairs(mine, sh.fields, test_cfg, test=test)[1]
                 if on_progress is not None:
@@ -83,7 +91,9 @@ def shadow_step(run: ReleaseRun, on_progress: Callable[[int, int, str], None] | 
             status = {**status, **admin.set_shadow(enabled=False)}
         admin.close()
     state = test.state
-    v = verdict(state, test_cfg, dropped=int(status.get("dropped", 0)), capped=bool(status.get("capped")))
+    judged_by = tally.as_dict(sh.llm_judge) if sh.llm_judge is not None else None
+    v = verdict(state, test_cfg, dropped=int(status.get("dropped", 0)), capped=bool(status.get("capped")),
+                judge=judged_by)
     judged = scores[: state.pairs]  # the pairs the test read; later ones (after its decision) are only recorded
     kinds = Counter(s.kind for s in judged)
     fields = Counter(f for s in judged for f in s.disagreed)
@@ -92,7 +102,7 @@ def shadow_step(run: ReleaseRun, on_progress: Callable[[int, int, str], None] | 
          "config": sh.model_dump(mode="json"), "q1": test_cfg.q1, "kinds": dict(kinds),
          "disagreements": dict(fields), "pairs_recorded": len(pairs), "ratios": ratios(pairs),
          "gateway": {k: status.get(k) for k in ("offered", "mirrored", "dropped", "failed", "capped", "spent_usd")},
-         "traffic": traffic.tally.as_dict() if traffic else None}
+         "traffic": traffic.tally.as_dict() if traffic else None, "llm_judge": judged_by}
     md = summary_markdown(s)
     b = run.bundle
     b.put_jsonl("shadow/pairs.jsonl", [{**p, "score": sc.kind, "disagreed": list(sc.disagreed)}

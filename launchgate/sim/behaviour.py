@@ -353,3 +353,24 @@ def score(content: str, expected: Mapping[str, Any]) -> bool:
         return False
     return all(got.get(k) == expected.get(k) for k in ("category", "priority", "refused"))
 
+
+def judge_content(dislike: str, messages: Sequence[Mapping[str, Any]]) -> str:
+    """The judge mode's reply (variants.JudgeSpec): a rule, so a test knows which answer wins."""
+    try:
+        asked = json.loads(last_user_text(messages))
+    except ValueError:
+        asked = None
+    if not isinstance(asked, dict):
+        return "I can only judge a JSON object with A and B, or ANSWER and REFERENCE."
+
+    def bad(value: Any) -> bool:
+        return dislike in json.dumps(value, ensure_ascii=False)
+
+    if "A" in asked and "B" in asked:
+        a, b = bad(asked["A"]), bad(asked["B"])
+        pref = "tie" if a == b else ("B" if a else "A")
+        return json.dumps({"preference": pref, "reason": f"{'both' if a and b else 'one'} " + (
+            f"contain {dislike!r}" if a or b else "read alike")})
+    if "ANSWER" in asked:
+        return json.dumps({"score": 0.0 if bad(asked["ANSWER"]) else 1.0, "reason": "rule-based sim judge"})
+    return "I can only judge a JSON object with A and B, or ANSWER and REFERENCE."

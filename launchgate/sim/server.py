@@ -9,7 +9,8 @@ Routes:
     POST /sim/reset              restart the fault clock and the per-request counters
     GET  /sim/stats              requests served per outcome
 
-All decisions come from ``behaviour.decide``; this module only parses requests, keeps the
+All decisions come from ``behaviour.decide`` (in judge mode the content from ``behaviour.judge_content``);
+this module only parses requests, keeps the
 small amount of state (start time, repeat counters, knobs) and does the waiting.
 """
 
@@ -25,6 +26,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from launchgate.errors import DataFileError
-from launchgate.sim.behaviour import Decision, decide, last_user_text
+from launchgate.sim.behaviour import Decision, decide, judge_content, last_user_text
 from launchgate.sim.variants import Knobs, index_golden, load_golden, load_variants, patch_knobs
 
 _MAX_TRACKED_REQUESTS = 200_000  # bound memory under long load tests with unique prompts
@@ -196,6 +198,8 @@ def create_app(
             max_tokens=max_tokens, occurrence=state.occurrence(last_user_text(messages)),
             elapsed_s=state.elapsed_s(),
         )
+        if d.error is None and state.knobs.judge is not None:
+            d = replace(d, content=judge_content(state.knobs.judge.dislike, messages))
         state.outcomes[d.outcome] += 1
         if d.error is not None:
             await asyncio.sleep(d.latency_ms / 1000)

@@ -76,6 +76,17 @@ class FaultSpec(_Strict):
     schema_violation_rate: float = Field(default=0.0, ge=0, le=1)
 
 
+class JudgeSpec(_Strict):
+    """Judge mode: the server answers as an LLM judge, by a rule, so judge tests run over real HTTP.
+
+    A pairwise request (user content ``{"TICKET", "A", "B"}``) gets the answer that does not contain
+    ``dislike`` (a tie when both or neither do); a grading request (``{"ANSWER", "REFERENCE"}``) gets
+    score 0 when the answer contains it, else 1.
+    """
+
+    dislike: str = Field(min_length=1, max_length=200)
+
+
 class Knobs(_Strict):
     """How one variant behaves. Rates are per request, except accuracy and flaky_rate (per case)."""
 
@@ -95,6 +106,8 @@ class Knobs(_Strict):
     fault: FaultSpec | None = None
     # Appended to every answer's reply: a leaked key or harmful text, for the gateway's output filter.
     reply_suffix: str = Field(default="", max_length=2000)
+    # Answer as an LLM judge instead of the support bot (errors and latency still as the knobs say).
+    judge: JudgeSpec | None = None
 
 
 class VariantsFile(_Strict):
