@@ -31,6 +31,12 @@ far above the load, so each request pays for every check and none is refused), m
 store) and every load sends that key, so the figures include the key check (run with and without
 to see its cost; ``auth`` in the JSON line says which).
 
+``--shared-state``: the gateways run as replicas sharing state (gateway.replicas: the routing-state
+document read every 0.25 s, a heartbeat every 1 s, in the benchmark's store). ``--compare-shared``
+runs one more gateway as such a replica and measures it right after the plain one in every round:
+``added_p50_ms_<rate>_shared`` and ``vs_plain_p50_ms_<rate>_shared`` (the median over rounds of
+the replica's p50 minus the plain gateway's, the pair measured back to back).
+
 Prints one JSON line: added_p50_ms_200, added_p99_ms_200, added_p50_ms_500, added_p99_ms_500,
 added_p50_ms_500_guarded, added_p99_ms_500_guarded, max_rps, plus the direct and through-gateway
 percentiles, error counts and gateway CPU use.
@@ -336,6 +342,8 @@ def main() -> None:
     parser.add_argument("--auth", action="store_true", help="the gateways require client API keys; the load sends one")
     parser.add_argument("--shared-state", action="store_true",
                         help="gateways run as replicas sharing state (gateway.replicas: reconcile, publish)")
+    parser.add_argument("--compare-shared", action="store_true",
+                        help="also run a replica (shared state on) and measure it right after the plain gateway")
     args = parser.parse_args()
     if args.role == "upstream":
         return role_upstream()
@@ -366,6 +374,13 @@ def main() -> None:
             _load(guarded_url, 100, 1, 0)
         _load(gw_url, 100, 1, 0)  # warm both paths (connections, imports, first log flush)
         _load(up_url, 100, 1, 0)
+        replica_url = None
+        if args.compare_shared:  # the same gateway as a replica (reconcile every 0.25 s, heartbeats), in turn
+            replica, replica_url = _start(["--role", "gateway", "--shared-state", "--url", up_url, "--store",
+                                           store + "-replica"], env)
+            procs.append(replica)
+            _load(replica_url, 100, 1, 0)
+        shared_runs: dict[int, list[dict[str, float]]] = {200: [], 500: []}
         runs: dict[int, list[dict[str, float]]] = {200: [], 500: []}
         guarded_runs: list[dict[str, float]] = []
         max_rps: list[tuple[float, str]] = []
@@ -386,6 +401,13 @@ def main() -> None:
                     "errors": direct["errors"] + through["errors"],
                     "send_lag_p99": max(direct["send_lag_p99_ms"], through["send_lag_p99_ms"]),
                 })
+                if replica_url is not None:  # right after the plain gateway: paired with it
+                    rcpu0 = _cpu_s(replica.pid)
+                    r = _load(replica_url, rate, args.duration, args.warmup)
+                    shared_runs[rate].append({
+                        "added_p50": r["p50_ms"] - direct["p50_ms"], "added_p99": r["p99_ms"] - direct["p99_ms"],
+                        "vs_plain_p50": r["p50_ms"] - through["p50_ms"], "errors": r["errors"],
+                        "cpu_us": (_cpu_s(replica.pid) - rcpu0) / max(1, rate * (args.duration + args.warmup)) * 1e6})
                 if rate == 500 and guarded_url is not None:
                     # Every guard on, right after the same direct run: the targets are added p50 <= 1.5 ms
                     # and p99 <= 6 ms at 500 req/s.
@@ -410,6 +432,13 @@ def main() -> None:
             result[f"errors_{rate}"] = sum(int(r["errors"]) for r in reps)
             result[f"added_p50_ms_{rate}_median"] = round(statistics.median(r["added_p50"] for r in reps), 3)
             result[f"added_p99_ms_{rate}_median"] = round(statistics.median(r["added_p99"] for r in reps), 3)
+        for rate, reps in shared_runs.items():
+            if reps:  # medians over rounds; vs_plain is the paired difference (replica p50 - plain p50)
+                for key in ("added_p50", "added_p99", "vs_plain_p50"):
+                    result[f"{key}_ms_{rate}_shared"] = round(statistics.median(r[key] for r in reps), 3)
+                result[f"gateway_cpu_us_per_request_{rate}_shared"] = round(statistics.median(r["cpu_us"]
+                                                                                             for r in reps), 1)
+                result[f"errors_{rate}_shared"] = sum(int(r["errors"]) for r in reps)
         if guarded_runs:
             best = min(guarded_runs, key=lambda r: r["gateway_p99"])
             result["added_p50_ms_500_guarded"] = round(best["added_p50"], 3)
@@ -447,6 +476,7 @@ def main() -> None:
                     proc.kill()
         shutil.rmtree(store, ignore_errors=True)
         shutil.rmtree(store + "-guarded", ignore_errors=True)
+        shutil.rmtree(store + "-replica", ignore_errors=True)
     print(json.dumps(result), flush=True)
 
 
