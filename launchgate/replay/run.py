@@ -24,6 +24,7 @@ from launchgate.errors import InputError, LaunchgateError
 from launchgate.eval.golden import load_prompt
 from launchgate.eval.modelclient import ModelClient, RetryPolicy
 from launchgate.eval.scoring import DEFAULT_RULE, field_matches, make_validator
+from launchgate.quality.feedback import is_bad_feedback
 from launchgate.requestlog.reader import read_requests
 from launchgate.store import ArtifactStore, layout
 
@@ -57,7 +58,7 @@ def _bad_feedback(store: ArtifactStore, service: str, start: datetime, end: date
                     f = json.loads(line)
                 except json.JSONDecodeError:
                     continue
-                if f.get("thumbs") == "down" or (isinstance(f.get("score"), int) and f["score"] <= 2):
+                if isinstance(f, dict) and is_bad_feedback(f):
                     ids.add(f.get("request_id"))
         day += timedelta(days=1)
     return ids

@@ -31,6 +31,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from launchgate.eval.paired_stats import rate_ci
+from launchgate.quality.feedback import BAD_SCORE_MAX, is_bad_feedback
 from launchgate.requestlog.reader import parse_ts
 from launchgate.reviews.config import DriftReviewConfig
 from launchgate.reviews.drift import FeatureDrift, two_proportion_rise
@@ -39,14 +40,7 @@ from launchgate.store.base import ArtifactStore
 from launchgate.verdicts import Phase
 
 WEEK = timedelta(days=7)
-BAD_SCORE_MAX = 2  # a 1-5 score of 1 or 2 is bad feedback, as a thumbs down is
 Record = Mapping[str, Any]
-
-
-def is_bad_feedback(f: Record) -> bool:
-    score = f.get("score")
-    return f.get("thumbs") == "down" or (isinstance(score, int) and not isinstance(score, bool)
-                                         and score <= BAD_SCORE_MAX)
 
 
 def period(ts: datetime, origin: datetime) -> int:

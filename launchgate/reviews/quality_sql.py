@@ -17,9 +17,10 @@ from typing import Any
 
 import duckdb
 
+from launchgate.quality.feedback import BAD_SCORE_MAX
 from launchgate.requestlog.view import LogView
 from launchgate.reviews.drift_sql import ts_sql
-from launchgate.reviews.quality import BAD_SCORE_MAX, WEEK, QualityData, QualityRow, _days, assemble
+from launchgate.reviews.quality import WEEK, QualityData, QualityRow, _days, assemble
 from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
 from launchgate.store.local import LocalStore
