@@ -132,3 +132,35 @@ def test_readiness_canary_defined_reads_the_shadow_result() -> None:
     result = canary_defined(ev)
     assert "shadow on 20% of live requests" in result.reason and "shadow: failed" in result.reason
     assert result.evidence == "shadow/shadow_summary.json"
+
+
+def test_llm_judge_preferences_and_failures_in_the_pair_score() -> None:
+    from launchgate.eval.llm_judge import parse_preference
+
+    assert parse_preference('```json\n{"preference": "b", "reason": "clearer"}\n```') == ("B", "clearer")
+    assert parse_preference('{"preference": "TIE"}')[0] == "tie"
+    with pytest.raises(ValueError):
+        parse_preference('{"preference": "both"}')
+    same = side()
+    assert score_pair(same, same, FIELDS, preference="stable").kind == "stable_only"
+    assert score_pair(same, same, FIELDS, preference="tie").kind == "both"
+    failed = score_pair(same, same, FIELDS, preference="judge_failed")
+    assert failed.kind == "stable_only" and "judge failed" in failed.reason  # never a pass for the candidate
+    cfg = SequentialConfig()
+    broken = verdict(decide(12, 0, 0, cfg), cfg, judge={"asked": 12, "failed": 12, "broken": True})
+    assert broken.phase is Phase.ERROR and "fix shadow.llm_judge" in broken.reason
+    counted = verdict(decide(200, 30, 2, cfg), cfg, judge={"asked": 200, "failed": 3, "broken": False})
+    assert counted.phase is Phase.FAILED and "3 of 200 LLM judgements failed" in counted.reason
+
+
+def test_the_simulators_judge_mode_follows_its_rule() -> None:
+    import json
+
+    from launchgate.sim.behaviour import judge_content
+
+    def ask(payload: dict[str, Any]) -> dict[str, Any]:
+        return json.loads(judge_content("BAD", [{"role": "user", "content": json.dumps(payload)}]))
+
+    assert ask({"TICKET": "t", "A": {"reply": "ok BAD"}, "B": {"reply": "ok"}})["preference"] == "B"
+    assert ask({"TICKET": "t", "A": {"reply": "ok"}, "B": {"reply": "ok"}})["preference"] == "tie"
+    assert ask({"ANSWER": {"reply": "BAD"}, "REFERENCE": {}})["score"] == 0.0

@@ -149,3 +149,12 @@ def test_gating_without_paired_cases_is_inconclusive() -> None:
     config = cfg(require_significance=True)
     vs = {v.check: v for v in eval_verdicts(summary("candidate", 0.9), summary("stable", 0.8), config, None)}
     assert vs["eval_significance"].phase is Phase.INCONCLUSIVE
+
+
+def test_rate_ci_is_mean_ci_of_the_outcomes_from_counts_alone() -> None:
+    from launchgate.eval.paired_stats import rate_ci
+
+    assert rate_ci(37, 50) == mean_ci([1.0] * 37 + [0.0] * 13)
+    assert rate_ci(0, 0) == (None, None, None) and rate_ci(5, 5) == (1.0, 1.0, 1.0)
+    with pytest.raises(ValueError):
+        rate_ci(6, 5)
