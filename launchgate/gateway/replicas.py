@@ -51,6 +51,7 @@ log = logging.getLogger("launchgate.gateway.replicas")
 
 WINDOW_KEEP_S = 900.0  # a window nobody asked about for this long is no longer published
 MAX_WINDOWS = 8
+GONE_S = 3600.0  # `launchgate status` lists replicas seen within this long; older heartbeats are only counted
 ANSWER_WAIT_S = 1.0  # beyond two publish intervals, how long a first look waits for every replica's answer
 
 
@@ -366,6 +367,9 @@ def replicas_status(store: ArtifactStore, service: str, now: float | None = None
             continue
         seen = float(hb.get("seen_at") or 0)
         limit = 3 * float(hb.get("publish_s") or 1.0)
+        if now - seen > GONE_S:  # replaced pods and restarted processes: counted, not listed
+            out["gone"] = out.get("gone", 0) + 1
+            continue
         out["replicas"].append({
             "replica": hb.get("replica"), "version": hb.get("version"), "last_seen_s_ago": round(now - seen, 1),
             "seen_at": seen, "state": "stopped" if hb.get("stopped") else ("live" if now - seen <= limit
