@@ -1,17 +1,16 @@
 """`canary.router: haproxy` against a real HAProxy (Debian 2.6) on loopback in front of the example's
-simulated stable and candidate, with a real Prometheus scraping HAProxy's built-in exporter every 1 s.
+simulated stable and candidate.
 
-The router is built from release.yaml by ``make_router`` and the judge's source by ``metrics_for``,
-as the release does: weights move through the runtime API only (no reload), the split the clients
-see follows them (counted per server by HAProxy), the rollback drill proves stable serves all
-probes, a degrading candidate is rolled back to weight 0 by the judge reading HAProxy's metrics,
-and `launchgate rollback` works through it.
+The router is built from release.yaml by ``make_router``, as the release does: weights move
+through the runtime API only (no reload), the split the clients see follows them (counted per
+server by HAProxy), the rollback drill proves stable serves all probes, `launchgate rollback`
+works through it, and a pair of HAProxies moves together. The whole release through HAProxy, with
+the judge reading HAProxy's exporter from a real Prometheus, is tests/flows/test_haproxy_release.py.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,10 +21,7 @@ import yaml
 from click.testing import CliRunner
 
 from launchgate.canary.drill import run_drill
-from launchgate.canary.judge import CanaryJudge, JudgeConfig
-from launchgate.canary.prometheus import metrics_for
-from launchgate.canary.rollout import CanaryPlan, run_canary
-from launchgate.canary.traffic import TrafficGenerator, send_requests
+from launchgate.canary.traffic import send_requests
 from launchgate.cli import main
 from launchgate.config import ReleaseConfig, load_config
 from launchgate.errors import RouterError
@@ -33,8 +29,7 @@ from launchgate.router import make_router, traffic_url
 from launchgate.router.haproxy import HAProxyRouter
 from tests.conftest import EXAMPLE
 from tests.support.haproxy import HAProxy, running_haproxy
-from tests.support.prometheus import running_prometheus
-from tests.support.sim import EXAMPLE_VARIANTS, running_sim, set_sim_knobs
+from tests.support.sim import EXAMPLE_VARIANTS, running_sim
 
 SERVICE = "support-bot"
 PROMPTS = [[{"role": "user", "content": json.dumps({"subject": "refund", "body": "Where is my refund?"})}]]
@@ -60,12 +55,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     with running_sim(EXAMPLE_VARIANTS, "stable") as stable, running_sim(EXAMPLE_VARIANTS, "good-candidate") as cand, \
             running_haproxy({"stable": _hostport(stable), "candidate": _hostport(cand)}, tmp / "haproxy",
                             weights={"stable": 100, "candidate": 0}) as hap:
-        scrape = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                  "scrape_configs": [{"job_name": SERVICE, "static_configs": [{"targets": [hap.metrics_target]}]}]}
-        with running_prometheus(scrape, tmp / "prom") as prom:
-            prom.wait_scraped(SERVICE)
-            cfg = load_config(EXAMPLE / "release.yaml", _overrides(hap, prom.url), check_files=False)
-            yield {"hap": hap, "cand": cand, "cfg": cfg, "tmp": tmp}
+        # The judge's Prometheus is exercised in tests/flows/test_haproxy_release.py; none is needed here.
+        cfg = load_config(EXAMPLE / "release.yaml", _overrides(hap, "http://127.0.0.1:9"), check_files=False)
+        yield {"hap": hap, "cand": cand, "cfg": cfg, "tmp": tmp}
 
 
 def test_weights_move_through_the_runtime_api_and_the_split_follows(stack: dict[str, Any]) -> None:
@@ -101,39 +93,6 @@ def test_rollback_drill_proves_stable_serves_every_probe(stack: dict[str, Any]) 
     assert record.weights_during == {"stable": 99.0, "candidate": 1.0}
     assert record.weights_after == {"stable": 100.0, "candidate": 0.0}
     assert record.probe is not None and record.probe.stats_served == {"stable": 40, "candidate": 0}
-
-
-def test_degrading_candidate_rolled_back_by_the_judge_on_haproxy_metrics(stack: dict[str, Any]) -> None:
-    hap, cfg = stack["hap"], stack["cfg"]
-    router, own = make_router(cfg.canary)
-    metrics = metrics_for(cfg, own)  # HAProxy's exporter through the Prometheus provider
-    time.sleep(2.1)  # two scrapes: the earlier tests' requests are in the baseline, not in this window
-    judge_cfg = JudgeConfig(min_requests=30, looks=16)
-    plan = CanaryPlan(steps=[50], interval_s=1.0, duration_s=15, lease_ttl_s=5, holder="rel-bad")
-    onset: list[float] = []
-
-    def inject() -> None:
-        time.sleep(2.0)
-        set_sim_knobs(stack["cand"], error_rate=0.3)
-        onset.append(time.time())
-
-    try:
-        with TrafficGenerator(f"{hap.url}/v1", "m", PROMPTS, 60):
-            threading.Thread(target=inject, daemon=True).start()
-            out = run_canary(router, metrics, CanaryJudge(judge_cfg), plan)
-    finally:
-        set_sim_knobs(stack["cand"], error_rate=None)
-    assert out.result == "rolled_back" and out.judgement.phase.value == "failed", out.reason
-    assert "error rate" in out.reason
-    assert hap.weights()["candidate"] == 0
-    look = out.ticks[-1].source
-    assert look is not None and any("haproxy_server_http_responses_total" in q["query"] for q in look["queries"])
-    assert set(out.ticks[-1].stats["candidate"].unmeasured) >= {"latency", "schema"}  # type: ignore[index]
-    after = hap.served()["candidate"]
-    send_requests(f"{hap.url}/v1", "m", PROMPTS, 20)
-    assert hap.served()["candidate"] == after  # nothing reaches the candidate any more
-    zero = out.shifts[-1]
-    print(f"haproxy canary: rolled back {zero.ts + zero.took_s - onset[0]:.2f} s after the fault")
 
 
 def test_launchgate_rollback_cli_through_haproxy(stack: dict[str, Any], tmp_path: Path) -> None:
