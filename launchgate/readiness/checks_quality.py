@@ -33,10 +33,10 @@ def review_queue(ev: Evidence) -> CheckResult:
     q, sample = ev.quality, ev.config.quality.sample
     if q is None:
         return missing("the review queue was not read from the store")
-    if not q.queue_batches:
+    if not q.queue_batches:  # missing, not failed: a team reviewing answers elsewhere may attest it
         if sample <= 0:
-            return failed(f"quality.sample is 0 and no answer was sampled in the last {q.window_days} days: set "
-                          f"quality.sample (e.g. 0.01) so people review served answers", "quality.sample")
+            return missing(f"quality.sample is 0 and no answer was sampled in the last {q.window_days} days: set "
+                           f"quality.sample (e.g. 0.01) so people review served answers", "quality.sample")
         return missing(f"quality.sample is {sample:g} but no answer was sampled in the last {q.window_days} days "
                        f"(has the gateway served since?)")
     if not q.items_labelled:

@@ -34,7 +34,7 @@ def test_feedback_and_review_queue_items_are_checked_from_the_gateway_and_the_st
         # Something on loopback that does not serve feedback (the model server itself): failed, not missing.
         got = readiness(store, f"canary.gateway_url={admin_url(sim)}")
         assert got["user-feedback"]["status"] == "failed" and "answered 404" in got["user-feedback"]["reason"]
-        assert got["human-review-queue"]["status"] == "failed" and "quality.sample is 0" in \
+        assert got["human-review-queue"]["status"] == "missing" and "quality.sample is 0" in \
             got["human-review-queue"]["reason"]
         with running_gateway(sim, None, str(store), release_id="r-1", review_sample=1.0) as (base, _token):
             body = {"model": "support-bot", "messages": [{"role": "user", "content": "Where is my parcel?"}]}
