@@ -5,6 +5,7 @@ is a drift verdict with its reason."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,16 @@ CUR = REF + timedelta(weeks=2)
 END = CUR + timedelta(weeks=1)
 
 
+class Remote:
+    """Any store but a local one (S3): the view copies the files it reads into its own folder."""
+
+    def __init__(self, inner: LocalStore) -> None:
+        self.inner, self.uri = inner, "remote://test"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> LocalStore:
     s = LocalStore(tmp_path_factory.mktemp("quality"))
@@ -52,7 +63,9 @@ def test_both_engines_give_the_same_quality_figures(store: LocalStore) -> None:
     mem = quality_from_records(requests, items, labels, feedback, REF, END)
     with LogView.open(store, SERVICE, REF, END) as view:
         sql = quality_numbers(view, REF, END)
-    assert sql == mem
+    with LogView.open(Remote(store), SERVICE, REF, END) as view:  # type: ignore[arg-type]
+        copied = quality_numbers(view, REF, END)
+    assert sql == mem == copied
     assert [(r.week_of, r.release_id, r.variant) for r in sql.rows] == [
         ("2026-09-28", "r1", "stable"), ("2026-10-05", "r1", "stable"),
         ("2026-10-12", "r2", "candidate"), ("2026-10-12", "r2", "stable")]
