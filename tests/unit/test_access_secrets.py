@@ -1,6 +1,10 @@
-"""The gateway's secrets provider and API key tokens: pure logic, no I/O beyond a resolver."""
+"""The gateway's secrets provider, API key tokens and the key registry reload (a resolver, a temporary local store)."""
 
 from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +41,28 @@ def test_tokens_carry_a_public_id_and_are_matched_by_hash() -> None:
     assert matches(token, token_hash(token)) and not matches(token + "x", token_hash(token))
     assert key_id_of("sk-something-else") is None and key_id_of("lg_short") is None
     assert from_authorization(f"Bearer {token}") == token and from_authorization("Basic abc") is None
+
+
+def test_an_unreadable_registry_keeps_the_last_good_keys(tmp_path: Path) -> None:
+    from launchgate.access.registry import ApiKey, KeyRegistry
+    from launchgate.gateway.clientauth import ClientAuth
+    from launchgate.store import LocalStore, layout
+    from launchgate.store.bundle import to_json_bytes
+
+    store = LocalStore(tmp_path)
+    key_id, token = new_token()
+    good = KeyRegistry(version=1, keys=[ApiKey(id=key_id, tenant="acme", sha256=token_hash(token),
+                                               created_at=datetime.now(UTC), created_by="alice")])
+    store.put(layout.api_keys("svc"), to_json_bytes(good), "application/json")
+    events: list[tuple[str, str]] = []
+    auth = ClientAuth(store, "svc", poll_s=1, on_event=lambda kind, reason: events.append((kind, reason)))
+    asyncio.run(auth.refresh())
+    assert auth.authenticate(f"Bearer {token}") == auth.keys[key_id] and auth.last_error is None
+    store.put(layout.api_keys("svc"), b"{not json", "application/json")  # a broken write, or the store is down
+    asyncio.run(auth.refresh())
+    assert auth.authenticate(f"Bearer {token}") == auth.keys[key_id]  # the last good set still holds
+    assert auth.last_error is not None and events[-1][0] == "keys_reload_failed" and token not in auth.last_error
+    store.put(layout.api_keys("svc"), to_json_bytes(good.model_copy(update={"version": 2, "keys": []})),
+              "application/json")
+    asyncio.run(auth.refresh())
+    assert auth.last_error is None and isinstance(auth.authenticate(f"Bearer {token}"), str)
