@@ -167,10 +167,11 @@ def create_key(store: ArtifactStore, config: ReleaseConfig, *, by: str, tenant: 
             raise InputError(f"--rotate {rotates}: that key is {old.state(now)}; create a fresh key instead")
     if tenant is None and old is None:
         raise InputError("--tenant: required (whose requests this key carries), unless --rotate names the old key")
+    owner = check_tenant(tenant) if tenant is not None else old.tenant if old is not None else ""
     key_id, token = new_token()
     key = ApiKey(
-        id=key_id, tenant=check_tenant(tenant) if tenant is not None else old.tenant,  # type: ignore[union-attr]
-        sha256=token_hash(token), models=check_models(models) if models else (old.models if old else [ANY_MODEL]),
+        id=key_id, tenant=owner, sha256=token_hash(token),
+        models=check_models(models) if models else (old.models if old else [ANY_MODEL]),
         requests_per_minute=requests_per_minute or (old.requests_per_minute if old else None),
         tokens_per_minute=tokens_per_minute or (old.tokens_per_minute if old else None),
         daily_usd=daily_usd or (old.daily_usd if old else None), note=note, created_at=now, created_by=by,

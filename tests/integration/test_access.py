@@ -282,3 +282,24 @@ def test_rotating_the_admin_token_mid_traffic_drops_no_request(served: dict[str,
     assert out["secrets"][f"file:{secrets / 'current'}"]["last_rotated_at"] is not None
     assert "acme" in [k["tenant"] for k in out["api_keys"]] and all("sha256" not in k for k in out["api_keys"])
     assert served["traffic_token"][15:] not in status.stdout and new not in status.stdout
+
+
+def test_rotation_is_an_overlap_the_old_key_lives_until_its_expiry(service: Path, tmp_path: Path) -> None:
+    def keys(*args: str) -> Any:
+        return CliRunner().invoke(main, ["keys", *args, "--config", str(service), "--as", "alice"])
+
+    first = keys("create", "--tenant", "acme", "--model", "support-bot", "--rpm", "60")
+    assert first.exit_code == 0, first.stderr
+    old_id = first.stdout.strip()[3:15]
+    second = keys("create", "--rotate", old_id, "--old-expires-in-hours", "24")
+    assert second.exit_code == 0, second.stderr
+    new_id = second.stdout.strip()[3:15]
+    reg = read_registry(LocalStore(tmp_path / "store"), SVC)
+    old, new = reg.find(old_id), reg.find(new_id)
+    assert old is not None and new is not None and reg.version == 2
+    assert (new.tenant, new.models, new.requests_per_minute, new.rotates) == ("acme", ["support-bot"], 60, old_id)
+    assert old.replaced_by == new_id and old.rotated_at == new.created_at
+    assert old.expires_at is not None and timedelta(hours=23) < old.expires_at - new.created_at <= timedelta(hours=24)
+    assert old.state(datetime.now(UTC)) == new.state(datetime.now(UTC)) == "active"  # both valid in the window
+    listed = keys("list")
+    assert old_id in listed.stdout and new_id in listed.stdout and second.stdout.strip()[15:] not in listed.stdout
