@@ -52,7 +52,9 @@ class HAProxyRouter:
 
     def attach_candidate(self, url: str, model: str, prompt_version: str, release_id: str,
                          system_prompt: str | None = None) -> None:
-        """Nothing to point: the candidate server already serves the candidate. Check both servers exist."""
+        """Nothing to point: the candidate server already serves the candidate. Check both servers exist
+        and that the candidate carries nothing yet: after a promotion it carries 100%, and a new canary
+        would send the rest back to the old model on the stable server."""
         for api in self.apis:
             for variant in (STABLE, CANDIDATE):
                 try:
@@ -61,6 +63,11 @@ class HAProxyRouter:
                     raise RouterError(f"HAProxy backend {self.cfg.backend} has no {variant} server "
                                       f"{self.servers[variant]!r} ({exc}): add it to the backend, or fix "
                                       f"canary.haproxy.{variant}_server") from exc
+        share = self.weights()[CANDIDATE]
+        if share > 0:
+            raise RouterError(f"HAProxy's candidate server {self._path(CANDIDATE)} already carries {share:g}% "
+                              f"(a promoted or unfinished release): make the promoted model the stable server, "
+                              f"or run `launchgate rollback`, before a new release shifts traffic")
 
     def set_candidate_weight(self, pct: float, reason: str) -> None:
         """The same weights on every HAProxy instance; every instance is tried even when one fails."""

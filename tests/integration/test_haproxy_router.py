@@ -117,6 +117,11 @@ def test_unknown_server_and_dead_socket_are_router_errors(stack: dict[str, Any],
     wrong = cfg.canary.haproxy.model_copy(update={"candidate_server": "nope"})  # type: ignore[union-attr]
     with pytest.raises(RouterError, match="no candidate server 'nope'"):
         HAProxyRouter(wrong).attach_candidate("u", "m", "v", "r")
+    router = HAProxyRouter(cfg.canary.haproxy)  # type: ignore[arg-type]
+    router.set_candidate_weight(100, "test: promoted")  # the next release must not start from here
+    with pytest.raises(RouterError, match="already carries 100%"):
+        router.attach_candidate("u", "m", "v", "next-release")
+    router.set_candidate_weight(0, "test: back")
     dead = cfg.canary.haproxy.model_copy(update={"admin_socket": str(tmp_path / "gone.sock"),  # type: ignore[union-attr]
                                                  "retries": 1})
     with pytest.raises(RouterError, match=r"after 2 attempt\(s\)") as info:
