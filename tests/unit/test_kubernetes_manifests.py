@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from launchgate.cli import main
+from launchgate.config import load_config, parse_overrides
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "infra" / "kubernetes"
@@ -55,6 +56,9 @@ def test_deployment_probes_secret_resources_and_selectors_agree() -> None:
     mounted = {m["name"] for m in c["volumeMounts"]}
     assert mounted == {v["name"] for v in dep["template"]["spec"]["volumes"]}
     assert c["args"][:2] == ["launchgate", "gateway"] and "gateway" in main.commands  # a real command
+    sets = tuple(c["args"][i + 1] for i, a in enumerate(c["args"]) if a == "--set")
+    cfg = load_config(ROOT / "examples" / "support-bot" / "release.yaml", parse_overrides(sets), check_files=False)
+    assert cfg.gateway is not None and cfg.gateway.replicas.shared_state  # the --set names a real field
 
 
 def test_service_and_pdb_select_the_deployments_pods() -> None:
