@@ -166,7 +166,7 @@ def test_every_dashboard_panel_returns_series_after_real_traffic(stack: dict[str
                         "model": "m", "messages": PROMPTS[0], "stream": True, "max_tokens": 1000}) as resp:
                     assert resp.status_code == 200
                     resp.read()
-        prom.wait_two_scrapes_after(time.time())  # rate() needs two samples of the new series
+        prom.wait_two_scrapes_after(time.time(), {b.removeprefix("http://") for b in (stack["base"], guarded)})
         empty = [(title, expr) for title, expr in panel_queries(board)
                  if not prom.query(expr.replace("$__rate_interval", "1m"))]
     assert not empty, f"panels without series: {empty}"

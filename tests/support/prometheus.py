@@ -49,24 +49,25 @@ class Prometheus:
             time.sleep(0.2)
         raise AssertionError(f"prometheus never scraped job {job!r}; log tail:\n{self.log_tail()}")
 
-    def wait_two_scrapes_after(self, t: float, timeout_s: float = 20.0) -> None:
-        """Until every active target has been scraped twice since unix time ``t``.
+    def wait_two_scrapes_after(self, t: float, instances: set[str], timeout_s: float = 20.0) -> None:
+        """Until each of ``instances`` (host:port) is an active target scraped twice since unix time ``t``.
 
         A series that appeared with traffic at ``t`` needs two samples before rate() has a value;
-        a fixed sleep assumes Prometheus keeps its schedule, which it does not on a loaded machine
-        (nor right after a reload, when a new target starts at an offset within its interval).
+        a fixed sleep assumes Prometheus keeps its schedule, which it does not on a loaded machine.
+        The instances are named because a reload adds a target only at the discovery manager's next
+        update (throttled to every 5 s): until then the old targets alone look "all scraped".
         """
         deadline = time.monotonic() + timeout_s
         targets: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
             targets = httpx.get(f"{self.url}/api/v1/targets", params={"state": "active"},
                                 timeout=5).json()["data"]["activeTargets"]
-            if targets and all(
-                    tg["health"] == "up" and datetime.fromisoformat(tg["lastScrape"]).timestamp()
-                    >= t + _seconds(tg["scrapeInterval"]) for tg in targets):
+            done = {tg["labels"]["instance"] for tg in targets if tg["health"] == "up"
+                    and datetime.fromisoformat(tg["lastScrape"]).timestamp() >= t + _seconds(tg["scrapeInterval"])}
+            if instances <= done:
                 return
             time.sleep(0.2)
-        raise AssertionError(f"targets not scraped twice since {t}: {targets}\n{self.log_tail()}")
+        raise AssertionError(f"{sorted(instances)} not all scraped twice since {t}: {targets}\n{self.log_tail()}")
 
     def rules(self) -> list[dict[str, Any]]:
         body = httpx.get(f"{self.url}/api/v1/rules", timeout=5).json()
