@@ -17,7 +17,8 @@ memory (small logs, tests) and reviews/quality_sql.py over the DuckDB view (the 
 
 Decisions: ``quality_features`` turns the numbers into two more drift signals, each a pure
 verdict with one sentence: the quality rate falling and the bad-feedback rate rising (a
-one-sided two-proportion test and a minimum change in points, as the review's other rates).
+one-sided two-proportion test and a minimum change in points, as the review's other rates),
+over the whole window and, when several releases or variants served it, for each of them.
 Confidence intervals are the eval gate's bootstrap (eval/paired_stats.rate_ci).
 """
 
@@ -80,10 +81,14 @@ class QualityData(BaseModel):
     unknown_feedback: dict[int, int] = Field(default_factory=dict, description="period -> feedback whose "
                                                                                "request id is not in the log")
 
-    def totals(self, first: int, last: int | None = None) -> QualityRow:
-        """Every row of periods ``first``..``last`` (inclusive; None = to the end) summed."""
+    def totals(self, first: int, last: int | None = None, group: tuple[str | None, str | None] | None = None
+               ) -> QualityRow:
+        """Every row of periods ``first``..``last`` (inclusive; None = to the end) summed; only the
+        (release, variant) ``group``'s when given."""
         out = QualityRow(period=first, week_of=self.week_of(first), release_id=None, variant=None)
         for r in self.rows:
+            if group is not None and (r.release_id, r.variant) != group:
+                continue
             if r.period >= first and (last is None or r.period <= last):
                 for k in ("sampled", "labelled", "good", "feedback", "thumbs", "thumbs_up", "scores", "score_sum",
                           "bad_feedback"):
@@ -210,7 +215,7 @@ def _change_verdict(name: str, title: str, ref: tuple[int, int], cur: tuple[int,
     """``ref``/``cur``: (bad events, n). Significant when the bad share rose by >= ``min_pp`` points with
     one-sided p < ``alpha``; the rate shown is ``reference``/``current`` as the title names it."""
     (k1, n1), (k2, n2) = ref, cur
-    shown_good = name == "quality_rate"
+    shown_good = name.startswith("quality_rate")
 
     def shown(k: int, n: int) -> float | None:
         if not n:
@@ -258,11 +263,38 @@ def quality_features(data: QualityData, current_from: int, cfg: DriftReviewConfi
             todo="replay the bad-feedback requests (launchgate replay --filter bad_feedback) to find the cause"))
     else:
         notes.append("Bad user feedback rate skipped: no feedback joined to a request in either window.")
+    features += _per_group(data, current_from, ref, cfg)
     unknown = data.unknown(0)
     if unknown:
         notes.append(f"{unknown} feedback record(s) name a request id the request log of the windows does not hold "
                      f"(counted per week as unknown, left out of the rates).")
     return features, notes
+
+
+def _per_group(data: QualityData, current_from: int, ref: QualityRow, cfg: DriftReviewConfig) -> list[FeatureDrift]:
+    """With more than one release/variant in the current window, each one with enough labels or ratings
+    against the whole reference: a candidate serving a tenth of the traffic cannot hide in the total."""
+    groups = sorted({(r.release_id, r.variant) for r in data.rows if r.period >= current_from},
+                    key=lambda g: (g[0] or "", g[1] or ""))
+    if len(groups) < 2:
+        return []
+    out = []
+    for g in groups:
+        cur = data.totals(current_from, group=g)
+        who = f"{g[0] or 'no release'} ({g[1] or '-'})"
+        if cur.labelled >= cfg.quality_min_labels and ref.labelled >= cfg.quality_min_labels:
+            out.append(_change_verdict(
+                f"quality_rate:{g[0]}:{g[1]}", f"Quality rate of {who}", (ref.labelled - ref.good, ref.labelled),
+                (cur.labelled - cur.good, cur.labelled), min_n=cfg.quality_min_labels, min_pp=cfg.quality_drop_pp,
+                alpha=cfg.rate_alpha, worse="fell", what="labelled answers good",
+                todo=f"read {who}'s labelled-bad answers (launchgate review-queue list) before it serves more"))
+        if cur.feedback >= cfg.feedback_min and ref.feedback >= cfg.feedback_min:
+            out.append(_change_verdict(
+                f"bad_feedback_rate:{g[0]}:{g[1]}", f"Bad user feedback rate of {who}",
+                (ref.bad_feedback, ref.feedback), (cur.bad_feedback, cur.feedback), min_n=cfg.feedback_min,
+                min_pp=cfg.bad_feedback_rise_pp, alpha=cfg.rate_alpha, worse="rose", what="ratings bad",
+                todo=f"replay {who}'s bad-feedback requests (launchgate replay --filter bad_feedback)"))
+    return out
 
 
 # ----------------------------------------------------------------------------------- report

@@ -42,8 +42,9 @@ def test_drift_review_flags_a_quality_drop_per_release(tmp_path: Path) -> None:
     write_traffic(store, start, before_days=28)
     result = drift_review(config=CONFIG, week=week, artifacts=str(tmp_path))
     assert result["significant"] and result["frozen"]
-    assert {r.split(":")[0] for r in result["reasons"]} == {"Quality rate (labelled good) fell",
-                                                            "Bad user feedback rate rose"}
+    assert {r.split(":")[0] for r in result["reasons"]} == {
+        "Quality rate (labelled good) fell", "Bad user feedback rate rose", "Quality rate of r2 (candidate) fell",
+        "Bad user feedback rate of r2 (candidate) rose"}  # the total, and the variant that moved it
     folder = tmp_path / SERVICE / "reviews" / "drift" / week
     report = json.loads((folder / "report.json").read_text())
     rows = {(r["week_of"], r["release_id"], r["variant"]): r for r in report["quality"]["rows"]}

@@ -83,6 +83,10 @@ def test_a_quality_drop_is_drift_with_a_reason(store: LocalStore) -> None:
     assert by["quality_rate"].reason.startswith("Quality rate (labelled good) fell: ")
     assert "review-queue list" in by["quality_rate"].reason
     assert any("3 feedback record(s)" in n for n in notes)
+    # per release/variant of the reviewed week: the candidate is the one that fell
+    assert by["quality_rate:r2:candidate"].phase is Phase.FAILED
+    assert by["quality_rate:r2:candidate"].reason.startswith("Quality rate of r2 (candidate) fell: ")
+    assert by["quality_rate:r2:stable"].phase is Phase.SUCCESSFUL
     cand = next(r for r in data.rows if r.variant == "candidate")
     q = cand.quality()
     assert q["low"] < q["rate"] < q["high"] and 0.4 < 1 - q["rate"] < 0.6  # type: ignore[operator]
