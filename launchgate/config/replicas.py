@@ -16,7 +16,8 @@ class Replicas(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     shared_state: bool = Field(default=False, description="share routing state, stats and budget through the store")
-    name: str | None = Field(default=None, max_length=80, description="this replica's name; default host-pid")
+    name: str | None = Field(default=None, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$",
+                             description="this replica's name in the store; default host-pid")
     poll_s: float = Field(default=0.25, gt=0, le=1, description="how often the routing-state document is read")
     stale_s: float = Field(default=10.0, gt=0, le=600,
                            description="without a lease: revert to stable when the state was unreadable this long")
