@@ -129,8 +129,9 @@ class SharedState:
         return doc
 
     def apply(self, doc: RoutingDoc) -> None:
-        if self.applied is not None and doc.version <= self.applied:
-            return
+        recreated = doc.version == 1 and self.applied is not None and self.applied > 1  # someone removed it
+        if self.applied is not None and doc.version <= self.applied and not recreated:
+            return  # an older read finishing after a newer write: never step back
         routingdoc.apply(self.state, doc)
         if self.guard is not None and doc.degradation is not None \
                 and self.guard.level.label != doc.degradation.level:
