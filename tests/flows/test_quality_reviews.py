@@ -39,7 +39,7 @@ def test_drift_review_flags_a_quality_drop_per_release(tmp_path: Path) -> None:
     week = "2026-W40"
     start, _ = week_bounds(week)
     store = LocalStore(tmp_path)
-    write_traffic(store, start, before_days=28)
+    write_traffic(store, start, before_days=7)  # one of the 4 reference weeks holds traffic: enough
     result = drift_review(config=CONFIG, week=week, artifacts=str(tmp_path))
     assert result["significant"] and result["frozen"]
     assert {r.split(":")[0] for r in result["reasons"]} == {
@@ -48,7 +48,7 @@ def test_drift_review_flags_a_quality_drop_per_release(tmp_path: Path) -> None:
     folder = tmp_path / SERVICE / "reviews" / "drift" / week
     report = json.loads((folder / "report.json").read_text())
     rows = {(r["week_of"], r["release_id"], r["variant"]): r for r in report["quality"]["rows"]}
-    assert len(rows) == 6 and report["quality"]["unknown_feedback"] == {"2026-09-28": 2}
+    assert len(rows) == 3 and report["quality"]["unknown_feedback"] == {"2026-09-28": 2}
     cand = rows[("2026-09-28", "r2", "candidate")]
     assert cand["quality"]["rate"] < 0.7 < rows[("2026-09-28", "r2", "stable")]["quality"]["rate"]
     assert cand["quality"]["low"] < cand["quality"]["rate"] < cand["quality"]["high"]
