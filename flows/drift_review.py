@@ -88,7 +88,8 @@ def drift_review(config: str, week: str | None = None, artifacts: str | None = N
     notices = [Notice(event="drift_review", role=role, service=ctx.service, status="alarm" if frozen else "info",
                       title=title, text=text, link=where, link_label="Open report", fields=fields) for role in roles]
     notify_review(ctx, notices, prefix)
-    create_markdown_artifact(key="drift-review", markdown=drift_markdown(report), description=title[:250])
+    create_markdown_artifact(key="drift-review", markdown=drift_markdown(report, (), quality_markdown(report.quality)),
+                             description=title[:250])
     log.info("%s (%s)", title, where)
     return {"service": ctx.service, "week": week, "significant": report.significant, "frozen": frozen,
             "reasons": report.reasons, "report": where, "requests": report.current.requests}
