@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 
 PREFIX = "lg_"
+# The key launchgate's own callers of a gateway's /v1 send (the canary's and the shadow step's traffic),
+# for a gateway that requires keys; unset, they send none.
+CLIENT_KEY_ENV = "LAUNCHGATE_GATEWAY_API_KEY"
 ID_CHARS = 12  # hex: 48 bits, unique within any registry a person will keep
 _ID_END = len(PREFIX) + ID_CHARS
 
@@ -43,3 +47,12 @@ def from_authorization(header: str | None) -> str | None:
 
 def matches(token: str, stored_hash: str) -> bool:
     return hmac.compare_digest(token_hash(token), stored_hash)
+
+
+def with_client_key(headers: dict[str, str] | None) -> dict[str, str] | None:
+    """``headers`` plus ``Authorization: Bearer $LAUNCHGATE_GATEWAY_API_KEY`` when that is set (and no
+    Authorization is given)."""
+    key = os.environ.get(CLIENT_KEY_ENV)
+    if not key or (headers and "Authorization" in headers):
+        return headers
+    return {**(headers or {}), "Authorization": f"Bearer {key}"}

@@ -21,6 +21,8 @@ from typing import Any
 
 import aiohttp
 
+from launchgate.access.tokens import with_client_key
+
 VARIANT_HEADER = "X-LG-Variant"  # set by the release gateway on every answer
 
 Messages = list[dict[str, str]]
@@ -64,7 +66,7 @@ async def _send(base_url: str, model: str, prompts: Sequence[Messages], n: int, 
     url = f"{base_url.rstrip('/')}/chat/completions"
     sem = asyncio.Semaphore(concurrency)
     timeout = aiohttp.ClientTimeout(total=timeout_s)
-    async with aiohttp.ClientSession(timeout=timeout, headers=headers) as session:
+    async with aiohttp.ClientSession(timeout=timeout, headers=with_client_key(headers)) as session:
         async def bounded(i: int) -> None:
             async with sem:
                 await _one(session, url, _body(model, prompts[i % len(prompts)], max_tokens), tally)
@@ -91,7 +93,7 @@ class TrafficGenerator:
         self.url = f"{base_url.rstrip('/')}/chat/completions"
         self.model, self.prompts, self.rps = model, list(prompts), rps
         self.timeout_s, self.max_tokens, self.max_in_flight = timeout_s, max_tokens, max_in_flight
-        self.headers = headers
+        self.headers = with_client_key(headers)  # a gateway requiring keys gets LAUNCHGATE_GATEWAY_API_KEY
         self.tally = TrafficTally()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="launchgate-traffic", daemon=True)

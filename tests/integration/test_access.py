@@ -107,6 +107,20 @@ def test_keys_on_v1_401_403_and_a_keys_own_rate_limit(service: Path, tmp_path: P
                                                                   (429, "rate_limited"), (429, "key_budget_exceeded")}
 
 
+def test_launchgates_own_traffic_carries_the_configured_key(service: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from launchgate.canary.traffic import send_requests
+
+    store = LocalStore(tmp_path / "store")
+    _, token = create_key(store, load_config(service, check_files=False), by="alice", tenant="canary", models=[])
+    prompts = [[{"role": "user", "content": "Where is my order?"}]]
+    with running_sim(EXAMPLE_VARIANTS, "stable") as stable, \
+            running_gateway(stable, None, str(tmp_path / "store"), access=Access(required=True)) as (url, _):
+        assert send_requests(f"{url}/v1", SVC, prompts, 2).statuses == {401: 2}
+        monkeypatch.setenv("LAUNCHGATE_GATEWAY_API_KEY", token)
+        assert send_requests(f"{url}/v1", SVC, prompts, 2).statuses == {200: 2}
+
+
 def test_no_keys_on_loopback_unless_configured(tmp_path: Path) -> None:
     assert not Access().keys_required("127.0.0.1") and not Access().keys_required("::1")
     assert Access().keys_required("0.0.0.0") and Access().keys_required("10.0.0.5")
