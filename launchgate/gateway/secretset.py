@@ -54,11 +54,13 @@ class GatewaySecrets:
         self.upstream_keys: dict[str, str] = {}
         self.last_reload: dict[str, object] = {}
         self._events: list[RotationEvent] = []  # changes not yet recorded in the store (take_events)
+        self.fixed = False  # one token given by the caller: nothing to re-read
 
     @classmethod
     def static(cls, token: str) -> GatewaySecrets:
         """One fixed admin token (tests, benchmarks, callers that pass the token itself)."""
         secrets = cls(["static:"], writer="static")
+        secrets.fixed = True
         if len(token) < MIN_TOKEN_CHARS:
             raise ValueError(f"the admin token must be at least {MIN_TOKEN_CHARS} characters")
         secrets._values = {"static:": token}
@@ -75,6 +77,8 @@ class GatewaySecrets:
     def load(self) -> list[RotationEvent]:
         """Read every reference (blocking: call it off the event loop once serving). Returns what changed.
         Raises InputError when no admin token resolves and none is held from before."""
+        if self.fixed:
+            return []
         now = datetime.now(UTC)
         first = not self._values
         errors: list[str] = []
