@@ -45,6 +45,7 @@ class AccessControl:
             self.auth = ClientAuth(gateway.writer.store, cfg.service, cfg.access.poll_s,
                                    on_event=lambda kind, reason: gateway.state.record(kind, reason))
         self._reloading: asyncio.Task[None] | None = None
+        self._again = False
         self.reloads = 0
 
     async def lifecycle(self, app: web.Application) -> AsyncIterator[None]:
@@ -69,9 +70,16 @@ class AccessControl:
                     await task
 
     def reload_soon(self) -> None:
-        """SIGHUP: one reload at a time; a signal during a reload is folded into it."""
+        """SIGHUP: one reload at a time; a signal during a reload runs one more after it (the files it read
+        may already have changed again)."""
+        self._again = True
         if self._reloading is None or self._reloading.done():
-            self._reloading = asyncio.get_running_loop().create_task(self.reload(), name="secrets-reload")
+            self._reloading = asyncio.get_running_loop().create_task(self._reload_while_asked(), name="secrets-reload")
+
+    async def _reload_while_asked(self) -> None:
+        while self._again:
+            self._again = False
+            await self.reload()
 
     async def reload(self) -> None:
         self.reloads += 1
