@@ -173,11 +173,8 @@ def _window_numbers(store: ArtifactStore, service: str, start: datetime, days: i
                                 f"FROM requests GROUP BY after").fetchall()
         by = {bool(a): (int(n), float(usd or 0.0)) for a, n, usd in rows}
         data = drift_data(view.con, start, cfg, charts=False)
-        quality = quality_numbers(view, origin, start + timedelta(days=days)) if days == 7 else None
+        quality = quality_numbers(view, origin, start + timedelta(days=days), timedelta(days=days))
     features, notes = compare_stats(data.dists, data.ref_rates, data.cur_rates, data.n_reference, cfg)
-    if quality is None:  # periods are weeks: a window of another length is not split into before/after by them
-        quality = QualityData(origin=origin)
-        notes.append(f"Labels and feedback are compared week against week; a {days}-day window is not.")
     return (cost_totals(*by.get(False, (0, 0.0)), days), cost_totals(*by.get(True, (0, 0.0)), days), features,
             notes, quality)
 

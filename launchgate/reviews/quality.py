@@ -10,10 +10,11 @@ Two sources, both kept by the gateway under ``quality/`` (launchgate/quality/que
   (thumbs down or a score of at most ``BAD_SCORE_MAX``). Feedback whose request id is not in the
   log's window is counted per week as unknown, never dropped silently.
 
-Weeks are 7-day periods from the review's first day (``period``), so the drift review's periods
-are its ISO weeks and the post-launch review's are the week before and the week after the
-promotion. Two engines compute the same ``QualityData``: ``quality_from_records`` over records in
-memory (small logs, tests) and reviews/quality_sql.py over the DuckDB view (the reviews).
+Periods are 7 days from the review's first day (``period``), so the drift review's periods are
+its ISO weeks and the post-launch review's are the week before and the week after the promotion
+(its ``days`` when it reviews another span). Two engines compute the same ``QualityData``:
+``quality_from_records`` over records in memory (small logs, tests) and reviews/quality_sql.py over
+the DuckDB view (the reviews).
 
 Decisions: ``quality_features`` turns the numbers into two more drift signals, each a pure
 verdict with one sentence: the quality rate falling and the bad-feedback rate rising (a
@@ -44,9 +45,9 @@ WEEK = timedelta(days=7)
 Record = Mapping[str, Any]
 
 
-def period(ts: datetime, origin: datetime) -> int:
-    """Which 7-day period from ``origin`` ``ts`` falls in (exact to the microsecond, as the SQL's)."""
-    return (ts - origin) // WEEK
+def period(ts: datetime, origin: datetime, span: timedelta = WEEK) -> int:
+    """Which ``span``-long period from ``origin`` ``ts`` falls in (exact to the microsecond, as the SQL's)."""
+    return (ts - origin) // span
 
 
 class QualityRow(BaseModel):
@@ -77,6 +78,7 @@ class QualityRow(BaseModel):
 
 class QualityData(BaseModel):
     origin: datetime
+    span_days: int = 7  # the length of a period (the post-launch review's window may be shorter or longer)
     rows: list[QualityRow] = Field(default_factory=list)
     unknown_feedback: dict[int, int] = Field(default_factory=dict, description="period -> feedback whose "
                                                                                "request id is not in the log")
@@ -96,7 +98,7 @@ class QualityData(BaseModel):
         return out
 
     def week_of(self, p: int) -> str:
-        return f"{self.origin + p * WEEK:%Y-%m-%d}"
+        return f"{self.origin + p * timedelta(days=self.span_days):%Y-%m-%d}"
 
     def unknown(self, first: int, last: int | None = None) -> int:
         return sum(n for p, n in self.unknown_feedback.items() if p >= first and (last is None or p <= last))
@@ -106,20 +108,22 @@ def _key(r: QualityRow) -> tuple[int, str, str]:
     return r.period, r.release_id or "", r.variant or ""
 
 
-def assemble(origin: datetime, rows: Iterable[QualityRow], unknown: Mapping[int, int]) -> QualityData:
-    """Rows in one order whichever engine made them, with their week labels."""
+def assemble(origin: datetime, rows: Iterable[QualityRow], unknown: Mapping[int, int],
+             span: timedelta = WEEK) -> QualityData:
+    """Rows in one order whichever engine made them, with their period labels."""
     out = sorted(rows, key=_key)
     for r in out:
-        r.week_of = f"{origin + r.period * WEEK:%Y-%m-%d}"
-    return QualityData(origin=origin, rows=out, unknown_feedback={int(p): int(n) for p, n in sorted(unknown.items())
-                                                                  if n})
+        r.week_of = f"{origin + r.period * span:%Y-%m-%d}"
+    return QualityData(origin=origin, span_days=span.days, rows=out,
+                       unknown_feedback={int(p): int(n) for p, n in sorted(unknown.items()) if n})
 
 
 # ------------------------------------------------------------------ the Python engine (records)
 
 
 def quality_from_records(requests: Iterable[Record], items: Iterable[Record], labels: Mapping[str, str],
-                         feedback: Iterable[Record], origin: datetime, end: datetime) -> QualityData:
+                         feedback: Iterable[Record], origin: datetime, end: datetime,
+                         span: timedelta = WEEK) -> QualityData:
     """The numbers from records in memory; ``labels``: item id -> good|bad. Windows are [origin, end)."""
     joined: dict[str, tuple[datetime, Any, Any]] = {}
     for r in requests:
@@ -138,7 +142,7 @@ def quality_from_records(requests: Iterable[Record], items: Iterable[Record], la
         ts = parse_ts(it.get("ts"))
         if ts is None or not origin <= ts < end:
             continue
-        r = row(period(ts, origin), it.get("release_id"), it.get("variant"))
+        r = row(period(ts, origin, span), it.get("release_id"), it.get("variant"))
         r.sampled += 1
         verdict = labels.get(str(it.get("id")))
         if verdict in ("good", "bad"):
@@ -149,7 +153,7 @@ def quality_from_records(requests: Iterable[Record], items: Iterable[Record], la
         ts = parse_ts(f.get("ts"))
         if ts is None or not origin <= ts < end:
             continue
-        p = period(ts, origin)
+        p = period(ts, origin, span)
         hit = joined.get(str(f.get("request_id")))
         if hit is None:
             unknown[p] = unknown.get(p, 0) + 1
@@ -164,7 +168,7 @@ def quality_from_records(requests: Iterable[Record], items: Iterable[Record], la
         if isinstance(score, int) and not isinstance(score, bool):
             r.scores += 1
             r.score_sum += score
-    return assemble(origin, rows.values(), unknown)
+    return assemble(origin, rows.values(), unknown, span)
 
 
 def _jsonl(store: ArtifactStore, prefix: str) -> list[dict[str, Any]]:

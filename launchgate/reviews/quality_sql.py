@@ -13,7 +13,7 @@ Periods, counts and sums are integers on both engines: the two give equal ``Qual
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,6 @@ from launchgate.store.local import LocalStore
 ITEM_COLUMNS = {"id": "VARCHAR", "ts": "VARCHAR", "release_id": "VARCHAR", "variant": "VARCHAR"}
 FEEDBACK_COLUMNS = {"ts": "VARCHAR", "request_id": "VARCHAR", "thumbs": "VARCHAR", "score": "BIGINT"}
 LABEL_COLUMNS = {"item_id": "VARCHAR", "verdict": "VARCHAR"}
-WEEK_US = int(WEEK.total_seconds()) * 1_000_000
 
 
 def _concat(store: ArtifactStore, keys: list[str], path: Path) -> list[str]:
@@ -90,11 +89,12 @@ def load_quality(con: duckdb.DuckDBPyConnection, store: ArtifactStore, service: 
     _table(con, "q_labels", _labels(store, labelled, tmp / "quality-labels.jsonl"), LABEL_COLUMNS)
 
 
-def _period(col: str, origin: datetime) -> str:
-    return f"(epoch_us({col}) - epoch_us({ts_sql(origin)})) // {WEEK_US}"
+def _period(col: str, origin: datetime, span: timedelta) -> str:
+    return f"(epoch_us({col}) - epoch_us({ts_sql(origin)})) // {span // timedelta(microseconds=1)}"
 
 
-def quality_data(con: duckdb.DuckDBPyConnection, origin: datetime, end: datetime) -> QualityData:
+def quality_data(con: duckdb.DuckDBPyConnection, origin: datetime, end: datetime,
+                 span: timedelta = WEEK) -> QualityData:
     """Per period, release and variant: items and labels, feedback joined to ``requests``; unknown feedback."""
     window = f"t >= {ts_sql(origin)} AND t < {ts_sql(end)}"
     rows: dict[tuple[int, Any, Any], QualityRow] = {}
@@ -104,7 +104,7 @@ def quality_data(con: duckdb.DuckDBPyConnection, origin: datetime, end: datetime
                                                                       variant=variant))
 
     for p, release, variant, sampled, labelled, good in con.execute(f"""
-            SELECT {_period('t', origin)} AS p, release_id, variant, count(*),
+            SELECT {_period('t', origin, span)} AS p, release_id, variant, count(*),
                    count_if(l.verdict IN ('good', 'bad')), count_if(l.verdict = 'good')
             FROM (SELECT *, TRY_CAST(replace(ts, 'Z', '') AS TIMESTAMP) AS t FROM q_items) i
             LEFT JOIN q_labels l ON l.item_id = i.id
@@ -116,7 +116,7 @@ def quality_data(con: duckdb.DuckDBPyConnection, origin: datetime, end: datetime
             WITH f AS (SELECT *, TRY_CAST(replace(ts, 'Z', '') AS TIMESTAMP) AS t FROM q_feedback),
                  req AS (SELECT request_id, arg_min({{'r': release_id, 'v': variant}}, ts) AS rv FROM requests
                          WHERE request_id IN (SELECT request_id FROM f) GROUP BY request_id)
-            SELECT {_period('t', origin)} AS p, req.request_id IS NOT NULL AS known, rv.r, rv.v, count(*),
+            SELECT {_period('t', origin, span)} AS p, req.request_id IS NOT NULL AS known, rv.r, rv.v, count(*),
                    count_if(thumbs IN ('up', 'down')), count_if(thumbs = 'up'), count(score),
                    coalesce(sum(score), 0), count_if(thumbs = 'down' OR score <= {BAD_SCORE_MAX})
             FROM f LEFT JOIN req USING (request_id)
@@ -127,10 +127,10 @@ def quality_data(con: duckdb.DuckDBPyConnection, origin: datetime, end: datetime
         r = row(p, release, variant)
         r.feedback, r.thumbs, r.thumbs_up = int(n), int(thumbs), int(up)
         r.scores, r.score_sum, r.bad_feedback = int(scores), int(score_sum), int(bad)
-    return assemble(origin, rows.values(), unknown)
+    return assemble(origin, rows.values(), unknown, span)
 
 
-def quality_numbers(view: LogView, origin: datetime, end: datetime) -> QualityData:
+def quality_numbers(view: LogView, origin: datetime, end: datetime, span: timedelta = WEEK) -> QualityData:
     """Load the window's queue items, labels and feedback beside ``view``'s requests and count them."""
     load_quality(view.con, view.store, view.service, origin, end, view.tmp)
-    return quality_data(view.con, origin, end)
+    return quality_data(view.con, origin, end, span)

@@ -65,7 +65,10 @@ def test_both_engines_give_the_same_quality_figures(store: LocalStore) -> None:
         sql = quality_numbers(view, REF, END)
     with LogView.open(Remote(store), SERVICE, REF, END) as view:  # type: ignore[arg-type]
         copied = quality_numbers(view, REF, END)
+        three = quality_numbers(view, REF, END, timedelta(days=3))  # a post-launch review of 3 days
     assert sql == mem == copied
+    assert three == quality_from_records(requests, items, labels, feedback, REF, END, timedelta(days=3))
+    assert len({r.period for r in three.rows}) == 7 and three.rows[1].week_of == "2026-10-01"
     assert [(r.week_of, r.release_id, r.variant) for r in sql.rows] == [
         ("2026-09-28", "r1", "stable"), ("2026-10-05", "r1", "stable"),
         ("2026-10-12", "r2", "candidate"), ("2026-10-12", "r2", "stable")]
