@@ -121,6 +121,23 @@ def test_launchgates_own_traffic_carries_the_configured_key(service: Path, tmp_p
         assert send_requests(f"{url}/v1", SVC, prompts, 2).statuses == {200: 2}
 
 
+def test_the_keys_tenant_is_the_identity_of_the_tenant_budget(service: Path, tmp_path: Path) -> None:
+    from launchgate.config.guardrails import TenantBudgets
+
+    config = load_config(service, check_files=False)
+    assert config.guardrails is not None
+    rails = config.guardrails.model_copy(update={"tenant_budgets": TenantBudgets(daily_usd={"acme": 1e-7})})
+    _, token = create_key(LocalStore(tmp_path / "store"), config, by="alice", tenant="acme", models=[])
+    headers = {**_bearer(token), "X-LG-Tenant": "someone-without-a-cap"}  # a header cannot change tenant
+    with running_sim(EXAMPLE_VARIANTS, "stable") as stable, \
+            running_gateway(stable, None, str(tmp_path / "store"), access=Access(required=True),
+                            guardrails=rails) as (url, _), httpx.Client(timeout=10) as c:
+        assert c.post(f"{url}/v1/chat/completions", json=BODY, headers=headers).status_code == 200
+        spent = c.post(f"{url}/v1/chat/completions", json=BODY, headers=headers)
+        assert spent.status_code == 429 and spent.json()["error"]["code"] == "tenant_budget_exceeded", spent.text
+        assert "acme" in spent.json()["error"]["message"]
+
+
 def test_no_keys_on_loopback_unless_configured(tmp_path: Path) -> None:
     assert not Access().keys_required("127.0.0.1") and not Access().keys_required("::1")
     assert Access().keys_required("0.0.0.0") and Access().keys_required("10.0.0.5")
