@@ -15,6 +15,7 @@ import http.client
 import json
 from urllib.parse import urlsplit
 
+from launchgate.access.tokens import with_client_key
 from launchgate.readiness.evidence import ProbeFacts
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -25,7 +26,8 @@ def _call(host: str, port: int, path: str, body: bytes | None = None,
           headers_out: dict[str, str] | None = None) -> tuple[int, str]:
     conn = http.client.HTTPConnection(host, port, timeout=TIMEOUT_S)
     try:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
+        # /v1 behind API keys (access.required on loopback): the probe is a client like any other.
+        headers = (with_client_key({"Content-Type": "application/json"}) or {}) if body is not None else {}
         conn.request("GET" if body is None else "POST", path, body=body, headers=headers)
         resp = conn.getresponse()
         if headers_out is not None:

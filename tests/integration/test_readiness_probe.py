@@ -7,11 +7,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
+from launchgate.access.registry import create_key
+from launchgate.access.tokens import CLIENT_KEY_ENV
 from launchgate.config import load_config
+from launchgate.config.access import Access
 from launchgate.readiness.checks import CHECKS
 from launchgate.readiness.evidence import Evidence
 from launchgate.readiness.models import Status
 from launchgate.readiness.probe import probe_gateway
+from launchgate.store import LocalStore
 from tests.conftest import EXAMPLE
 from tests.support.gateway import running_gateway
 from tests.support.sim import running_sim
@@ -36,6 +42,17 @@ def test_a_guarded_gateway_verifies_token_metrics_and_the_context_cap(tmp_path: 
             running_gateway(stable, None, str(tmp_path / "plain")) as (url, _):
         assert judge(url, CAP + 1)["context_capped"] is Status.FAILED
         assert judge(url, None)["context_capped"] is Status.MISSING
+
+
+def test_behind_api_keys_the_probe_sends_the_client_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, token = create_key(LocalStore(tmp_path), CFG, by="alice", tenant="acme", models=[])
+    monkeypatch.delenv(CLIENT_KEY_ENV, raising=False)
+    with running_sim(EXAMPLE / "variants.yaml", "stable") as stable, \
+            running_gateway(stable, None, str(tmp_path), guardrails=CFG.guardrails, max_context_chars=CAP,
+                            access=Access(required=True)) as (url, _):
+        assert probe_gateway(url, CAP + 1).context_status == 401  # keyless: refused before the guard
+        monkeypatch.setenv(CLIENT_KEY_ENV, token)
+        assert judge(url, CAP + 1)["context_capped"] is Status.VERIFIED
 
 
 def test_no_gateway_on_loopback_is_missing_never_verified() -> None:
