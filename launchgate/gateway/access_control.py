@@ -42,8 +42,10 @@ class AccessControl:
         cfg = gateway.cfg
         self.auth: ClientAuth | None = None
         if cfg.access.keys_required(cfg.host):
+            refusals = gateway.metrics.auth_refusals
             self.auth = ClientAuth(gateway.writer.store, cfg.service, cfg.access.poll_s,
-                                   on_event=lambda kind, reason: gateway.state.record(kind, reason))
+                                   on_event=lambda kind, reason: gateway.state.record(kind, reason),
+                                   on_refusal=lambda reason: refusals.labels(reason=reason).inc())
         self._reloading: asyncio.Task[None] | None = None
         self._again = False
         self.reloads = 0

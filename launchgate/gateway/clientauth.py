@@ -76,6 +76,12 @@ def index(registry: KeyRegistry) -> dict[str, ClientKey]:
             for k in registry.keys}
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    reason: str  # missing | unknown | revoked | expired: the metric's label
+    message: str
+
+
 def _unauthorized(message: str) -> web.Response:
     return web.json_response(error_body(401, INVALID_API_KEY, message), status=401,
                              headers={"WWW-Authenticate": 'Bearer realm="launchgate"'})
@@ -83,11 +89,15 @@ def _unauthorized(message: str) -> web.Response:
 
 class ClientAuth:
     def __init__(self, store: ArtifactStore, service: str, poll_s: float,
-                 on_event: Callable[[str, str], None] | None = None) -> None:
+                 on_event: Callable[[str, str], None] | None = None,
+                 on_refusal: Callable[[str], None] | None = None) -> None:
         self.store = store
         self.service = service
         self.poll_s = poll_s
         self.on_event = on_event or (lambda kind, reason: None)
+        # A 401 never reaches the request log (no variant, no model call): a counter is how a flood of
+        # unknown keys (a leaked URL, a brute force) shows up in Prometheus.
+        self.on_refusal = on_refusal or (lambda reason: None)
         self.keys: dict[str, ClientKey] = {}
         self.version: int | None = None
         self._digest: bytes | None = None
@@ -143,19 +153,19 @@ class ClientAuth:
 
     # ----------------------------------------------------------------------------- requests
 
-    def authenticate(self, authorization: str | None) -> ClientKey | str:
+    def authenticate(self, authorization: str | None) -> ClientKey | Refusal:
         """The key, or why not (a message that never holds the token)."""
         token = from_authorization(authorization)
         if token is None:
-            return f"this gateway needs an API key: {_HINT}"
+            return Refusal("missing", f"this gateway needs an API key: {_HINT}")
         key_id = key_id_of(token)
         key = self.keys.get(key_id) if key_id is not None else None
         if key is None or not matches(token, key.sha256):
-            return f"unknown API key: {_HINT}"
+            return Refusal("unknown", f"unknown API key: {_HINT}")
         if key.revoked:
-            return f"API key {key.id} was revoked: ask for a new one"
+            return Refusal("revoked", f"API key {key.id} was revoked: ask for a new one")
         if key.expires is not None and key.expires <= time.time():
-            return f"API key {key.id} has expired: ask for a new one"
+            return Refusal("expired", f"API key {key.id} has expired: ask for a new one")
         return key
 
     @web.middleware
@@ -163,8 +173,9 @@ class ClientAuth:
                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         if request.path.startswith("/v1"):
             key = self.authenticate(request.headers.get("Authorization"))
-            if isinstance(key, str):
-                return _unauthorized(key)
+            if isinstance(key, Refusal):
+                self.on_refusal(key.reason)
+                return _unauthorized(key.message)
             request[CLIENT_KEY] = key
         return await handler(request)
 

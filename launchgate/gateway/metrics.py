@@ -87,6 +87,8 @@ class GatewayMetrics:
                                        ["variant"], registry=r)
         self.errors = Counter("launchgate_gateway_errors", "requests that failed, by error code",
                               ["variant", "code"], registry=r)
+        self.auth_refusals = Counter("launchgate_gateway_auth_refusals", "/v1 requests refused 401 for their API "
+                                     "key, by reason (missing, unknown, revoked, expired)", ["reason"], registry=r)
         self.retries = Counter("launchgate_gateway_upstream_retries", "upstream connection retries", ["variant"],
                                registry=r)
         self.events = Counter("launchgate_gateway_events", "routing events by kind (weights, lease_expired, ...)",

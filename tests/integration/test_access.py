@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
+from prometheus_client.parser import text_string_to_metric_families
 
 from launchgate.access.registry import create_key, read_registry, revoke_key
 from launchgate.cli import main
@@ -77,6 +78,9 @@ def test_keys_on_v1_401_403_and_a_keys_own_rate_limit(service: Path, tmp_path: P
                 assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key", (path, r.text)
             assert c.get(f"{url}/health").status_code == 200  # probes and admin need no client key
             assert c.get(f"{url}/admin/state", headers=_bearer(admin)).status_code == 200
+            refused = {s.labels["reason"]: s.value for f in text_string_to_metric_families(c.get(f"{url}/metrics").text)
+                       if f.name == "launchgate_gateway_auth_refusals" for s in f.samples if s.name.endswith("_total")}
+            assert refused == {"missing": 3, "unknown": 2, "revoked": 1, "expired": 1}, refused
 
             ok = c.post(chat, json=BODY, headers={**_bearer(scoped_token), "X-LG-Tenant": "someone-else"})
             assert ok.status_code == 200, ok.text

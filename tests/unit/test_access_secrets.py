@@ -45,7 +45,7 @@ def test_tokens_carry_a_public_id_and_are_matched_by_hash() -> None:
 
 def test_an_unreadable_registry_keeps_the_last_good_keys(tmp_path: Path) -> None:
     from launchgate.access.registry import ApiKey, KeyRegistry
-    from launchgate.gateway.clientauth import ClientAuth
+    from launchgate.gateway.clientauth import ClientAuth, Refusal
     from launchgate.store import LocalStore, layout
     from launchgate.store.bundle import to_json_bytes
 
@@ -65,4 +65,4 @@ def test_an_unreadable_registry_keeps_the_last_good_keys(tmp_path: Path) -> None
     store.put(layout.api_keys("svc"), to_json_bytes(good.model_copy(update={"version": 2, "keys": []})),
               "application/json")
     asyncio.run(auth.refresh())
-    assert auth.last_error is None and isinstance(auth.authenticate(f"Bearer {token}"), str)
+    assert auth.last_error is None and isinstance(auth.authenticate(f"Bearer {token}"), Refusal)
