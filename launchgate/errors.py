@@ -12,6 +12,8 @@ so the original error stays on ``__cause__`` for debugging but never leaks secre
     │   └── ReleaseStateError      the store says this release cannot run as asked (--resume of an
     │                              unknown id, another candidate, an attempt already running)
     │   └── SecretNotFound         a secret reference names no readable secret
+    ├── NotAuthorised              a person not listed for the action tried it (recorded by the
+    │                              caller): CLI exit code 3, like a blocked release
     ├── ExternalError              a system we talk to failed after bounded retries
     │   ├── ModelEndpointError     OpenAI-compatible endpoint
     │   │   ├── ModelTimeout
@@ -38,6 +40,10 @@ class InputError(LaunchgateError):
     def reasons(self) -> list[str]:
         """One reason per problem, as a command's JSON result line lists them."""
         return [str(self)]
+
+
+class NotAuthorised(LaunchgateError):
+    """A person not listed for an action (freeze, keys, data access, attestations) tried it. CLI exit code 3."""
 
 
 class ConfigError(InputError):

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from launchgate.access.tokens import new_token, token_hash
 from launchgate.config import ReleaseConfig
-from launchgate.errors import InputError, MalformedObjectError
+from launchgate.errors import InputError, MalformedObjectError, NotAuthorised
 from launchgate.governance.freeze import authorised_names
 from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
@@ -37,8 +37,8 @@ MODEL = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127})$")
 ANY_MODEL = "*"
 
 
-class KeysRefused(InputError):
-    """An unlisted person ran a keys command (recorded in the keys log). CLI exit 2, naming --as."""
+class KeysRefused(NotAuthorised):
+    """An unlisted person ran a keys command (recorded in the keys log). CLI exit 3, naming --as."""
 
 
 class ApiKey(BaseModel):

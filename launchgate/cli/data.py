@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 import click
 
-from launchgate.errors import InputError, LaunchgateError
+from launchgate.errors import InputError, LaunchgateError, NotAuthorised
 
 EXIT_INPUT, EXIT_REFUSED, EXIT_ERROR = 2, 3, 1
 
@@ -40,11 +40,9 @@ RESOLVERS = {"prefect": _prefect_secret}
 
 def _run(fn: Any) -> Any:
     """Call ``fn``; map launchgate's errors to the exit codes above."""
-    from launchgate.privacy.access import DataAccessRefused
-
     try:
         return fn()
-    except DataAccessRefused as exc:
+    except NotAuthorised as exc:
         _fail(EXIT_REFUSED, str(exc))
     except InputError as exc:
         _fail(EXIT_INPUT, str(exc))

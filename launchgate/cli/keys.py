@@ -6,7 +6,8 @@ and ``access.managers``. Every attempt, granted or refused, is appended to
 ``create`` prints the key once, on stdout; the store keeps only its sha256. A running gateway
 picks a change up within ``access.poll_s`` (or at once on SIGHUP).
 
-Exit codes: 0 done, 2 bad input or a person not listed (the flag or field is named), 1 the store failed.
+Exit codes: 0 done, 2 bad input (the flag or field is named), 3 refused (a person not listed, named by
+--as), 1 the store failed.
 """
 
 from __future__ import annotations
@@ -18,19 +19,21 @@ from typing import Any, NoReturn
 
 import click
 
-from launchgate.errors import InputError, LaunchgateError
+from launchgate.errors import InputError, LaunchgateError, NotAuthorised
 
-EXIT_INPUT, EXIT_ERROR = 2, 1
+EXIT_INPUT, EXIT_REFUSED, EXIT_ERROR = 2, 3, 1
 
 
 def _fail(code: int, message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"{'refused' if code == EXIT_REFUSED else 'error'}: {message}", err=True)
     sys.exit(code)
 
 
 def _run(fn: Any) -> Any:
     try:
         return fn()
+    except NotAuthorised as exc:
+        _fail(EXIT_REFUSED, str(exc))
     except InputError as exc:
         _fail(EXIT_INPUT, str(exc))
     except LaunchgateError as exc:

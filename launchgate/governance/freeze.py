@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from launchgate.config import ReleaseConfig
-from launchgate.errors import LaunchgateError, MalformedObjectError, StoreError
+from launchgate.errors import MalformedObjectError, NotAuthorised, StoreError
 from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
 from launchgate.store.bundle import JSON_TYPE, JSONL_TYPE, to_json_bytes
@@ -36,7 +36,7 @@ AUTHORISED_APPROVER_ROLES = ("engineering", "operations")
 HISTORY_KEEP = 50  # the log keeps everything; the state file only the recent past
 
 
-class FreezeRefused(LaunchgateError):
+class FreezeRefused(NotAuthorised):
     """A person not authorised to change the freeze tried to (recorded in freeze_log.jsonl)."""
 
 

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from launchgate.config import ReleaseConfig
-from launchgate.errors import LaunchgateError
+from launchgate.errors import NotAuthorised
 from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
 from launchgate.store.bundle import JSONL_TYPE
@@ -23,7 +23,7 @@ from launchgate.store.bundle import JSONL_TYPE
 Action = Literal["export", "delete", "override_raw_prompts", "read_logs"]
 
 
-class DataAccessRefused(LaunchgateError):
+class DataAccessRefused(NotAuthorised):
     """A person not listed for the action tried it (recorded in the data access log). CLI exit 3."""
 
 

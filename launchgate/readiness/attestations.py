@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from launchgate.config import ReleaseConfig
-from launchgate.errors import InputError, LaunchgateError, MalformedObjectError
+from launchgate.errors import InputError, MalformedObjectError, NotAuthorised
 from launchgate.readiness.models import Item, Status
 from launchgate.store import layout
 from launchgate.store.base import ArtifactStore, sha256_bytes
@@ -28,7 +28,7 @@ _DURATION = re.compile(r"^\s*(\d{1,4})\s*([hdw])\s*$")
 _UNIT = {"h": "hours", "d": "days", "w": "weeks"}
 
 
-class AttestationRefused(LaunchgateError):
+class AttestationRefused(NotAuthorised):
     """The signer is not listed for the item's owner role (the attempt was recorded)."""
 
 

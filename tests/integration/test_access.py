@@ -154,7 +154,7 @@ def test_no_keys_on_loopback_unless_configured(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args", [["create", "--tenant", "acme"], ["list"], ["revoke", "0123456789ab"]])
 def test_every_keys_command_refuses_an_unlisted_person(service: Path, tmp_path: Path, args: list[str]) -> None:
     result = CliRunner().invoke(main, ["keys", *args, "--config", str(service), "--as", "mallory"])
-    assert result.exit_code == 2 and "--as 'mallory'" in result.stderr, result.stderr
+    assert result.exit_code == 3 and "--as 'mallory'" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
     log = LocalStore(tmp_path / "store").get(layout.api_keys_log(SVC)).decode()
     assert json.loads(log)["outcome"] == "refused" and json.loads(log)["by"] == "mallory"
