@@ -14,18 +14,12 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
-from launchgate.errors import InputError, LaunchgateError, NotAuthorised
-
-EXIT_INPUT, EXIT_REFUSED, EXIT_ERROR = 2, 3, 1
-
-
-def _fail(code: int, message: str) -> NoReturn:
-    click.echo(f"{'refused' if code == EXIT_REFUSED else 'error'}: {message}", err=True)
-    sys.exit(code)
+from launchgate.cli.exits import EXIT_ERROR, EXIT_REFUSED, run
+from launchgate.errors import InputError
 
 
 def _prefect_secret(name: str) -> str:
@@ -37,17 +31,6 @@ def _prefect_secret(name: str) -> str:
 
 RESOLVERS = {"prefect": _prefect_secret}
 
-
-def _run(fn: Any) -> Any:
-    """Call ``fn``; map launchgate's errors to the exit codes above."""
-    try:
-        return fn()
-    except NotAuthorised as exc:
-        _fail(EXIT_REFUSED, str(exc))
-    except InputError as exc:
-        _fail(EXIT_INPUT, str(exc))
-    except LaunchgateError as exc:
-        _fail(EXIT_ERROR, str(exc))
 
 
 def _context(config_path: Path, artifacts: str | None) -> Any:
@@ -107,7 +90,7 @@ def export_cmd(config_path: Path, artifacts: str | None, subject: str, out: Path
         record(ctx.store, ctx.service, event.model_copy(update={"subject_hmac": digest[:REF_CHARS], "receipt": key}))
         return receipt | {"receipt": ctx.store.location(key), "out": str(out)}
 
-    click.echo(json.dumps(_run(go)))
+    click.echo(json.dumps(run(go)))
 
 
 @data.command("delete")
@@ -133,7 +116,7 @@ def delete_cmd(config_path: Path, artifacts: str | None, subject: str, who: str,
         return {"receipt": ctx.store.location(key), "rows_removed": receipt["rows_removed"],
                 "files": len(receipt["files"]), "deferred_open_files": receipt["deferred_open_files"]}
 
-    click.echo(json.dumps(_run(go)))
+    click.echo(json.dumps(run(go)))
 
 
 @data.command("allow-raw-prompts")
@@ -151,7 +134,7 @@ def allow_raw_prompts(config_path: Path, artifacts: str | None, who: str, reason
         return record_raw_prompt_override(ctx.store, ctx.config, by=who, reason=reason, hours=hours).model_dump(
             mode="json")
 
-    click.echo(json.dumps(_run(go)))
+    click.echo(json.dumps(run(go)))
 
 
 @data.command("retention")
@@ -165,7 +148,7 @@ def retention_cmd(config_path: Path, artifacts: str | None) -> None:
         ctx = _context(config_path, artifacts)
         return run_retention(ctx.store, ctx.config)
 
-    result = _run(go)
+    result = run(go)
     click.echo(result.markdown, err=True)
     click.echo(json.dumps({"summary": result.summary, "evidence": result.evidence}))
     sys.exit(EXIT_ERROR if result.verdicts[0].blocks else 0)
@@ -187,6 +170,6 @@ def scan_cmd(config_path: Path, artifacts: str | None, notify: bool) -> None:
                 ctx.dispatcher.send(notice)
         return result
 
-    result = _run(go)
+    result = run(go)
     click.echo(json.dumps({"summary": result.summary, "evidence": result.evidence}))
     sys.exit(EXIT_REFUSED if result.blocks else 0)

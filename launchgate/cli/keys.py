@@ -13,31 +13,13 @@ Exit codes: 0 done, 2 bad input (the flag or field is named), 3 refused (a perso
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
-from launchgate.errors import InputError, LaunchgateError, NotAuthorised
-
-EXIT_INPUT, EXIT_REFUSED, EXIT_ERROR = 2, 3, 1
-
-
-def _fail(code: int, message: str) -> NoReturn:
-    click.echo(f"{'refused' if code == EXIT_REFUSED else 'error'}: {message}", err=True)
-    sys.exit(code)
-
-
-def _run(fn: Any) -> Any:
-    try:
-        return fn()
-    except NotAuthorised as exc:
-        _fail(EXIT_REFUSED, str(exc))
-    except InputError as exc:
-        _fail(EXIT_INPUT, str(exc))
-    except LaunchgateError as exc:
-        _fail(EXIT_ERROR, str(exc))
+from launchgate.cli.exits import run
+from launchgate.errors import InputError
 
 
 def _context(config_path: Path, artifacts: str | None) -> Any:
@@ -94,7 +76,7 @@ def create_cmd(config_path: Path, artifacts: str | None, who: str, tenant: str |
                           daily_usd=daily_usd, expires_in_days=expires_in_days, rotates=rotates,
                           old_expires_in_hours=old_expires_in_hours, note=note)
 
-    key, token = _run(go)
+    key, token = run(go)
     click.echo(f"created API key {key.id} for tenant {key.tenant} (models {', '.join(key.models)}); it is shown "
                "once, below: store it now", err=True)
     click.echo(token)
@@ -113,7 +95,7 @@ def list_cmd(config_path: Path, artifacts: str | None, who: str, as_json: bool) 
         ctx = _context(config_path, artifacts)
         return list_keys(ctx.store, ctx.config, by=who)
 
-    rows = _run(go)
+    rows = run(go)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -141,6 +123,6 @@ def revoke_cmd(key_id: str, config_path: Path, artifacts: str | None, who: str, 
         ctx = _context(config_path, artifacts)
         return revoke_key(ctx.store, ctx.config, key_id, by=who, reason=reason)
 
-    key = _run(go)
+    key = run(go)
     click.echo(json.dumps({"id": key.id, "tenant": key.tenant, "revoked_at": key.revoked_at.isoformat(),
                            "revoked_by": key.revoked_by}))
