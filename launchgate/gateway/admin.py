@@ -104,6 +104,18 @@ async def _json(request: web.Request, model: type[_Body]) -> Any:
                                  content_type="application/json") from None
 
 
+def stats_query(request: web.Request) -> tuple[float, list[str]] | web.Response:
+    """GET /admin/stats's parameters (since, variant), or the 400 that names the bad one."""
+    try:
+        since = float(request.query.get("since", "0"))
+    except ValueError:
+        return _fail(400, "invalid_request", "since must be a unix timestamp (seconds, float)")
+    variant = request.query.get("variant")
+    if variant is not None and variant not in (STABLE, CANDIDATE):
+        return _fail(400, "invalid_request", f"unknown variant {variant!r}: use stable or candidate")
+    return since, [variant] if variant else [STABLE, CANDIDATE]
+
+
 class AdminAPI:
     def __init__(self, state: GatewayState, stats: StatsWindow, drain: Callable[[], object] = lambda: None,
                  guard: Any = None) -> None:
@@ -150,14 +162,10 @@ class AdminAPI:
     async def get_stats(self, request: web.Request) -> web.StreamResponse:
         self.drain()
         now = time.time()
-        try:
-            since = float(request.query.get("since", "0"))
-        except ValueError:
-            return _fail(400, "invalid_request", "since must be a unix timestamp (seconds, float)")
-        variant = request.query.get("variant")
-        if variant is not None and variant not in (STABLE, CANDIDATE):
-            return _fail(400, "invalid_request", f"unknown variant {variant!r}: use stable or candidate")
-        variants = [variant] if variant else [STABLE, CANDIDATE]
+        query = stats_query(request)
+        if isinstance(query, web.Response):
+            return query
+        since, variants = query
         return web.json_response({
             "since": since,
             "now": now,

@@ -179,13 +179,7 @@ class BudgetGuard:
             if cost_usd:
                 self.spend += cost_usd
                 self._unflushed += cost_usd
-            lvl = level(self.spend, self.budget)
-            if lvl is not Level.OK and not self.alerted:
-                self.alerted = True
-                crossed.append(Level.ALERT)
-            if lvl is Level.STOP and not self.stopped:
-                self.stopped = True
-                crossed.append(Level.STOP)
+            crossed += self._crossings()
             persist = bool(crossed) or (not self.shared and now - self._last_persist >= self.persist_s)
             refresh = self.refresh_s is not None and now - self._last_refresh >= self.refresh_s
             if persist:
@@ -197,6 +191,18 @@ class BudgetGuard:
             self._submit(self._side_effects, snapshot, crossed, refresh, now)
 
     # ------------------------------------------------------------------------- housekeeping
+
+    def _crossings(self) -> list[Level]:
+        """The levels the spend has just crossed (each once a day). Call with the lock held."""
+        crossed: list[Level] = []
+        lvl = level(self.spend, self.budget)
+        if lvl is not Level.OK and not self.alerted:
+            self.alerted = True
+            crossed.append(Level.ALERT)
+        if lvl is Level.STOP and not self.stopped:
+            self.stopped = True
+            crossed.append(Level.STOP)
+        return crossed
 
     def _set_day(self, day: date) -> None:
         start = datetime.combine(day, datetime.min.time(), UTC).timestamp()
@@ -287,13 +293,7 @@ class BudgetGuard:
             total = state.gateway if state is not None else GatewayLedger()
             self.spend = total.spend_usd + self._unflushed
             self.requests = total.requests + self._unflushed_requests
-            lvl = level(self.spend, self.budget)
-            if lvl is not Level.OK and not self.alerted:
-                self.alerted = True
-                crossed.append(Level.ALERT)
-            if lvl is Level.STOP and not self.stopped:
-                self.stopped = True
-                crossed.append(Level.STOP)
+            crossed += self._crossings()
             spend = self.spend
         for lvl in crossed:
             self._announce(lvl, day, spend, now)

@@ -20,9 +20,18 @@ from typing import Any
 from aiohttp import web
 
 from launchgate.errors import LaunchgateError, StoreError
-from launchgate.gateway.admin import AdminAPI, DegradationBody, LeaseBody, UpstreamsBody, WeightsBody, _fail, _json
+from launchgate.gateway.admin import (
+    AdminAPI,
+    DegradationBody,
+    LeaseBody,
+    UpstreamsBody,
+    WeightsBody,
+    _fail,
+    _json,
+    stats_query,
+)
 from launchgate.gateway.replicas import SharedState
-from launchgate.gateway.routing import CANDIDATE, STABLE
+from launchgate.gateway.routing import STABLE
 from launchgate.gateway.routingdoc import ChangeDoc, DegradationDoc, Operation, RoutingDoc
 from launchgate.gateway.state import GatewayState, StateConflict
 from launchgate.gateway.window import StatsWindow
@@ -131,14 +140,10 @@ class SharedAdminAPI(AdminAPI):
         return web.json_response(self.guard.snapshot())
 
     async def get_stats(self, request: web.Request) -> web.StreamResponse:
-        try:
-            since = round(float(request.query.get("since", "0")), 3)
-        except ValueError:
-            return _fail(400, "invalid_request", "since must be a unix timestamp (seconds, float)")
-        variant = request.query.get("variant")
-        if variant is not None and variant not in (STABLE, CANDIDATE):
-            return _fail(400, "invalid_request", f"unknown variant {variant!r}: use stable or candidate")
-        variants = [variant] if variant else [STABLE, CANDIDATE]
+        query = stats_query(request)
+        if isinstance(query, web.Response):
+            return query
+        since, variants = round(query[0], 3), query[1]
         try:
             merged = await self.shared.stats(since, variants, self.stats, self.drain)
         except StoreError as exc:
