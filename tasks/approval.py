@@ -1,11 +1,8 @@
 """Approval step: pause the release flow run until engineering and operations sign off.
 
-Runs in the flow body (not a task): ``pause_flow_run`` blocks the flow run itself, and the
-Prefect UI shows the ``Approval`` form on the paused run. ``launchgate approve`` submits the same
-form from a shell through the Prefect API (Prefect has no CLI command to resume a run).
-
-How a run is found from outside: ``tasks/flowrun.py``'s ``label_flow_run`` tags the flow run
-``release:<release_id>`` and names it after the release right after preflight.
+Runs in the flow body (not a task): ``pause_flow_run`` blocks the run and the Prefect UI shows the
+``Approval`` form; ``launchgate approve`` submits the same form through the Prefect API, finding the
+run by the ``release:<release_id>`` tag that ``tasks/flowrun.py`` puts on it after preflight.
 """
 
 from __future__ import annotations
@@ -22,14 +19,8 @@ from prefect.input import RunInput, create_flow_run_input
 from prefect.runtime import flow_run as current_run
 from pydantic import Field
 
+from launchgate.governance import signoff
 from launchgate.governance.approvals import ApprovalLedger, answer_input_key, check_auto_approve, signoff_input_key
-from launchgate.governance.signoff import (
-    finish_signoff,
-    read_rubric_items,
-    request_signoff,
-    signoff_markdown,
-    tell_refused,
-)
 from launchgate.release.preflight import ReleaseRun
 from launchgate.verdicts import Verdict
 from tasks.flowrun import reclaim_after_timeout, run_url
@@ -45,8 +36,7 @@ class Approval(RunInput):
 
 
 def _publish(key: str, value: dict[str, Any]) -> None:
-    """Tell `launchgate approve` (it reads this run's inputs): who may sign, and each submission's fate.
-    A courtesy to the person at the shell: failing to write it never fails the approval."""
+    """Tell `launchgate approve` who may sign and each submission's fate; a failure here never fails the approval."""
     try:
         create_flow_run_input(key=key, value=value)
     except Exception as exc:  # noqa: BLE001 - any API failure: the ledger still decides and is recorded
@@ -54,7 +44,7 @@ def _publish(key: str, value: dict[str, Any]) -> None:
 
 
 def _finish(run: ReleaseRun, ledger: ApprovalLedger) -> list[Verdict]:
-    done = finish_signoff(run, ledger)
+    done = signoff.finish_signoff(run, ledger)
     create_markdown_artifact(key="approvals", markdown=done.markdown, description=done.summary[:250])
     return done.verdicts
 
@@ -74,10 +64,9 @@ def approval_step(run: ReleaseRun, verdicts: list[Verdict], *, auto_approve: boo
     if ledger.close_if_unstaffed():
         return _finish(run, ledger)
 
-    items = read_rubric_items(run)
-    request_signoff(run, ledger, verdicts, items)
-    started = time.monotonic()
-    pauses = 0
+    items = signoff.read_rubric_items(run)
+    signoff.request_signoff(run, ledger, verdicts, items)
+    started, pauses = time.monotonic(), 0
     while ledger.outcome == "pending":
         remaining = cfg.timeout_s - (time.monotonic() - started)
         if remaining <= 0:
@@ -88,12 +77,11 @@ def approval_step(run: ReleaseRun, verdicts: list[Verdict], *, auto_approve: boo
         _publish(signoff_input_key(key), {"ledger": ledger.model_dump(mode="json"),
                                           "poll_interval_s": cfg.poll_interval_s})
         try:
-            # A new pause per submission: Prefect keys each pause by a counter, so a refused
-            # submission leaves the run waiting again with the same form.
-            # The evidence and who has signed so far go in the form's description. Only a
-            # description: initial values would become defaults, and a bare resume would submit them.
+            # A new pause per submission (Prefect keys each pause): a refused one leaves the same form
+            # waiting. Evidence and signers go in the description only: initial values would become
+            # defaults, and a bare resume would submit them.
             form = Approval.with_initial_data(
-                description=signoff_markdown(run.release_id, items, verdicts, ledger, run.evidence_uri))
+                description=signoff.signoff_markdown(run.release_id, items, verdicts, ledger, run.evidence_uri))
             answer = pause_flow_run(wait_for_input=form, timeout=max(1, math.ceil(remaining)),
                                     poll_interval=cfg.poll_interval_s, key=key)  # type: ignore[arg-type]
         except FlowPauseTimeout:
@@ -107,5 +95,5 @@ def approval_step(run: ReleaseRun, verdicts: list[Verdict], *, auto_approve: boo
         log.info("approval submission: %s %s for %s -> %s (%s)", entry.approver, entry.decision, entry.role,
                  entry.status, entry.note)
         if entry.status == "refused":
-            tell_refused(run, ledger, entry)
+            signoff.tell_refused(run, ledger, entry)
     return _finish(run, ledger)

@@ -11,7 +11,7 @@ only as hashes; this section says whether the gateway demands them and where its
       admin_tokens: [env:LAUNCHGATE_GATEWAY_ADMIN_TOKEN, file:/run/secrets/admin-token-next]
       upstream_keys: {OPENAI_API_KEY: aws:prod/openai#key}   # re-read on SIGHUP instead of $OPENAI_API_KEY
 
-``admin_tokens`` lists secret references (launchgate/secrets.py: ``env:``, ``file:``, ``prefect:``,
+``admin_tokens`` lists secret references (launchgate/access/secrets.py: ``env:``, ``file:``, ``prefect:``,
 ``aws:``); every one that resolves is a valid admin token, so a rotation window is two of them.
 Empty: the env var named by ``gateway.admin_token_env``. References that do not resolve are skipped
 (a rotation's "next" slot is empty most of the time), but at least one must.

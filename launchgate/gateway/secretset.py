@@ -5,7 +5,7 @@ shadow.py too): ``allows`` compares the request's ``Authorization`` header with 
 in constant time (``hmac.compare_digest``, every token compared whatever the first gave).
 
 A rotation window is two valid tokens: ``access.admin_tokens`` lists secret references (env, file,
-prefect, aws; launchgate/secrets.py) and every one that resolves is valid. A reference that names
+prefect, aws; launchgate/access/secrets.py) and every one that resolves is valid. A reference that names
 nothing (SecretNotFound: the "next" slot between rotations) is simply not a token; one whose
 source did not answer (SecretsUnavailable) keeps the value it had, so an AWS hiccup during a
 reload locks nobody out. At start at least one token must resolve.
@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from launchgate.access.rotations import Kind, RotationEvent
+from launchgate.access.secrets import Resolver, read_secret
 from launchgate.errors import InputError, SecretNotFound, SecretsUnavailable
-from launchgate.secrets import Resolver, read_secret
 
 if TYPE_CHECKING:
     from launchgate.gateway.config import GatewayConfig

@@ -20,11 +20,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from launchgate.access.secrets import read_secret
 from launchgate.config import ReleaseConfig
 from launchgate.config.datapolicy import SUBJECT_FIELD, DataPolicy
 from launchgate.errors import InputError
 from launchgate.privacy.access import authorise, authorised_names, record
-from launchgate.secrets import read_secret
 from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
 from launchgate.store.bundle import JSONL_TYPE

@@ -11,8 +11,8 @@ from pathlib import Path
 import boto3
 import pytest
 
+from launchgate.access.secrets import read_secret
 from launchgate.errors import SecretNotFound, SecretsUnavailable
-from launchgate.secrets import read_secret
 from tests.support.moto import free_port, moto_s3_server
 
 VALUE = "s3cr3t-value-never-in-messages"
