@@ -120,6 +120,46 @@ def panels(cfg: ReleaseConfig) -> list[tuple[str, list[PanelSpec]]]:
             ("Cost", spend), ("Guardrails", guards)]
 
 
+def haproxy_panels(cfg: ReleaseConfig) -> list[tuple[str, list[PanelSpec]]]:
+    """With ``canary.router: haproxy``: HAProxy's exporter, per server of the backend (stable, candidate).
+
+    HAProxy measures neither latency percentiles, schema, cost nor the gateway's guardrails, so
+    those rows are absent rather than empty; the average response time is HAProxy's moving average.
+    """
+    assert cfg.canary.haproxy is not None  # the config requires it with router haproxy
+    s, hp = cfg.service, cfg.canary.haproxy
+    px = f'proxy="{hp.backend}"'
+    responses = metric("haproxy_server_http_responses_total", s, px)
+    errors = metric("haproxy_server_http_responses_total", s, f'{px},code="5xx"')
+    by = "sum by (server)"
+    servers = f"stable {hp.stable_server}, candidate {hp.candidate_server}"
+    up = metric("haproxy_server_status", s, px + ',state="UP"')
+    traffic = [
+        PanelSpec("Requests per second by server", "reqps",
+                  [(f"{by} (rate({responses}[{RATE}]))", "{{server}}")],
+                  f"HTTP responses per second of each server of backend {hp.backend} ({servers})."),
+        PanelSpec("5xx error rate by server", "percentunit", [(
+            f"({by} (rate({errors}[{RATE}])) or {by} (rate({responses}[{RATE}])) * 0)\n"
+            f"  / {by} (rate({responses}[{RATE}]))", "{{server}}")],
+            "5xx responses over all responses; the canary rolls back above the threshold.",
+            thresholds=[(cfg.rollback.error_rate_threshold / 100, "red")]),
+        PanelSpec("Server weights", "short",
+                  [(f"max by (server) ({metric('haproxy_server_weight', s, px)})", "{{server}}")],
+                  "Current weights; launchgate sets stable 100 - pct and candidate pct."),
+        PanelSpec("Server status", "short",
+                  [(f"min by (server) ({up})",
+                    "{{server}}")],
+                  "1 UP, 0 not (DOWN, MAINT, DRAIN): HAProxy's own view, from its health checks.",
+                  kind="stat", thresholds=[(0, "red"), (1, "green")]),
+    ]
+    latency = [
+        PanelSpec("Average response time by server", "s", [(
+            f"max by (server) ({metric('haproxy_server_response_time_average_seconds', s, px)})", "{{server}}")],
+            "HAProxy's moving average over the last 1024 responses: no percentiles (2.6 has no histogram)."),
+    ]
+    return [(f"Canary through HAProxy: backend {hp.backend}", traffic), ("Latency (HAProxy's average)", latency)]
+
+
 def _panel(p: PanelSpec) -> Any:
     b: Any = (stat.Panel() if p.kind == "stat" else timeseries.Panel()).title(p.title).unit(p.unit)
     b = b.datasource(DATASOURCE).height(8).span(12)
@@ -137,8 +177,10 @@ def _panel(p: PanelSpec) -> Any:
 
 
 def build_dashboard(cfg: ReleaseConfig) -> dict[str, Any]:
-    s = cfg.service
-    weight = metric("launchgate_gateway_weight_percent", s, 'variant="candidate"')
+    s, hp = cfg.service, cfg.canary.haproxy
+    haproxy = cfg.canary.router == "haproxy" and hp is not None
+    weight = (metric("haproxy_server_weight", s, f'proxy="{hp.backend}",server="{hp.candidate_server}"')
+              if haproxy and hp is not None else metric("launchgate_gateway_weight_percent", s, 'variant="candidate"'))
     b = (dash.Dashboard(f"{s}: release and canary").uid(dashboard_uid(cfg)).tags(["launchgate", s])
          .description(f"launchgate release dashboard for {s}, generated from release.yaml by "
                       f"`launchgate observability`.")
@@ -146,7 +188,7 @@ def build_dashboard(cfg: ReleaseConfig) -> dict[str, Any]:
          .with_variable(dash.DatasourceVariable("datasource").label("Prometheus").type("prometheus"))
          .annotation(dash.AnnotationQuery().name("Releases: candidate weight changes").datasource(DATASOURCE)
                      .enable(True).icon_color("purple").expr(f"changes({weight}[1m]) > 0")))
-    for row, specs in panels(cfg):
+    for row, specs in haproxy_panels(cfg) if haproxy else panels(cfg):
         b = b.with_row(dash.Row(row))
         for p in specs:
             b = b.with_panel(_panel(p))

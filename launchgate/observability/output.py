@@ -10,7 +10,7 @@ import yaml
 
 from launchgate.config import ReleaseConfig
 from launchgate.observability.dashboard import build_dashboard
-from launchgate.observability.rules import rules_file
+from launchgate.observability.rules import rules_file, rules_header
 from launchgate.observability.scrape import gateway_target, scrape_config
 
 RULES = "prometheus/rules.yml"
@@ -40,7 +40,7 @@ def observability_files(cfg: ReleaseConfig) -> dict[str, str]:
     scrape = scrape_config(cfg.service, target, cfg.observability.scrape_interval_s, rule_files=["rules.yml"],
                            scheme=scheme)
     return {
-        RULES: dump_yaml(rules_file(cfg)),
+        RULES: rules_header(cfg) + dump_yaml(rules_file(cfg)),
         SCRAPE: dump_yaml(scrape),
         f"grafana/{cfg.service}.json": json.dumps(build_dashboard(cfg), indent=2) + "\n",
     }

@@ -3,11 +3,14 @@
 Rates are over 5 minutes by variant, so a bad candidate alerts on its own even at 10% of the
 traffic. Every alert names its owner (owners.oncall, or owners.budget for spend) and a runbook
 link in its annotations; ``severity`` is ``critical`` (page) or ``warning`` (ticket). Metric
-names are the gateway's (launchgate/gateway/metrics.py, docs/gateway.md).
+names are the gateway's (launchgate/gateway/metrics.py, docs/gateway.md); with ``canary.router:
+haproxy`` they are HAProxy's exporter's instead, and only what HAProxy measures is alerted on
+(``HAPROXY_HEADER`` says what is left out and why, in the generated file).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from launchgate.config import ReleaseConfig
@@ -30,17 +33,15 @@ def _ratio(num: str, den: str) -> str:
     return f"sum by (variant) (rate({num}[5m]))\n  / sum by (variant) (rate({den}[5m]))"
 
 
-def alert_rules(cfg: ReleaseConfig) -> list[dict[str, Any]]:
-    s, rb, obs = cfg.service, cfg.rollback, cfg.observability
+def _oncall(cfg: ReleaseConfig) -> str:
+    return cfg.owners.oncall or cfg.owners.operations or "unassigned"
+
+
+def _alert_maker(cfg: ReleaseConfig) -> Callable[..., dict[str, Any]]:
+    """``alert(name, expr, severity, summary, description, *, owner, for_, section)`` for this service."""
+    s, obs = cfg.service, cfg.observability
     runbook = obs.runbook_url or RUNBOOK
-    oncall = cfg.owners.oncall or cfg.owners.operations or "unassigned"
-    budget_owner = cfg.owners.budget or cfg.owners.operations or oncall
-    req = metric("launchgate_gateway_requests_total", s, 'status!="499"')
-    ok = metric("launchgate_gateway_requests_total", s, 'status="200"')
-    failed = metric("launchgate_gateway_requests_total", s, 'status=~"5..|429"')
-    timeouts = metric("launchgate_gateway_errors_total", s, 'code="upstream_timeout"')
-    weight = metric("launchgate_gateway_weight_percent", s, 'variant="candidate"')
-    cost = metric("launchgate_gateway_cost_usd_total", s)
+    oncall = _oncall(cfg)
 
     def alert(name: str, expr: str, severity: str, summary: str, description: str, *, owner: str = oncall,
               for_: str | None = None, section: str = ALERTS_SECTION) -> dict[str, Any]:
@@ -51,6 +52,21 @@ def alert_rules(cfg: ReleaseConfig) -> list[dict[str, Any]]:
         rule["annotations"] = {"summary": summary, "description": description, "owner": owner,
                                "runbook_url": runbook + section}
         return rule
+
+    return alert
+
+
+def alert_rules(cfg: ReleaseConfig) -> list[dict[str, Any]]:
+    s, rb, obs = cfg.service, cfg.rollback, cfg.observability
+    oncall = _oncall(cfg)
+    budget_owner = cfg.owners.budget or cfg.owners.operations or oncall
+    req = metric("launchgate_gateway_requests_total", s, 'status!="499"')
+    ok = metric("launchgate_gateway_requests_total", s, 'status="200"')
+    failed = metric("launchgate_gateway_requests_total", s, 'status=~"5..|429"')
+    timeouts = metric("launchgate_gateway_errors_total", s, 'code="upstream_timeout"')
+    weight = metric("launchgate_gateway_weight_percent", s, 'variant="candidate"')
+    cost = metric("launchgate_gateway_cost_usd_total", s)
+    alert = _alert_maker(cfg)
 
     return [
         alert("LaunchgateErrorRateHigh",
@@ -106,5 +122,54 @@ def alert_rules(cfg: ReleaseConfig) -> list[dict[str, Any]]:
     ]
 
 
+# What HAProxy's exporter cannot tell, written at the top of a haproxy rules.yml so whoever reads it
+# knows these alerts were left out on purpose, not forgotten.
+HAPROXY_HEADER = """\
+# launchgate alert rules for {service}: canary.router is haproxy, so they read HAProxy's Prometheus
+# exporter (backend {backend}: stable server {stable}, candidate server {candidate}), not the gateway.
+# Left out, because HAProxy cannot measure them:
+# - latency p95: HAProxy 2.6's exporter has only a moving average, no histogram;
+# - schema failures, cost and the daily budget: HAProxy does not read answers or count tokens;
+# - retries/timeouts upstream, circuit breaker, degradation: the gateway's guardrails, not HAProxy's;
+# - a canary weight left without a lease: HAProxy has no lease; a crashed release run is rolled
+#   back by the Prefect automation instead (docs/scaleout.md).
+"""
+
+
+def haproxy_alert_rules(cfg: ReleaseConfig) -> list[dict[str, Any]]:
+    """Alerts on HAProxy's exporter for one backend, every server of it (stable, candidate, others)."""
+    assert cfg.canary.haproxy is not None  # the config requires it with router haproxy
+    s, rb, hp = cfg.service, cfg.rollback, cfg.canary.haproxy
+    responses = metric("haproxy_server_http_responses_total", s, f'proxy="{hp.backend}"')
+    errors = metric("haproxy_server_http_responses_total", s, f'proxy="{hp.backend}",code="5xx"')
+    down = metric("haproxy_server_status", s, f'proxy="{hp.backend}",state="DOWN"')
+    alert = _alert_maker(cfg)
+    return [
+        alert("LaunchgateHAProxyErrorRateHigh",
+              f"sum by (server) (rate({errors}[5m]))\n  / sum by (server) (rate({responses}[5m]))"
+              f" > {rb.error_rate_threshold / 100:g}", "critical",
+              f"{s} server {{{{ $labels.server }}}}: 5xx rate {{{{ $value | humanizePercentage }}}}",
+              f"More than {rb.error_rate_threshold:g}% of the HTTP responses of server {{{{ $labels.server }}}} "
+              f"in HAProxy backend {hp.backend} are 5xx over 5 minutes (rollback.error_rate_threshold). "
+              f"Candidate ({hp.candidate_server}): roll back (`launchgate rollback`); stable: see the runbook.",
+              section="#1-disable-model-traffic-quickly-roll-back-the-candidate"),
+        alert("LaunchgateHAProxyServerDown", f"max by (server) ({down}) == 1", "critical",
+              f"{s}: HAProxy marks server {{{{ $labels.server }}}} DOWN",
+              f"HAProxy's health checks take server {{{{ $labels.server }}}} of backend {hp.backend} out of "
+              f"rotation; haproxy_server_check_status says which check failed. If it is the candidate "
+              f"({hp.candidate_server}), roll back.", for_="1m"),
+    ]
+
+
+def rules_header(cfg: ReleaseConfig) -> str:
+    """Comment lines at the top of rules.yml ('' for the gateway)."""
+    hp = cfg.canary.haproxy
+    if cfg.canary.router != "haproxy" or hp is None:
+        return ""
+    return HAPROXY_HEADER.format(service=cfg.service, backend=hp.backend, stable=hp.stable_server,
+                                 candidate=hp.candidate_server)
+
+
 def rules_file(cfg: ReleaseConfig) -> dict[str, Any]:
-    return {"groups": [{"name": f"launchgate-{cfg.service}", "rules": alert_rules(cfg)}]}
+    rules = haproxy_alert_rules(cfg) if cfg.canary.router == "haproxy" else alert_rules(cfg)
+    return {"groups": [{"name": f"launchgate-{cfg.service}", "rules": rules}]}
