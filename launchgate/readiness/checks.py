@@ -28,7 +28,7 @@ CHECKS: dict[str, Check] = {
         run.s3_public_block, run.s3_versioning, run.s3_lifecycle, run.log_retention, run.unsafe_logging_scan,
         run.admin_token, run.model_keys, run.metrics_endpoint,
         run.drift_review, run.cost_review, run.extended_eval, run.post_launch_review, run.quality_monitoring,
-        qual.user_feedback, qual.review_queue,
+        qual.user_feedback, qual.review_queue, qual.shadow_evaluation, qual.replay_failures,
     )
 }
 # Judged last, from the other items' statuses (review.py), not from evidence.

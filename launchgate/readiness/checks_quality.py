@@ -1,14 +1,19 @@
-"""Readiness checks of production quality signals: user feedback and the human review queue (pure).
+"""Readiness checks of quality signals: user feedback, the human review queue, shadow evaluation and replay (pure).
 
 Read from ``Evidence.quality`` (what the gateway stored under ``quality/`` in the evidence window,
-gather.py) and the loopback probe's ``POST /v1/feedback`` without a rating.
+gather.py), the loopback probe's ``POST /v1/feedback`` without a rating, the release bundle's shadow
+summary and the newest ``launchgate replay`` report.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from launchgate.readiness.evidence import Evidence
 from launchgate.readiness.models import CheckResult, failed, missing, verified
 
+SHADOW_STRATEGIES = ("shadow", "shadow_then_canary")
+REPLAY_WINDOW = timedelta(days=28)  # the evidence window of the other runtime checks (gather.LOG_WINDOW)
 SERVED = (400, 401, 403)  # the probe's rating-less body refused: the endpoint is there (403/401: behind keys)
 
 
@@ -44,3 +49,36 @@ def review_queue(ev: Evidence) -> CheckResult:
                       f"`launchgate review-queue label ID --as NAME --verdict good|bad`", q.newest_queue)
     return verified(f"answers sampled on {q.queue_days} of the last {q.window_days} days; {q.items_labelled} of "
                     f"the newest {q.items_checked} labelled", q.newest_queue)
+
+
+def shadow_evaluation(ev: Evidence) -> CheckResult:
+    strategy, s = ev.config.canary.strategy, ev.shadow_summary
+    key = ev.key("shadow/shadow_summary.json")
+    if s is not None and (s.get("decision") == "worse" or s.get("phase") == "failed"):
+        return failed(f"the last shadow evaluation blocked the candidate ({s.get('reason') or s.get('decision')}): "
+                      f"fix the answers shadow/pairs.jsonl shows before shifting traffic", key)
+    if s is None:
+        when = " (it runs later in this release)" if ev.in_release and strategy in SHADOW_STRATEGIES else ""
+        return missing(f"no shadow evaluation in the release bundle{when}: set canary.strategy: shadow_then_canary "
+                       f"(canary.strategy is {strategy})")
+    if s.get("decision") != "not_worse":
+        return missing(f"the last shadow evaluation did not decide ({s.get('decision')}): watch longer or raise "
+                       f"shadow.sample", key)
+    if strategy not in SHADOW_STRATEGIES:
+        return missing(f"the last release's shadow passed but canary.strategy is now {strategy}: set "
+                       f"canary.strategy: shadow_then_canary so every release is shadowed", key)
+    test = s.get("test") or {}
+    return verified(f"canary.strategy is {strategy} and the last shadow found the candidate not worse than stable "
+                    f"over {test.get('pairs', '?')} pairs", key)
+
+
+def replay_failures(ev: Evidence) -> CheckResult:
+    how = ("run `launchgate replay --config release.yaml --from-log DATE..DATE --filter errors` to re-send the "
+           "logged failures to both versions and compare their answers")
+    if ev.replay_at is None:
+        return missing(f"no replay report in the store (reviews/replay/): {how}")
+    if ev.now - ev.replay_at > REPLAY_WINDOW:  # missing, not failed: nothing found fault, the evidence is old
+        return missing(f"the newest replay report is from {ev.replay_at:%Y-%m-%d}, older than "
+                       f"{REPLAY_WINDOW.days} days: {how}", ev.replay_key)
+    return verified(f"production requests replayed from the log on {ev.replay_at:%Y-%m-%d} and the versions' "
+                    f"answers compared", ev.replay_key)

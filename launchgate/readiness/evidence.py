@@ -105,6 +105,9 @@ class Evidence:
     last_known_good: dict[str, Any] | None = None
     api_keys: list[Any] | None = None  # the client API key registry's keys (access/registry.py ApiKey)
     quality: QualityFacts | None = None  # review queue, labels and feedback (gather.py: _quality_facts)
+    shadow_summary: dict[str, Any] | None = None  # the bundle's shadow/shadow_summary.json (None: no shadow ran)
+    replay_at: datetime | None = None  # the newest `launchgate replay` report (reviews/replay/)
+    replay_key: str = ""
     problems: list[str] = field(default_factory=list)  # what could not be read, for the report
 
     def key(self, name: str) -> str:

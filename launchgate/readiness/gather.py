@@ -137,6 +137,18 @@ def _newest_scan(store: ArtifactStore, service: str, now: datetime) -> tuple[str
     return (keys[-1], report) if report is not None else None
 
 
+def _newest_replay(store: ArtifactStore, service: str) -> tuple[str, datetime] | None:
+    """The newest `launchgate replay` report and when it ran (its prefix's stamp, as replay/report.py writes it)."""
+    prefix = layout.replay_report(service, "x").rsplit("/", 2)[0] + "/"
+    keys = [k for k in store.list(prefix) if k.endswith("/replay_report.json")]
+    for key in reversed(keys):
+        try:
+            return key, datetime.strptime(key[len(prefix):].split("/", 1)[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return None
+
+
 QUALITY_ITEMS_CHECKED = 200  # newest sampled items whose labels are looked up: a bounded read
 
 
@@ -237,6 +249,7 @@ def gather(store: ArtifactStore, config: ReleaseConfig, *, now: datetime, settin
         ev.eval_report = _safe(ev, "eval report", find_object, store, step + "eval/eval_report.json")
         ev.load_report = _safe(ev, "load report", find_object, store, step + "load/loadtest_report.json")
         ev.canary_summary = _safe(ev, "canary summary", find_object, store, step + "canary/canary_summary.json")
+        ev.shadow_summary = _safe(ev, "shadow summary", find_object, store, step + "shadow/shadow_summary.json")
         ev.review = _safe(ev, "review.json", find_object, store, base + "review.json")
         ev.drills = _safe(ev, "drill records", _drills, store, service, ids, keys, (base, attempt_prefix(n))) or []
         if written is None:
@@ -258,6 +271,9 @@ def gather(store: ArtifactStore, config: ReleaseConfig, *, now: datetime, settin
     ev.api_keys = _safe(ev, "API key registry", lambda: read_registry(store, service).keys)
     ev.reviews = _safe(ev, "reviews", _reviews, store, service) or {}
     ev.retention_run_at = _safe(ev, "retention records", _newest_retention, store, service)
+    replay = _safe(ev, "replay reports", _newest_replay, store, service)
+    if replay is not None:
+        ev.replay_key, ev.replay_at = replay
     scan = _safe(ev, "unsafe-logging scans", _newest_scan, store, service, now)
     if scan is not None:
         ev.unsafe_scan_key, ev.unsafe_scan = scan

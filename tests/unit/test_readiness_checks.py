@@ -79,7 +79,10 @@ GOOD = ev(manifest=MANIFEST, eval_report=EVAL, load_report=LOAD, canary_summary=
                    "extended-eval": NOW - timedelta(days=20), "post-launch": NOW - timedelta(days=5)})
 SCAN = {"at": (NOW - timedelta(hours=5)).isoformat(), "lines_scanned": {"requests": 400}, "findings_total": 0}
 GOOD.unsafe_scan, GOOD.unsafe_scan_key = SCAN, "svc/reviews/unsafe_logging/x.json"
-GOOD.config = cfg(**{"notifications.notifier": "slack", "readiness.dashboard_url": "https://grafana/d/sb",
+GOOD.shadow_summary = {"decision": "not_worse", "phase": "successful", "reason": "ok", "test": {"pairs": 400}}
+GOOD.replay_at, GOOD.replay_key = NOW - timedelta(days=6), "svc/reviews/replay/x/replay_report.json"
+GOOD.config = cfg(**{"canary.strategy": "shadow_then_canary", "notifications.notifier": "slack",
+                     "readiness.dashboard_url": "https://grafana/d/sb",
                      "readiness.alert_rules": "alerts.yaml", "access.required": True})
 GOOD.api_keys = [ApiKey(id="0123456789ab", tenant="acme", sha256=SHA, created_at=NOW - timedelta(days=10),
                         created_by="alice")]
@@ -165,7 +168,10 @@ FAIL: dict[str, Change] = {
     "user_feedback": lambda e: replace(e, quality=QualityFacts(window_days=28),
                                        probe=replace(e.probe, feedback_status=404)),  # type: ignore[arg-type]
     "review_queue": lambda e: replace(e, quality=replace(e.quality, items_labelled=0)),  # type: ignore[arg-type]
+    "shadow_evaluation": lambda e: replace(e, shadow_summary={"decision": "worse", "phase": "failed", "reason": "no"}),
+    "replay_failures": lambda e: replace(e, replay_at=OLD),  # never failed: an old replay is evidence out of date
 }
+NEVER_FAILS = {"replay_failures"}  # a check that finds no fault, only evidence or its absence (missing)
 
 
 def test_every_check_has_a_failing_case() -> None:
@@ -182,7 +188,7 @@ def test_check_passes_on_good_evidence(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(CHECKS))
 def test_check_fails_on_bad_evidence(name: str) -> None:
     result = CHECKS[name](FAIL[name](GOOD))
-    assert result.status is Status.FAILED, result.reason
+    assert result.status is (Status.MISSING if name in NEVER_FAILS else Status.FAILED), result.reason
 
 
 @pytest.mark.parametrize("name", sorted(CHECKS))
@@ -239,3 +245,13 @@ def test_the_canary_summary_dashboard_link_is_the_dashboard_evidence() -> None:
     result = CHECKS["dashboards"](linked)
     assert result.status is Status.VERIFIED and result.evidence == "svc/releases/r1/canary/canary_summary.json"
     assert CHECKS["dashboards"](replace(GOOD, config=BASE)).status is Status.MISSING
+
+
+def test_shadow_evaluation_needs_a_shadow_strategy_and_a_decided_shadow() -> None:
+    canary = with_cfg(**{"canary.strategy": "canary"})(GOOD)
+    result = CHECKS["shadow_evaluation"](canary)
+    assert result.status is Status.MISSING and "shadow_then_canary" in result.reason
+    assert CHECKS["shadow_evaluation"](replace(GOOD, shadow_summary=None)).status is Status.MISSING
+    undecided = replace(GOOD, shadow_summary={"decision": "inconclusive", "phase": "inconclusive"})
+    assert CHECKS["shadow_evaluation"](undecided).status is Status.MISSING
+    assert "--filter errors" in CHECKS["replay_failures"](replace(GOOD, replay_at=None)).reason
