@@ -27,7 +27,8 @@ def observability(config_path: Path, out_dir: Path) -> None:
     """Write Prometheus alert rules, a scrape config and a Grafana dashboard for the service.
 
     Thresholds, owners and the budget come from release.yaml; the metric names are the release
-    gateway's. Check the rules with `promtool check rules OUT/prometheus/rules.yml`.
+    gateway's, or HAProxy's exporter's with canary.router haproxy. Check the rules with
+    `promtool check rules OUT/prometheus/rules.yml`.
     """
     from launchgate.observability.output import write_observability
 

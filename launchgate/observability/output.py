@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from launchgate.config import ReleaseConfig
+from launchgate.errors import InputError
 from launchgate.observability.dashboard import build_dashboard
 from launchgate.observability.rules import rules_file, rules_header
 from launchgate.observability.scrape import gateway_target, scrape_config
@@ -35,6 +36,10 @@ def dump_yaml(data: Any) -> str:
 
 def observability_files(cfg: ReleaseConfig) -> dict[str, str]:
     """Relative path -> text of every generated file."""
+    if cfg.canary.router == "haproxy" and not cfg.observability.gateway_target:
+        # The gateway's URL would be scraped for HAProxy's metrics: every panel and alert would stay empty.
+        raise InputError("observability.gateway_target: with canary.router haproxy, Prometheus scrapes HAProxy's "
+                         "exporter; name its host:port (e.g. haproxy.internal:8405)")
     target = gateway_target(cfg.canary.gateway_url, cfg.observability.gateway_target)
     scheme = "https" if cfg.canary.gateway_url.startswith("https") else "http"
     scrape = scrape_config(cfg.service, target, cfg.observability.scrape_interval_s, rule_files=["rules.yml"],

@@ -16,7 +16,9 @@ from typing import Any
 
 import httpx
 import yaml
+from click.testing import CliRunner
 
+from launchgate.cli import main as cli
 from launchgate.config import ReleaseConfig, load_config
 from launchgate.observability.dashboard import build_dashboard, panel_queries
 from launchgate.observability.output import RULES, SCRAPE, observability_files
@@ -139,3 +141,16 @@ def test_every_haproxy_panel_returns_series_after_real_traffic(tmp_path: Path) -
         "stable": "50", "candidate": "50"}
     assert rolled_back, "no annotation for the candidate's weight change"
     assert len(rules) == 2 and all(r["health"] == "ok" for r in rules), rules
+
+
+def test_haproxy_without_the_exporters_target_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    data = yaml.safe_load((EXAMPLE / "release.yaml").read_text())
+    data["canary"].update({"enabled": True, "router": "haproxy", "traffic": 10, "steps": [], "haproxy": {
+        "admin_socket": "/run/haproxy/admin.sock", "backend": BACKEND, "stable_server": "stable",
+        "candidate_server": "candidate"}})
+    data["observability"] = {"canary_metrics": "prometheus", "prometheus_url": "http://127.0.0.1:9090"}
+    config = tmp_path / "release.yaml"
+    config.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(cli, ["observability", "--config", str(config), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    assert "observability.gateway_target" in result.output and not (tmp_path / "o").exists()
