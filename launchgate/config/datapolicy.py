@@ -9,7 +9,7 @@ who may read, export or delete it, and how an end user is identified without sto
         field: user
         hmac_secret: env:LAUNCHGATE_SUBJECT_KEY
       retention: {request_logs_days: 30, shadow_pairs_days: 30, queues_days: 90, evidence_days: 365,
-                  spool_days: 7, audit_days: 2555}
+                  spool_days: 7, replicas_days: 7, audit_days: 2555}
       access: {read_logs: [...], export: [...], delete: [...]}
       output_schema_change: {note: "...", deprecation_until: 2027-03-01}
 
@@ -54,6 +54,8 @@ class Retention(_Strict):
     queues_days: int = Field(default=90, ge=1, le=MAX_DAYS, description="handoff and review/quality queues")
     evidence_days: int = Field(default=365, ge=1, le=MAX_DAYS, description="release and check bundles")
     spool_days: int = Field(default=7, ge=1, le=MAX_DAYS, description="S3 writes waiting in the local spool")
+    replicas_days: int = Field(default=7, ge=1, le=MAX_DAYS,
+                               description="a gateway replica's heartbeat and window counters, after it was last seen")
     audit_days: int = Field(default=2555, ge=1, le=MAX_DAYS,
                             description="promoted releases' bundles are kept at least this long (7 years)")
 

@@ -1,6 +1,6 @@
 """Retention: delete what is past its period under ``data.retention``, and say what was deleted.
 
-Each stored key is dated by its place in the layout, never by reading its content:
+Each stored key is dated by its place in the layout, not by reading its content (replicas aside):
 
 - request logs   ``logs/requests/<yyyy-mm-dd>/<hh>-...`` and ``logs/parquet/date=<d>/hour=<h>/...``:
                  the end of that hour (a file without an hour: the end of its day);
@@ -9,7 +9,10 @@ Each stored key is dated by its place in the layout, never by reading its conten
                  goes at once, a promoted release's not before ``audit_days`` (whatever else expires);
 - shadow pairs   ``releases/<id>/shadow/...``: the time in the id, kept with a promoted release's
                  bundle for the audit period; an erasure record keeps the bundle's index verifiable;
-- spool          S3 writes waiting in the local spool, by the time they were spooled.
+- spool          S3 writes waiting in the local spool, by the time they were spooled;
+- replicas       ``state/replicas/<name>.json``, a gateway replica's heartbeat and window counters: the
+                 one kind dated by its content, the ``seen_at`` the replica writes on every publish
+                 (seconds apart while it runs), so a live replica's object is never old enough.
 
 A key past ``ends + days`` is deleted unless object lock holds it (S3 retain-until or legal hold):
 then it stays and the record says until when. Keys the layout cannot date are never deleted,
@@ -38,8 +41,8 @@ from launchgate.store.bundle import JSON_TYPE, to_json_bytes
 from launchgate.store.jsonio import find_object
 from launchgate.verdicts import Phase, StepResult, Verdict
 
-Kind = Literal["request_logs", "queues", "evidence", "shadow_pairs", "spool"]
-KINDS: tuple[Kind, ...] = ("request_logs", "queues", "evidence", "shadow_pairs", "spool")
+Kind = Literal["request_logs", "queues", "evidence", "shadow_pairs", "replicas", "spool"]
+KINDS: tuple[Kind, ...] = ("request_logs", "queues", "evidence", "shadow_pairs", "replicas", "spool")
 _DAY = re.compile(r"(?:^|/)(?:date=)?(\d{4}-\d{2}-\d{2})(?:/(?:hour=)?(\d{2})(?:-|/))?")
 _STAMP = re.compile(r"(\d{8}T\d{6}Z)")
 _SHADOW = re.compile(r"^(?:attempts/\d+/)?shadow/")
@@ -125,11 +128,25 @@ def classify(service: str, keys: Iterable[str], promoted: set[str]) -> tuple[lis
     return items, undated
 
 
+def replica_items(store: ArtifactStore, service: str, keys: Iterable[str]) -> tuple[list[Item], list[str]]:
+    """Date each replica's heartbeat by the ``seen_at`` it holds (unix time); one without it is undated."""
+    items: list[Item] = []
+    undated: list[str] = []
+    prefix = layout.replicas_prefix(service)
+    for key in (k for k in keys if k.startswith(prefix)):
+        try:
+            seen = float((find_object(store, key) or {})["seen_at"])
+            items.append(Item(key, "replicas", datetime.fromtimestamp(seen, UTC)))
+        except (StoreError, KeyError, TypeError, ValueError, OverflowError, OSError):
+            undated.append(key)
+    return items, undated
+
+
 def days_for(item: Item, retention: Retention) -> int:
     """How long ``item`` is kept: its kind's days, never less than the audit period for a promoted bundle."""
     days = {"request_logs": retention.request_logs_days, "queues": retention.queues_days,
             "evidence": retention.evidence_days, "shadow_pairs": retention.shadow_pairs_days,
-            "spool": retention.spool_days}[item.kind]
+            "spool": retention.spool_days, "replicas": retention.replicas_days}[item.kind]
     if item.promoted:
         days = max(days, retention.audit_days, retention.evidence_days)
     return days
@@ -173,8 +190,10 @@ def run_retention(store: ArtifactStore, config: ReleaseConfig, *, now: datetime 
     now = now or datetime.now(UTC)
     service, retention = config.service, config.data.retention
     backend = backend or open_backend(store)
-    items, undated = classify(service, store.list(layout.service_prefix(service)),
-                              promoted_releases(store, service))
+    keys = store.list(layout.service_prefix(service))
+    items, undated = classify(service, keys, promoted_releases(store, service))
+    replicas, unseen = replica_items(store, service, keys)
+    items, undated = items + replicas, undated + unseen
     todo = plan(items, retention, now)
     reports: dict[str, KindReport] = {k: KindReport() for k in KINDS}
     for kind, n in todo.kept_promoted.items():

@@ -41,6 +41,7 @@ EXPIRED = [
     f"{SVC}/releases/{OLD}/shadow/pairs.jsonl",
     f"{SVC}/releases/{OLD}/index.json",
     f"{SVC}/releases/{RECENT}/shadow/pairs.jsonl",
+    layout.replica(SVC, "gone"),  # last seen 8 days ago (replicas_days 7)
 ]
 KEPT = [
     f"{SVC}/logs/requests/2026-10-31/12-w1.jsonl",  # ends 13:00: one hour short of expiring
@@ -51,6 +52,7 @@ KEPT = [
     f"{SVC}/releases/{PROMOTED}/shadow/pairs.jsonl",
     f"{SVC}/releases/{RECENT}/manifest.json",
     f"{SVC}/state/freeze.json",
+    layout.replica(SVC, "live"),  # published a minute ago
     f"{SVC}/state/promotions/{PROMOTED}.json",
     "other-svc/logs/requests/2020-01-01/00-w1.jsonl",  # another service's data is not ours to expire
 ]
@@ -58,7 +60,7 @@ KEPT = [
 
 def _config() -> ReleaseConfig:
     return load_config(EXAMPLE / "release.yaml", {"data.retention.request_logs_days": 30,
-                                                  "data.retention.queues_days": 90,
+                                                  "data.retention.queues_days": 90, "data.retention.replicas_days": 7,
                                                   "data.retention.shadow_pairs_days": 30,
                                                   "data.retention.evidence_days": 365,
                                                   "data.retention.audit_days": 2555}, check_files=False)
@@ -68,7 +70,9 @@ def _fill(store: ArtifactStore) -> None:
     for key in EXPIRED + KEPT:
         if key.endswith("index.json") or key.endswith("manifest.json") and RECENT in key:
             continue
-        store.put(key, json.dumps({"k": key}).encode() + b"\n", "application/json")
+        seen = {"seen_at": (NOW - timedelta(days=8 if "gone" in key else 0, minutes=1)).timestamp()}
+        body = seen if "/state/replicas/" in key else {"k": key}
+        store.put(key, json.dumps(body).encode() + b"\n", "application/json")
     ReleaseBundle(store, SVC, OLD).write_index()
     bundle = ReleaseBundle(store, SVC, RECENT)
     bundle.put_json("manifest.json", {"release_id": RECENT})
@@ -86,6 +90,7 @@ def _check(store: ArtifactStore) -> dict[str, object]:
     kinds = record["kinds"]
     assert kinds["request_logs"]["deleted"] == 4 and kinds["queues"]["deleted"] == 2
     assert kinds["evidence"]["deleted"] == 3 and kinds["shadow_pairs"]["deleted"] == 1
+    assert kinds["replicas"]["deleted"] == 1 and kinds["replicas"]["first_key"] == layout.replica(SVC, "gone")
     logs = sorted(k for k in EXPIRED if "/logs/" in k)
     assert (kinds["request_logs"]["first_key"], kinds["request_logs"]["last_key"]) == (logs[0], logs[-1])
     assert kinds["evidence"]["kept_promoted"] == 1 and kinds["shadow_pairs"]["kept_promoted"] == 1
