@@ -78,6 +78,7 @@ class SharedState:
         self.applied: int | None = None
         self.last_read: float | None = None  # monotonic time of the last successful read or write
         self.read_at: float | None = None  # the same, as unix time (shown in the heartbeat)
+        self.applied_at: float | None = None  # unix time this replica applied ``applied``: its reconcile lag
         self.errors = 0
         self.last_error: str | None = None
         self.started_at = time.time()
@@ -139,7 +140,7 @@ class SharedState:
 
             self.guard.set_level(Level.parse(doc.degradation.level), doc.degradation.by, doc.degradation.reason,
                                  source="admin")
-        self.applied, self.doc = doc.version, doc
+        self.applied, self.doc, self.applied_at = doc.version, doc, time.time()
         self.state.check_lease()
 
     def _fresh(self) -> None:

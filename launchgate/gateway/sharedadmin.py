@@ -49,8 +49,8 @@ class SharedAdminAPI(AdminAPI):
             body["guard"] = self.guard.snapshot()
         sh = self.shared
         body["shared"] = {"replica": sh.replica, "version": sh.applied, "read_at": sh.read_at,
-                          "store_error": sh.last_error, "change": sh.doc.change.model_dump() if sh.doc and
-                          sh.doc.change else None}
+                          "applied_at": sh.applied_at, "store_error": sh.last_error,
+                          "change": sh.doc.change.model_dump() if sh.doc and sh.doc.change else None}
         return web.json_response(body)
 
     async def _write(self, op: Operation) -> web.Response | None:

@@ -4,7 +4,7 @@ people label bad and users rate down is a quality drop, per release and variant,
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from flows.drift_review import drift_review
@@ -13,8 +13,8 @@ from launchgate.governance.freeze import read_freeze
 from launchgate.requestlog.reader import write_request_lines
 from launchgate.reviews.drift import week_bounds
 from launchgate.store import LocalStore
-from launchgate.store.bundle import to_json_bytes
 from tests.conftest import EXAMPLE
+from tests.support.bundles import promoted_days_ago
 from tests.support.quality import write_quality
 from tests.support.requestlog import synth_requests
 
@@ -60,11 +60,7 @@ def test_drift_review_flags_a_quality_drop_per_release(tmp_path: Path) -> None:
 
 def test_post_launch_review_shows_quality_before_and_after(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
-    promoted = datetime.now(UTC).replace(microsecond=0) - timedelta(days=8)
-    rid = f"{SERVICE}-{promoted:%Y%m%dT%H%M%SZ}-abcdef12"
-    store.put(f"{SERVICE}/releases/{rid}/decision.json", to_json_bytes({
-        "release_id": rid, "service": SERVICE, "decision": "promoted", "exit_code": 0,
-        "decided_at": promoted.isoformat(), "summary": "promoted"}), "application/json")
+    rid, promoted = promoted_days_ago(store, SERVICE, 8)
     write_traffic(store, promoted, before_days=7)
     [result] = post_launch_review(config=CONFIG, artifacts=str(tmp_path))
     assert result["quality_significant"] and not result["drift_significant"]

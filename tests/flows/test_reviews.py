@@ -30,6 +30,7 @@ from launchgate.reviews.drift import week_bounds
 from launchgate.store import LocalStore, layout
 from launchgate.store.bundle import to_json_bytes
 from tests.conftest import EXAMPLE
+from tests.support.bundles import promoted_days_ago
 from tests.support.requestlog import synth_requests
 from tests.support.slack_standin import slack_standin
 
@@ -126,11 +127,7 @@ def test_cost_review_writes_its_report_and_tells_the_budget_owner(tmp_path: Path
 
 def test_post_launch_review_lands_in_the_bundle_once(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
-    promoted = datetime.now(UTC).replace(microsecond=0) - timedelta(days=8)
-    rid = f"{SERVICE}-{promoted:%Y%m%dT%H%M%SZ}-abcdef12"
-    store.put(f"{SERVICE}/releases/{rid}/decision.json", to_json_bytes({
-        "release_id": rid, "service": SERVICE, "decision": "promoted", "exit_code": 0,
-        "decided_at": promoted.isoformat(), "summary": "promoted"}), "application/json")
+    rid, promoted = promoted_days_ago(store, SERVICE, 8)
     write_request_lines(store, SERVICE, synth_requests(promoted - timedelta(days=7), days=7, per_day=100, seed=5))
     write_request_lines(store, SERVICE, synth_requests(promoted, days=7, per_day=100, seed=6, output_tokens_mean=180))
     day = (promoted + timedelta(days=2)).date()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from launchgate.governance.approvals import ApprovalLedger
 from launchgate.governance.rubric import FreezeState, apply_rubric
 from launchgate.release.preflight import ReleaseRun, prepare_release
 from launchgate.release.records import decide
+from launchgate.store.base import ArtifactStore
+from launchgate.store.bundle import to_json_bytes
 from launchgate.verdicts import Phase, Verdict
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support-bot"
@@ -36,3 +39,13 @@ def finalized_release(store_dir: Path) -> ReleaseRun:
     run.bundle.put_json("decision.json", decision)
     run.bundle.write_index()
     return run
+
+
+def promoted_days_ago(store: ArtifactStore, service: str, days: int) -> tuple[str, datetime]:
+    """Only a release's decision.json, "promoted" ``days`` ago (what the post-launch review starts from)."""
+    promoted = datetime.now(UTC).replace(microsecond=0) - timedelta(days=days)
+    rid = f"{service}-{promoted:%Y%m%dT%H%M%SZ}-abcdef12"
+    store.put(f"{service}/releases/{rid}/decision.json", to_json_bytes({
+        "release_id": rid, "service": service, "decision": "promoted", "exit_code": 0,
+        "decided_at": promoted.isoformat(), "summary": "promoted"}), "application/json")
+    return rid, promoted

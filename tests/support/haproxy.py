@@ -38,6 +38,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.support.process import LoggedProcess
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -57,7 +59,7 @@ def runtime_command(socket_path: Path | str, command: str, timeout_s: float = 5.
     return b"".join(chunks).decode()
 
 
-class HAProxy:
+class HAProxy(LoggedProcess):
     def __init__(self, proc: subprocess.Popen[bytes], workdir: Path, port: int, metrics_port: int,
                  backend: str, servers: dict[str, str]) -> None:
         self.proc, self.workdir, self.backend, self.servers = proc, workdir, backend, servers
@@ -90,13 +92,6 @@ class HAProxy:
         cols = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other")
         return {name: sum(int(row[c] or 0) for c in cols) for name, row in self.stats().items()}
 
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
 
 
 def haproxy_config(servers: Mapping[str, str], *, port: int, metrics_port: int, socket_path: Path,

@@ -16,12 +16,13 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
+
+from tests.support.process import LoggedProcess
 
 
 def free_port() -> int:
@@ -30,7 +31,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Prometheus:
+class Prometheus(LoggedProcess):
     def __init__(self, proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
         self.proc, self.url, self.log = proc, url, log
 
@@ -50,24 +51,28 @@ class Prometheus:
         raise AssertionError(f"prometheus never scraped job {job!r}; log tail:\n{self.log_tail()}")
 
     def wait_two_scrapes_after(self, t: float, instances: set[str], timeout_s: float = 20.0) -> None:
-        """Until each of ``instances`` (host:port) is an active target scraped twice since unix time ``t``.
+        """Until Prometheus holds, for each of ``instances`` (host:port), two scrapes since unix time ``t``.
 
         A series that appeared with traffic at ``t`` needs two samples before rate() has a value;
         a fixed sleep assumes Prometheus keeps its schedule, which it does not on a loaded machine.
         The instances are named because a reload adds a target only at the discovery manager's next
-        update (throttled to every 5 s): until then the old targets alone look "all scraped".
+        update (throttled to every 5 s): until then the old targets alone look "all scraped". And the
+        samples are asked of the TSDB (``timestamp(up)``, written in the same commit as the scrape's
+        series), not the targets API, whose lastScrape can be reported before the scrape is queryable.
         """
         deadline = time.monotonic() + timeout_s
-        targets: list[dict[str, Any]] = []
+        latest: dict[str, float] = {}
+        interval = 0.0
         while time.monotonic() < deadline:
             targets = httpx.get(f"{self.url}/api/v1/targets", params={"state": "active"},
                                 timeout=5).json()["data"]["activeTargets"]
-            done = {tg["labels"]["instance"] for tg in targets if tg["health"] == "up"
-                    and datetime.fromisoformat(tg["lastScrape"]).timestamp() >= t + _seconds(tg["scrapeInterval"])}
-            if instances <= done:
+            interval = max((_seconds(tg["scrapeInterval"]) for tg in targets), default=0.0)
+            latest = {r["metric"]["instance"]: float(r["value"][1]) for r in self.query("timestamp(up == 1)")}
+            if interval and all(latest.get(i, 0.0) >= t + interval for i in instances):
                 return
             time.sleep(0.2)
-        raise AssertionError(f"{sorted(instances)} not all scraped twice since {t}: {targets}\n{self.log_tail()}")
+        raise AssertionError(f"{sorted(instances)} not all scraped twice since {t} (every {interval}s): "
+                             f"latest samples {latest}\n{self.log_tail()}")
 
     def rules(self) -> list[dict[str, Any]]:
         body = httpx.get(f"{self.url}/api/v1/rules", timeout=5).json()
@@ -79,13 +84,6 @@ class Prometheus:
         resp = httpx.post(f"{self.url}/-/reload", timeout=10)
         assert resp.status_code == 200, f"reload refused: {resp.text}\n{self.log_tail()}"
 
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
 
 
 def _seconds(duration: str) -> float:
