@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from launchgate.errors import InputError
 from launchgate.store import ArtifactStore, layout
-from launchgate.store.jsonio import find_json
+from launchgate.store.jsonio import find_json, read_jsonl
 
 Verdict = Literal["good", "bad"]
 MAX_EXPECTED_CHARS = 20_000
@@ -38,9 +38,7 @@ def items(store: ArtifactStore, service: str, days: int, today: date | None = No
     for back in range(days - 1, -1, -1):
         day = (today - timedelta(days=back)).isoformat()
         for key in sorted(store.list(layout.review_queue_day(service, day))):
-            for line in store.get(key).decode("utf-8", "replace").splitlines():
-                if line.strip():
-                    out.append(json.loads(line))
+            out += read_jsonl(store, key)
     return sorted(out, key=lambda i: i.get("ts", ""))
 
 

@@ -27,7 +27,7 @@ from launchgate.settings import Settings
 from launchgate.store import layout
 from launchgate.store.base import ArtifactStore, StoreUnavailable, sha256_bytes
 from launchgate.store.bundle import attempt_prefix
-from launchgate.store.jsonio import find_object
+from launchgate.store.jsonio import find_object, read_jsonl
 from launchgate.verdicts import Verdict
 
 LOG_WINDOW = timedelta(weeks=4)
@@ -172,11 +172,8 @@ def _quality_facts(store: ArtifactStore, service: str, now: datetime) -> Quality
     for key in queue:  # newest day first
         if len(ids) >= QUALITY_ITEMS_CHECKED:
             break
-        for line in reversed(store.get(key).decode("utf-8", "replace").splitlines()):
-            try:
-                item_id = json.loads(line).get("id")
-            except (ValueError, AttributeError):
-                continue
+        for item in reversed(read_jsonl(store, key)):
+            item_id = item.get("id")
             if isinstance(item_id, str) and len(ids) < QUALITY_ITEMS_CHECKED:
                 ids.append(item_id)
     if ids:

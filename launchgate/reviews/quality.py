@@ -25,7 +25,6 @@ Confidence intervals are the eval gate's bootstrap (eval/paired_stats.rate_ci).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,11 +33,13 @@ from pydantic import BaseModel, Field
 
 from launchgate.eval.paired_stats import rate_ci
 from launchgate.quality.feedback import BAD_SCORE_MAX, is_bad_feedback
+from launchgate.quality.queue import find_label
 from launchgate.requestlog.reader import parse_ts
 from launchgate.reviews.config import DriftReviewConfig
 from launchgate.reviews.drift import FeatureDrift, two_proportion_rise
 from launchgate.store import layout
 from launchgate.store.base import ArtifactStore
+from launchgate.store.jsonio import read_jsonl
 from launchgate.verdicts import Phase
 
 WEEK = timedelta(days=7)
@@ -172,16 +173,7 @@ def quality_from_records(requests: Iterable[Record], items: Iterable[Record], la
 
 
 def _jsonl(store: ArtifactStore, prefix: str) -> list[dict[str, Any]]:
-    out = []
-    for key in sorted(store.list(prefix)):
-        for line in store.get(key).decode("utf-8", "replace").splitlines():
-            try:
-                value = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(value, dict):
-                out.append(value)
-    return out
+    return [value for key in sorted(store.list(prefix)) for value in read_jsonl(store, key)]
 
 
 def _days(start: datetime, end: datetime) -> list[str]:
@@ -199,11 +191,9 @@ def read_quality_records(store: ArtifactStore, service: str, start: datetime, en
     feedback = [f for d in _days(start, end) for f in _jsonl(store, layout.feedback_day(service, d))]
     labels: dict[str, str] = {}
     for it in items:
-        key = layout.review_label(service, str(it.get("id")))
-        if store.exists(key):
-            verdict = json.loads(store.get(key)).get("verdict")
-            if isinstance(verdict, str):
-                labels[str(it["id"])] = verdict
+        found = find_label(store, service, str(it.get("id")))
+        if found is not None:
+            labels[str(it["id"])] = found.verdict
     return items, labels, feedback
 
 

@@ -46,3 +46,17 @@ def get_object(store: ArtifactStore, key: str) -> dict[str, Any]:
 
 def find_object(store: ArtifactStore, key: str) -> dict[str, Any] | None:
     return get_object(store, key) if store.exists(key) else None
+
+
+def read_jsonl(store: ArtifactStore, key: str) -> list[dict[str, Any]]:
+    """The JSON objects of the JSONL object at ``key``, one per line. A line that is not a JSON object is
+    skipped, not fatal: a writer that died mid-flush leaves a torn last line, and the rest still counts."""
+    out: list[dict[str, Any]] = []
+    for line in store.get(key).decode("utf-8", "replace").splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            out.append(value)
+    return out
